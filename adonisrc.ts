@@ -1,0 +1,60 @@
+import { defineConfig } from '@adonisjs/core/app'
+
+export default defineConfig({
+  /**
+   * Ace commands: the framework's, Lucid's, the scheduler's and the app's own
+   * (scanned from ./commands).
+   */
+  commands: [() => import('@adonisjs/core/commands'), () => import('@adonisjs/lucid/commands')],
+
+  /**
+   * Service providers booted with the application.
+   */
+  providers: [
+    () => import('@adonisjs/core/providers/app_provider'),
+    () => import('@adonisjs/core/providers/hash_provider'),
+    {
+      file: () => import('@adonisjs/core/providers/repl_provider'),
+      environment: ['repl', 'test'],
+    },
+    () => import('@adonisjs/core/providers/vinejs_provider'),
+    () => import('@adonisjs/lucid/database_provider'),
+    () => import('@adonisjs/auth/auth_provider'),
+    () => import('#providers/kms_provider'),
+    () => import('#providers/app_provider'),
+  ],
+
+  /**
+   * Modules imported before the application starts.
+   */
+  preloads: [() => import('#start/routes'), () => import('#start/kernel')],
+
+  /**
+   * Test suites. Each file owns its data (its own KEK names, its own rows).
+   */
+  tests: {
+    suites: [
+      {
+        files: ['tests/unit/**/*.spec.ts'],
+        name: 'unit',
+        timeout: 10_000,
+      },
+      {
+        files: ['tests/functional/**/*.spec.ts'],
+        name: 'functional',
+        timeout: 60_000,
+      },
+      {
+        files: ['tests/integration/**/*.spec.ts'],
+        name: 'integration',
+        timeout: 180_000,
+      },
+      {
+        files: ['tests/audit/**/*.spec.ts'],
+        name: 'audit',
+        timeout: 30_000,
+      },
+    ],
+    forceExit: true,
+  },
+})

@@ -1,0 +1,12 @@
+/**
+ * Abilities an access token can carry.
+ */
+export const ABILITIES = [
+  'entries:read',
+  'entries:write',
+  'rotation:read',
+  'rotation:admin',
+] as const
+
+/** One of {@link ABILITIES}. */
+export type Ability = (typeof ABILITIES)[number]

@@ -1,0 +1,260 @@
+/*
+|--------------------------------------------------------------------------
+| Transit keyring (pure)
+|--------------------------------------------------------------------------
+|
+| The local KMS engine, modelled on Vault Transit: the keyring is plain
+| data (versions with their keys and creation times, latest, min
+| decryption / encryption / available versions) and every operation is a
+| function of it. No I/O, no clock, no randomness of its own: the caller
+| passes `now` and fresh key / nonce bytes. Semantics and error messages
+| follow Vault's so that the local driver and `kms:serve` behave like it.
+|
+*/
+import { seal, open, NONCE_BYTES, KEY_BYTES, type RandomBytes } from '#crypto/aead'
+import { formatVaultCiphertext, parseVaultCiphertext } from '#crypto/vault_ciphertext'
+
+/** One key version. */
+export interface KeyVersion {
+  /** AES-256 key bytes. */
+  key: Buffer
+  /** Creation time, unix seconds. */
+  createdAt: number
+}
+
+/** A named keyring. */
+export interface Keyring {
+  name: string
+  type: 'aes256-gcm96'
+  /** Versions still available (trimmed ones are gone). */
+  versions: Record<number, KeyVersion>
+  latestVersion: number
+  minDecryptionVersion: number
+  /** 0 means "latest". */
+  minEncryptionVersion: number
+  minAvailableVersion: number
+  deletionAllowed: boolean
+}
+
+/** Error from a keyring operation; `status` is the HTTP status Vault answers. */
+export class KeyringError extends Error {
+  constructor(
+    message: string,
+    public status = 400
+  ) {
+    super(message)
+  }
+}
+
+/** Public view of a keyring (no key material). */
+export interface KeyringInfo {
+  name: string
+  type: 'aes256-gcm96'
+  /** version → creation unix seconds, for versions ≥ min_decryption_version. */
+  keys: Record<string, number>
+  latest_version: number
+  min_decryption_version: number
+  min_encryption_version: number
+  min_available_version: number
+  deletion_allowed: boolean
+  supports_encryption: true
+  supports_decryption: true
+  derived: false
+  exportable: false
+  auto_rotate_period: number
+}
+
+/**
+ * Creates a keyring with version 1.
+ */
+export function createKeyring(name: string, key: Buffer, now: number): Keyring {
+  assertKey(key)
+  return {
+    name,
+    type: 'aes256-gcm96',
+    versions: { 1: { key, createdAt: now } },
+    latestVersion: 1,
+    minDecryptionVersion: 1,
+    minEncryptionVersion: 0,
+    minAvailableVersion: 0,
+    deletionAllowed: false,
+  }
+}
+
+/**
+ * Adds version latest+1 (returns a new keyring; the input is not mutated).
+ */
+export function rotateKeyring(ring: Keyring, key: Buffer, now: number): Keyring {
+  assertKey(key)
+  const version = ring.latestVersion + 1
+  return {
+    ...ring,
+    versions: { ...ring.versions, [version]: { key, createdAt: now } },
+    latestVersion: version,
+  }
+}
+
+/** Settable policy fields (Vault's keys/:name/config). */
+export interface KeyringConfig {
+  minDecryptionVersion?: number
+  minEncryptionVersion?: number
+  deletionAllowed?: boolean
+}
+
+/**
+ * Applies a config change with Vault's checks.
+ */
+export function configureKeyring(ring: Keyring, config: KeyringConfig): Keyring {
+  const next = { ...ring }
+  if (config.minDecryptionVersion !== undefined) {
+    const v = config.minDecryptionVersion
+    if (!Number.isInteger(v) || v < 0)
+      throw new KeyringError('min decryption version must be a non-negative integer')
+    const effective = v === 0 ? 1 : v
+    if (effective > ring.latestVersion) {
+      throw new KeyringError('cannot set min decryption version higher than the latest version')
+    }
+    if (ring.minAvailableVersion > 0 && effective < ring.minAvailableVersion) {
+      throw new KeyringError(
+        'cannot set min decryption version below the min available version (trimmed)'
+      )
+    }
+    next.minDecryptionVersion = effective
+  }
+  if (config.minEncryptionVersion !== undefined) {
+    const v = config.minEncryptionVersion
+    if (!Number.isInteger(v) || v < 0)
+      throw new KeyringError('min encryption version must be a non-negative integer')
+    if (v > ring.latestVersion) {
+      throw new KeyringError('cannot set min encryption version higher than the latest version')
+    }
+    next.minEncryptionVersion = v
+  }
+  if (next.minEncryptionVersion > 0 && next.minEncryptionVersion < next.minDecryptionVersion) {
+    throw new KeyringError('min encryption version must not be lower than min decryption version')
+  }
+  if (config.deletionAllowed !== undefined) next.deletionAllowed = config.deletionAllowed
+  return next
+}
+
+/**
+ * Deletes versions below `minAvailableVersion` permanently (Vault's trim).
+ */
+export function trimKeyring(ring: Keyring, minAvailableVersion: number): Keyring {
+  const v = minAvailableVersion
+  if (!Number.isInteger(v) || v < 1)
+    throw new KeyringError('minimum available version should be positive')
+  if (ring.minEncryptionVersion === 0) {
+    throw new KeyringError(
+      'minimum available version cannot be greater than minmum encryption version'
+    )
+  }
+  if (v > ring.minEncryptionVersion) {
+    throw new KeyringError(
+      'minimum available version cannot be greater than minmum encryption version'
+    )
+  }
+  if (v > ring.minDecryptionVersion) {
+    throw new KeyringError(
+      'minimum available version cannot be greater than minmum decryption version'
+    )
+  }
+  if (v < ring.minAvailableVersion) {
+    throw new KeyringError('minimum available version cannot be decremented')
+  }
+  const versions: Record<number, KeyVersion> = {}
+  for (const [key, value] of Object.entries(ring.versions)) {
+    if (Number(key) >= v) versions[Number(key)] = value
+  }
+  return { ...ring, versions, minAvailableVersion: v }
+}
+
+/**
+ * The public view Vault's GET keys/:name answers with.
+ */
+export function keyringInfo(ring: Keyring): KeyringInfo {
+  const keys: Record<string, number> = {}
+  for (const [version, value] of Object.entries(ring.versions)) {
+    if (Number(version) >= ring.minDecryptionVersion) keys[version] = value.createdAt
+  }
+  return {
+    name: ring.name,
+    type: ring.type,
+    keys,
+    latest_version: ring.latestVersion,
+    min_decryption_version: ring.minDecryptionVersion,
+    min_encryption_version: ring.minEncryptionVersion,
+    min_available_version: ring.minAvailableVersion,
+    deletion_allowed: ring.deletionAllowed,
+    supports_encryption: true,
+    supports_decryption: true,
+    derived: false,
+    exportable: false,
+    auto_rotate_period: 0,
+  }
+}
+
+/**
+ * The version new encryptions use, or the requested one after Vault's checks.
+ */
+export function encryptionVersion(ring: Keyring, requested?: number): number {
+  if (!requested) return ring.latestVersion
+  if (requested > ring.latestVersion) throw new KeyringError('invalid key version')
+  if (ring.minEncryptionVersion > 0 && requested < ring.minEncryptionVersion) {
+    throw new KeyringError(
+      'requested version for encryption is less than the minimum encryption key version'
+    )
+  }
+  if (!ring.versions[requested]) throw new KeyringError('invalid key version')
+  return requested
+}
+
+/**
+ * Encrypts bytes under a version (default latest) → `vault:vN:…`.
+ */
+export function encrypt(
+  ring: Keyring,
+  plaintext: Buffer,
+  random: RandomBytes,
+  requestedVersion?: number
+): string {
+  const version = encryptionVersion(ring, requestedVersion)
+  const sealed = seal(ring.versions[version].key, random(NONCE_BYTES), plaintext)
+  return formatVaultCiphertext(version, sealed)
+}
+
+/**
+ * Decrypts a `vault:vN:…` string with Vault's policy checks.
+ */
+export function decrypt(ring: Keyring, ciphertext: string): Buffer {
+  if (typeof ciphertext !== 'string' || !ciphertext.startsWith('vault:')) {
+    throw new KeyringError('invalid ciphertext: no prefix')
+  }
+  const parsed = parseVaultCiphertext(ciphertext)
+  if (!parsed) throw new KeyringError('invalid ciphertext: wrong format')
+  if (parsed.version < ring.minDecryptionVersion) {
+    throw new KeyringError('ciphertext or signature version is disallowed by policy (too old)')
+  }
+  const version = ring.versions[parsed.version]
+  if (!version || parsed.version > ring.latestVersion) throw new KeyringError('invalid key version')
+  const plaintext = open(version.key, parsed.bytes)
+  if (!plaintext) throw new KeyringError('cipher: message authentication failed')
+  return plaintext
+}
+
+/**
+ * Decrypts and re-encrypts under a version (default latest). Like Vault,
+ * a ciphertext already at that version is still re-encrypted.
+ */
+export function rewrap(
+  ring: Keyring,
+  ciphertext: string,
+  random: RandomBytes,
+  requestedVersion?: number
+): string {
+  return encrypt(ring, decrypt(ring, ciphertext), random, requestedVersion)
+}
+
+function assertKey(key: Buffer) {
+  if (key.length !== KEY_BYTES) throw new RangeError('a key version needs 32 bytes')
+}

@@ -1,0 +1,87 @@
+/*
+|--------------------------------------------------------------------------
+| Rewrap errors
+|--------------------------------------------------------------------------
+|
+| Stable codes, one HTTP status each. Messages never carry secrets (no DEK,
+| plaintext, token or key material): only names, versions, ids and counts.
+|
+*/
+import { createError } from '@adonisjs/core/exceptions'
+
+/** The named KEK does not exist in the KMS. */
+export const E_KEK_NOT_FOUND = createError<[name: string]>(
+  'KEK "%s" does not exist',
+  'E_KEK_NOT_FOUND',
+  404
+)
+
+/** A KEK of that name already exists. */
+export const E_KEK_EXISTS = createError<[name: string]>(
+  'KEK "%s" already exists',
+  'E_KEK_EXISTS',
+  409
+)
+
+/** The entry with that id does not exist. */
+export const E_ENTRY_NOT_FOUND = createError<[id: string]>(
+  'Entry %s does not exist',
+  'E_ENTRY_NOT_FOUND',
+  404
+)
+
+/** A wrapped DEK, a Vault ciphertext or an envelope failed to parse or authenticate. */
+export const E_CIPHERTEXT_INVALID = createError<[detail: string]>(
+  'Ciphertext is invalid: %s',
+  'E_CIPHERTEXT_INVALID',
+  422
+)
+
+/** The KMS could not be reached (network, timeout, 5xx, 429 after retries). */
+export const E_KMS_UNAVAILABLE = createError<[detail: string]>(
+  'KMS unavailable: %s',
+  'E_KMS_UNAVAILABLE',
+  503
+)
+
+/** The KMS refused the operation (permission denied, bad token). */
+export const E_KMS_DENIED = createError<[detail: string]>(
+  'KMS denied the request: %s',
+  'E_KMS_DENIED',
+  502
+)
+
+/** The KMS rejected the request as invalid (4xx other than 403/404/429). */
+export const E_KMS_REJECTED = createError<[detail: string]>(
+  'KMS rejected the request: %s',
+  'E_KMS_REJECTED',
+  422
+)
+
+/** A key version is below min_decryption_version (retired) or was trimmed. */
+export const E_KEY_VERSION_DISALLOWED = createError<[detail: string]>(
+  'Key version not allowed: %s',
+  'E_KEY_VERSION_DISALLOWED',
+  422
+)
+
+/** Another rotation of the same KEK is running. */
+export const E_ROTATION_IN_PROGRESS = createError<[name: string]>(
+  'A rotation of KEK "%s" is already in progress',
+  'E_ROTATION_IN_PROGRESS',
+  409
+)
+
+/** The token is valid but lacks the ability the route needs. */
+export const E_FORBIDDEN = createError<[ability: string]>(
+  'The access token lacks the "%s" ability',
+  'E_FORBIDDEN',
+  403
+)
+
+/** A misconfiguration detected at runtime (missing root key, bad driver name). */
+export const E_KMS_CONFIG = createError<[detail: string]>(
+  'KMS misconfigured: %s',
+  'E_KMS_CONFIG',
+  500
+)

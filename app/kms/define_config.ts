@@ -1,0 +1,71 @@
+/*
+|--------------------------------------------------------------------------
+| KMS config helpers (the @adonisjs/hash driver pattern)
+|--------------------------------------------------------------------------
+*/
+import { configProvider } from '@adonisjs/core'
+import type { ConfigProvider } from '@adonisjs/core/types'
+import type { ApplicationService } from '@adonisjs/core/types'
+import type { KmsDriver } from '#kms/contract'
+import type { VaultDriverOptions } from '#kms/drivers/vault'
+
+/** Creates a driver instance once the app has booted. */
+export type KmsDriverFactory = () => KmsDriver | Promise<KmsDriver>
+
+/** Resolved KMS config. */
+export interface KmsConfig<Drivers extends Record<string, KmsDriverFactory>> {
+  /** Driver used for every KEK not listed in `keks`. */
+  default: keyof Drivers
+  drivers: Drivers
+  /** Optional KEK name → driver name overrides. */
+  keks?: Record<string, keyof Drivers>
+}
+
+/**
+ * Defines config/kms.ts. Driver entries are config providers resolved at boot.
+ */
+export function defineConfig<
+  Drivers extends Record<string, ConfigProvider<KmsDriverFactory>>,
+>(config: {
+  default: keyof Drivers
+  drivers: Drivers
+  keks?: Record<string, keyof Drivers>
+}): ConfigProvider<KmsConfig<{ [K in keyof Drivers]: KmsDriverFactory }>> {
+  return configProvider.create(async (app) => {
+    const drivers = {} as { [K in keyof Drivers]: KmsDriverFactory }
+    for (const name of Object.keys(config.drivers) as Array<keyof Drivers>) {
+      const resolved = await configProvider.resolve<KmsDriverFactory>(app, config.drivers[name])
+      if (!resolved) throw new Error(`Invalid KMS driver config "${String(name)}"`)
+      drivers[name] = resolved
+    }
+    return { default: config.default, drivers, keks: config.keks }
+  })
+}
+
+/** Options of the local driver in config/kms.ts. */
+export interface LocalDriverConfig {
+  /** base64 of 32 bytes (KMS_ROOT_KEY). */
+  rootKey: string | undefined
+  /** Table holding keyrings. */
+  table?: string
+}
+
+/**
+ * Driver factories for config/kms.ts.
+ */
+export const drivers = {
+  /** The embedded local KMS (keyrings in Postgres, sealed under a root key). */
+  local(config: LocalDriverConfig): ConfigProvider<KmsDriverFactory> {
+    return configProvider.create(async (app: ApplicationService) => {
+      const { createLocalDriver } = await import('#kms/drivers/local_factory')
+      return () => createLocalDriver(app, config)
+    })
+  },
+  /** HashiCorp Vault Transit through node-vault. */
+  vault(config: VaultDriverOptions): ConfigProvider<KmsDriverFactory> {
+    return configProvider.create(async () => {
+      const { VaultKmsDriver } = await import('#kms/drivers/vault')
+      return () => new VaultKmsDriver(config)
+    })
+  },
+}

@@ -1,0 +1,316 @@
+/*
+|--------------------------------------------------------------------------
+| Vault KMS driver
+|--------------------------------------------------------------------------
+|
+| HashiCorp Vault Transit through the node-vault client. Works against a
+| real Vault (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) and against
+| `node ace kms:serve`. Batch calls are chunked and run with bounded
+| concurrency; every batch item is checked for its own error; 429, 5xx,
+| timeouts and network errors are retried with backoff and jitter,
+| honouring Retry-After, a bounded number of times.
+|
+*/
+import vault from 'node-vault'
+import { E_KEK_EXISTS, E_KMS_UNAVAILABLE } from '#app/errors'
+import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
+import { classifyKmsError, kmsError } from '#kms/error_codes'
+import { keyringToKekInfo } from '#kms/kek_info'
+import { defaultRetryDeps, withRetry, type RetryDeps, type RetryOptions } from '#kms/retry'
+import { fetchTransport, responseHeaders, TransportError } from '#kms/vault_transport'
+
+/** Options of the vault driver. */
+export interface VaultDriverOptions {
+  endpoint: string
+  token: string
+  namespace?: string
+  /** Transit mount path, `transit` by default. */
+  mount?: string
+  /** Per-request timeout. */
+  timeoutMs?: number
+  /** Items per batch request. */
+  batchSize?: number
+  /** Batch requests in flight at once for one call. */
+  concurrency?: number
+  retry?: RetryOptions
+  /** Injected for tests. */
+  retryDeps?: RetryDeps
+}
+
+interface VaultFailure {
+  response?: { statusCode: number; body: any }
+  message: string
+}
+
+const DEFAULT_RETRY: RetryOptions = { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 }
+
+/**
+ * KMS driver speaking the Vault Transit HTTP API.
+ */
+export class VaultKmsDriver implements KmsDriver {
+  #client: ReturnType<typeof vault>
+  #mount: string
+  #batchSize: number
+  #concurrency: number
+  #retry: RetryOptions
+  #retryDeps: RetryDeps
+  #known = new Set<string>()
+
+  constructor(options: VaultDriverOptions) {
+    this.#client = vault({
+      'endpoint': options.endpoint,
+      'token': options.token,
+      'namespace': options.namespace,
+      'apiVersion': 'v1',
+      'request-promise': fetchTransport(options.timeoutMs ?? 30_000),
+      // node-vault's debug output would print request bodies (DEKs): never enable it.
+      'debug': () => {},
+    } as any)
+    this.#mount = (options.mount ?? 'transit').replace(/^\/+|\/+$/g, '')
+    this.#batchSize = options.batchSize ?? 1000
+    this.#concurrency = options.concurrency ?? 4
+    this.#retry = options.retry ?? DEFAULT_RETRY
+    this.#retryDeps = options.retryDeps ?? defaultRetryDeps
+  }
+
+  async createKey(name: string): Promise<KekInfo> {
+    if (await this.readKey(name)) throw new E_KEK_EXISTS([name])
+    await this.#write(name, `keys/${this.#seg(name)}`, { type: 'aes256-gcm96' }, false)
+    return this.#mustRead(name)
+  }
+
+  async readKey(name: string): Promise<KekInfo | null> {
+    try {
+      const response = await this.#send(
+        name,
+        () => this.#client.read(this.#path(`keys/${this.#seg(name)}`)),
+        true
+      )
+      this.#known.add(name)
+      return keyringToKekInfo(response.data)
+    } catch (error) {
+      if ((error as any)?.code === 'E_KEK_NOT_FOUND') return null
+      throw error
+    }
+  }
+
+  async rotateKey(name: string): Promise<KekInfo> {
+    await this.#write(name, `keys/${this.#seg(name)}/rotate`, {}, false)
+    return this.#mustRead(name)
+  }
+
+  async configureKey(name: string, config: KekConfig): Promise<KekInfo> {
+    const body: Record<string, number> = {}
+    if (config.minDecryptionVersion !== undefined)
+      body.min_decryption_version = config.minDecryptionVersion
+    if (config.minEncryptionVersion !== undefined)
+      body.min_encryption_version = config.minEncryptionVersion
+    await this.#write(name, `keys/${this.#seg(name)}/config`, body, true)
+    return this.#mustRead(name)
+  }
+
+  async trimKey(name: string, minAvailableVersion: number): Promise<KekInfo> {
+    await this.#write(
+      name,
+      `keys/${this.#seg(name)}/trim`,
+      { min_available_version: minAvailableVersion },
+      true
+    )
+    return this.#mustRead(name)
+  }
+
+  async generateDataKey(name: string): Promise<DataKey> {
+    const response = await this.#write(
+      name,
+      `datakey/plaintext/${this.#seg(name)}`,
+      { bits: 256 },
+      true
+    )
+    const data = response.data
+    return {
+      plaintext: Buffer.from(data.plaintext, 'base64'),
+      wrapped: data.ciphertext,
+      version: Number(data.key_version),
+    }
+  }
+
+  async wrap(name: string, deks: Buffer[]): Promise<string[]> {
+    // Vault's encrypt creates unknown keys (upsert): make sure the KEK exists.
+    if (!this.#known.has(name)) await this.#mustRead(name)
+    return this.#batch(name, deks, async (chunk) => {
+      const results = await this.#batchCall(name, 'encrypt', {
+        batch_input: chunk.map((dek) => ({ plaintext: dek.toString('base64') })),
+      })
+      return results.map((item) => {
+        if (item.error || !item.ciphertext) throw this.#itemError(name, item.error)
+        return item.ciphertext as string
+      })
+    })
+  }
+
+  async unwrap(name: string, wrapped: string[]): Promise<Buffer[]> {
+    return this.#batch(name, wrapped, async (chunk) => {
+      const results = await this.#batchCall(name, 'decrypt', {
+        batch_input: chunk.map((ciphertext) => ({ ciphertext })),
+      })
+      return results.map((item) => {
+        if (item.error || typeof item.plaintext !== 'string')
+          throw this.#itemError(name, item.error)
+        return Buffer.from(item.plaintext, 'base64')
+      })
+    })
+  }
+
+  async rewrap(name: string, wrapped: string[], version?: number): Promise<RewrapResult[]> {
+    return this.#batch(name, wrapped, async (chunk) => {
+      const body: Record<string, unknown> = {
+        batch_input: chunk.map((ciphertext) =>
+          version ? { ciphertext, key_version: version } : { ciphertext }
+        ),
+      }
+      if (version) body.key_version = version
+      const results = await this.#batchCall(name, 'rewrap', body)
+      return results.map((item): RewrapResult => {
+        if (item.error || typeof item.ciphertext !== 'string') {
+          const message = String(item.error || 'no ciphertext in result')
+          return { ok: false, code: classifyKmsError(message), message }
+        }
+        return {
+          ok: true,
+          wrapped: item.ciphertext,
+          version: Number(item.key_version ?? versionOf(item.ciphertext)),
+        }
+      })
+    })
+  }
+
+  async close() {}
+
+  /**
+   * One batch request; answers the `batch_results`. Vault answers 400 for an
+   * encrypt/decrypt batch with a failed item but still returns the results:
+   * those are returned so each item is checked on its own.
+   */
+  async #batchCall(name: string, op: string, body: Record<string, unknown>): Promise<any[]> {
+    try {
+      const response = await this.#write(name, `${op}/${this.#seg(name)}`, body, true)
+      return this.#results(name, response, body)
+    } catch (error) {
+      const results = (error as any)?.batchResults
+      if (Array.isArray(results)) return results
+      throw error
+    }
+  }
+
+  #results(name: string, response: any, body: Record<string, unknown>) {
+    const results = response?.data?.batch_results
+    const expected = (body.batch_input as unknown[]).length
+    if (!Array.isArray(results) || results.length !== expected) {
+      throw kmsError('E_KMS_REJECTED', 'batch response does not match the request', name)
+    }
+    return results
+  }
+
+  #itemError(name: string, message: unknown) {
+    const text = String(message || 'batch item failed')
+    return kmsError(classifyKmsError(text), text, name)
+  }
+
+  async #batch<In, Out>(
+    name: string,
+    items: In[],
+    run: (chunk: In[]) => Promise<Out[]>
+  ): Promise<Out[]> {
+    const chunks: In[][] = []
+    for (let i = 0; i < items.length; i += this.#batchSize)
+      chunks.push(items.slice(i, i + this.#batchSize))
+    const out: Out[][] = new Array(chunks.length)
+    let next = 0
+    const worker = async () => {
+      while (next < chunks.length) {
+        const index = next++
+        out[index] = await run(chunks[index])
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, chunks.length) }, worker))
+    void name
+    return out.flat()
+  }
+
+  async #mustRead(name: string): Promise<KekInfo> {
+    const info = await this.readKey(name)
+    if (!info) throw kmsError('E_KEK_NOT_FOUND', 'unknown key', name)
+    return info
+  }
+
+  #write(name: string, path: string, body: Record<string, unknown>, idempotent: boolean) {
+    return this.#send(name, () => this.#client.write(this.#path(path), body), idempotent)
+  }
+
+  /**
+   * Sends with retries and turns failures into E_* errors.
+   * Non-idempotent calls (create, rotate) are retried only when the server
+   * said it did not act (429, 503) or the connection was never made.
+   */
+  async #send(name: string, call: () => Promise<any>, idempotent: boolean): Promise<any> {
+    try {
+      return await withRetry(
+        () => call(),
+        (error) => {
+          if (error instanceof TransportError) {
+            return { retry: idempotent || error.message.includes('ECONNREFUSED') }
+          }
+          const status = (error as VaultFailure).response?.statusCode ?? 0
+          if (status === 429 || status === 503) return { retry: true, afterMs: retryAfter(error) }
+          if (status >= 500) return { retry: idempotent, afterMs: retryAfter(error) }
+          return { retry: false }
+        },
+        this.#retry,
+        this.#retryDeps
+      )
+    } catch (error) {
+      throw this.#toError(name, error)
+    }
+  }
+
+  #toError(name: string, error: unknown): Error {
+    if (error instanceof TransportError) return new E_KMS_UNAVAILABLE([error.message])
+    const failure = error as VaultFailure
+    const status = failure.response?.statusCode
+    if (!status) return new E_KMS_UNAVAILABLE(['unexpected client failure'])
+    const body = failure.response?.body
+    const message = String(body?.errors?.[0] ?? `status ${status}`)
+    const code = classifyKmsError(message, status)
+    const converted = kmsError(
+      code,
+      status >= 500 || status === 429 ? `status ${status}: ${message}` : message,
+      name
+    )
+    if (Array.isArray(body?.data?.batch_results))
+      (converted as any).batchResults = body.data.batch_results
+    return converted
+  }
+
+  #path(path: string) {
+    return `${this.#mount}/${path}`
+  }
+
+  #seg(name: string) {
+    return encodeURIComponent(name)
+  }
+}
+
+function retryAfter(error: unknown): number | undefined {
+  const body = (error as VaultFailure).response?.body
+  const header =
+    body && typeof body === 'object' ? responseHeaders.get(body)?.get('retry-after') : null
+  if (!header) return undefined
+  const seconds = Number(header)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const date = Date.parse(header)
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined
+}
+
+function versionOf(ciphertext: string) {
+  return Number(/^vault:v(\d+):/.exec(ciphertext)?.[1] ?? 0)
+}

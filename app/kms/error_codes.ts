@@ -1,0 +1,72 @@
+/*
+|--------------------------------------------------------------------------
+| KMS error classification
+|--------------------------------------------------------------------------
+|
+| Vault Transit (and the local engine, which copies its messages) reports
+| errors as text. This maps a message to a stable Rewrap code, and a code
+| to the error to throw. Messages are Vault's own (no key material).
+|
+*/
+import {
+  E_CIPHERTEXT_INVALID,
+  E_KEK_NOT_FOUND,
+  E_KEY_VERSION_DISALLOWED,
+  E_KMS_DENIED,
+  E_KMS_REJECTED,
+  E_KMS_UNAVAILABLE,
+} from '#app/errors'
+
+/** Stable codes a KMS item or call can fail with. */
+export type KmsErrorCode =
+  | 'E_KEK_NOT_FOUND'
+  | 'E_CIPHERTEXT_INVALID'
+  | 'E_KEY_VERSION_DISALLOWED'
+  | 'E_KMS_DENIED'
+  | 'E_KMS_REJECTED'
+  | 'E_KMS_UNAVAILABLE'
+
+/**
+ * Classifies a Vault/local error message (and HTTP status when known).
+ */
+export function classifyKmsError(message: string, status = 400): KmsErrorCode {
+  const text = message.toLowerCase()
+  if (status === 403 || text.includes('permission denied')) return 'E_KMS_DENIED'
+  if (status === 429 || status >= 500) return 'E_KMS_UNAVAILABLE'
+  if (status === 404 || text.includes('key not found') || text.includes('no existing key')) {
+    return 'E_KEK_NOT_FOUND'
+  }
+  if (text.includes('disallowed by policy') || text.includes('less than the minimum')) {
+    return 'E_KEY_VERSION_DISALLOWED'
+  }
+  if (
+    text.includes('invalid ciphertext') ||
+    text.includes('message authentication failed') ||
+    text.includes('invalid key version') ||
+    text.includes('illegal base64') ||
+    text.includes('base64')
+  ) {
+    return 'E_CIPHERTEXT_INVALID'
+  }
+  return 'E_KMS_REJECTED'
+}
+
+/**
+ * The error to throw for a code; the detail is a KMS message (never secret).
+ */
+export function kmsError(code: KmsErrorCode, detail: string, kekName: string): Error {
+  switch (code) {
+    case 'E_KEK_NOT_FOUND':
+      return new E_KEK_NOT_FOUND([kekName])
+    case 'E_CIPHERTEXT_INVALID':
+      return new E_CIPHERTEXT_INVALID([detail])
+    case 'E_KEY_VERSION_DISALLOWED':
+      return new E_KEY_VERSION_DISALLOWED([detail])
+    case 'E_KMS_DENIED':
+      return new E_KMS_DENIED([detail])
+    case 'E_KMS_UNAVAILABLE':
+      return new E_KMS_UNAVAILABLE([detail])
+    default:
+      return new E_KMS_REJECTED([detail])
+  }
+}

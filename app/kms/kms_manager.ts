@@ -1,0 +1,52 @@
+/*
+|--------------------------------------------------------------------------
+| KMS manager
+|--------------------------------------------------------------------------
+|
+| Maps a KEK name to its driver instance (config/kms.ts `keks`, else the
+| default) and caches driver instances. Bound as a singleton by
+| providers/kms_provider.ts; inject it with `@inject()`.
+|
+*/
+import type { KmsDriver } from '#kms/contract'
+import type { KmsConfig, KmsDriverFactory } from '#kms/define_config'
+
+/**
+ * Resolves KMS drivers by name or by KEK.
+ */
+export class KmsManager {
+  #cache = new Map<string, Promise<KmsDriver>>()
+
+  constructor(public config: KmsConfig<Record<string, KmsDriverFactory>>) {}
+
+  /**
+   * A driver by name (default when omitted).
+   */
+  use(name?: string): Promise<KmsDriver> {
+    const driverName = String(name ?? this.config.default)
+    let driver = this.#cache.get(driverName)
+    if (!driver) {
+      const factory = this.config.drivers[driverName]
+      if (!factory) throw new Error(`Unknown KMS driver "${driverName}"`)
+      driver = Promise.resolve(factory())
+      this.#cache.set(driverName, driver)
+    }
+    return driver
+  }
+
+  /**
+   * The driver that holds a KEK.
+   */
+  forKek(kekName: string): Promise<KmsDriver> {
+    return this.use(this.config.keks?.[kekName] as string | undefined)
+  }
+
+  /**
+   * Closes every driver created so far.
+   */
+  async close() {
+    const drivers = [...this.#cache.values()]
+    this.#cache.clear()
+    await Promise.all(drivers.map((d) => d.then((driver) => driver.close())))
+  }
+}

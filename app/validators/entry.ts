@@ -1,0 +1,26 @@
+import vine from '@vinejs/vine'
+
+/** KEK names: letters, digits, `_ - .`, up to 128 characters. */
+export const kekNameRule = vine
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/)
+
+/**
+ * POST /entries: `{ kek, data }`, data any JSON value but null.
+ */
+export const createEntryValidator = vine.compile(
+  vine.object({
+    kek: kekNameRule,
+    data: vine.any(),
+  })
+)
+
+/**
+ * PUT /entries/:id: `{ data }` (the entry keeps its KEK).
+ */
+export const updateEntryValidator = vine.compile(
+  vine.object({
+    data: vine.any(),
+  })
+)

@@ -1,0 +1,100 @@
+/*
+|--------------------------------------------------------------------------
+| Test runner entry point
+|--------------------------------------------------------------------------
+|
+| Database: TEST_PG_URL (an admin URL, e.g. postgres://postgres@127.0.0.1:5432/postgres)
+| points the tests at a server; without it an embedded PostgreSQL is
+| started under ./tmp. Either way the run creates its own database
+| (rewrap_test_<pid>) and drops it at the end: never `test`, never the
+| app's. Every log line the run writes goes to tmp/test-logs/ so the audit
+| suite can check that no secret reached a log.
+|
+*/
+process.env.NODE_ENV = 'test'
+
+import 'reflect-metadata'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, rmSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import { Ignitor, prettyPrintError } from '@adonisjs/core'
+import { configure, processCLIArgs, run } from '@japa/runner'
+import {
+  freePort,
+  startEmbeddedPostgres,
+  withDatabase,
+  type EmbeddedCluster,
+} from './embedded_postgres.js'
+
+const APP_ROOT = new URL('../', import.meta.url)
+
+const IMPORTER = (filePath: string) => {
+  if (filePath.startsWith('./') || filePath.startsWith('../')) {
+    return import(new URL(filePath, APP_ROOT).href)
+  }
+  return import(filePath)
+}
+
+let cluster: EmbeddedCluster | undefined
+let adminUrl = process.env.TEST_PG_URL
+if (!adminUrl) {
+  const dir = fileURLToPath(new URL(`../tmp/test-pg-${process.pid}`, import.meta.url))
+  cluster = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false })
+  adminUrl = cluster.adminUrl
+}
+const testDatabase = `rewrap_test_${process.pid}`
+const admin = new pg.Client({ connectionString: adminUrl })
+await admin.connect()
+await admin.query(`DROP DATABASE IF EXISTS ${testDatabase}`)
+await admin.query(`CREATE DATABASE ${testDatabase}`)
+await admin.end()
+
+process.env.DATABASE_URL = withDatabase(adminUrl, testDatabase)
+process.env.TEST_ADMIN_PG_URL = adminUrl
+process.env.APP_KEY ??= randomBytes(32).toString('base64url')
+process.env.KMS_ROOT_KEY ??= randomBytes(32).toString('base64')
+process.env.KMS_DRIVER = 'local'
+const logDir = fileURLToPath(new URL('../tmp/test-logs', import.meta.url))
+mkdirSync(logDir, { recursive: true })
+process.env.LOG_FILE = `${logDir}/run-${process.pid}.log`
+rmSync(process.env.LOG_FILE, { force: true })
+process.env.LOG_LEVEL ??= 'debug'
+
+async function dropTestDatabase() {
+  const client = new pg.Client({ connectionString: adminUrl })
+  await client.connect()
+  await client.query(`DROP DATABASE IF EXISTS ${testDatabase} WITH (FORCE)`)
+  await client.end()
+  if (cluster) await cluster.stop()
+  process.channel?.unref()
+}
+
+new Ignitor(APP_ROOT, { importer: IMPORTER })
+  .tap((app) => {
+    app.booting(async () => {
+      await import('#start/env')
+    })
+    app.listen('SIGTERM', () => app.terminate())
+    app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
+  })
+  .testRunner()
+  .configure(async (app) => {
+    const { runnerHooks, ...config } = await import('../tests/bootstrap.js')
+
+    processCLIArgs(process.argv.splice(2))
+    configure({
+      ...app.rcFile.tests,
+      ...config,
+      ...{
+        setup: runnerHooks.setup,
+        teardown: runnerHooks.teardown.concat([() => app.terminate(), dropTestDatabase]),
+      },
+    })
+  })
+  .run(() => run())
+  .catch(async (error) => {
+    process.exitCode = 1
+    prettyPrintError(error)
+    await dropTestDatabase().catch(() => {})
+  })

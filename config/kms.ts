@@ -1,0 +1,28 @@
+import env from '#start/env'
+import { defineConfig, drivers } from '#kms/define_config'
+
+/**
+ * KMS drivers. `local` (keyrings in Postgres, sealed under KMS_ROOT_KEY) is
+ * the embedded default; `vault` talks to HashiCorp Vault Transit (or
+ * `node ace kms:serve`) through node-vault.
+ */
+const kmsConfig = defineConfig({
+  default: env.get('KMS_DRIVER', 'local'),
+  drivers: {
+    local: drivers.local({
+      rootKey: env.get('KMS_ROOT_KEY')?.release(),
+    }),
+    vault: drivers.vault({
+      endpoint: env.get('VAULT_ADDR', 'http://127.0.0.1:8200'),
+      token: env.get('VAULT_TOKEN')?.release() ?? '',
+      namespace: env.get('VAULT_NAMESPACE'),
+      mount: env.get('VAULT_TRANSIT_MOUNT', 'transit'),
+      timeoutMs: env.get('VAULT_TIMEOUT_MS', 30_000),
+      batchSize: 1000,
+      concurrency: 4,
+      retry: { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 },
+    }),
+  },
+})
+
+export default kmsConfig

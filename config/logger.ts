@@ -1,0 +1,56 @@
+import env from '#start/env'
+import app from '@adonisjs/core/services/app'
+import { defineConfig, targets } from '@adonisjs/core/logger'
+
+/**
+ * Paths pino redacts wherever they appear in a log object: secrets never
+ * leave the boundary even when a caller logs a whole object by mistake.
+ */
+export const redactPaths = [
+  'token',
+  '*.token',
+  'plaintext',
+  '*.plaintext',
+  'dek',
+  '*.dek',
+  'data',
+  '*.data',
+  'req.headers.authorization',
+  'req.headers["x-vault-token"]',
+  'headers.authorization',
+  'headers["x-vault-token"]',
+]
+
+const logFile = env.get('LOG_FILE')
+
+const loggerConfig = defineConfig({
+  default: 'app',
+  loggers: {
+    app: {
+      enabled: true,
+      name: env.get('APP_NAME', 'rewrap'),
+      level: env.get('LOG_LEVEL', 'info'),
+      redact: { paths: redactPaths, censor: '[redacted]' },
+      transport: {
+        targets: logFile
+          ? targets()
+              .push({
+                target: 'pino/file',
+                level: 'trace',
+                options: { destination: logFile, mkdir: true },
+              })
+              .toArray()
+          : targets()
+              .pushIf(!app.inProduction, targets.pretty())
+              .pushIf(app.inProduction, targets.file({ destination: 1 }))
+              .toArray(),
+      },
+    },
+  },
+})
+
+export default loggerConfig
+
+declare module '@adonisjs/core/types' {
+  export interface LoggersList extends InferLoggers<typeof loggerConfig> {}
+}

@@ -1,0 +1,20 @@
+import type { ApplicationService } from '@adonisjs/core/types'
+import { DekCache } from '#services/dek_cache'
+import type { RewrapConfig } from '#config/rewrap'
+
+/**
+ * Binds the app's own singletons.
+ */
+export default class AppProvider {
+  constructor(protected app: ApplicationService) {}
+
+  /**
+   * Registers bindings.
+   */
+  register() {
+    this.app.container.singleton(DekCache, () => {
+      const config = this.app.config.get<RewrapConfig>('rewrap')
+      return new DekCache(config.dekCache.maxEntries, config.dekCache.ttlMs)
+    })
+  }
+}
