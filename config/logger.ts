@@ -1,5 +1,6 @@
 import env from '#start/env'
 import app from '@adonisjs/core/services/app'
+import pino from 'pino'
 import { defineConfig, targets } from '@adonisjs/core/logger'
 
 /**
@@ -31,20 +32,20 @@ const loggerConfig = defineConfig({
       name: env.get('APP_NAME', 'rewrap'),
       level: env.get('LOG_LEVEL', 'info'),
       redact: { paths: redactPaths, censor: '[redacted]' },
-      transport: {
-        targets: logFile
-          ? targets()
-              .push({
-                target: 'pino/file',
-                level: 'trace',
-                options: { destination: logFile, mkdir: true },
-              })
-              .toArray()
-          : targets()
-              .pushIf(!app.inProduction, targets.pretty())
-              .pushIf(app.inProduction, targets.file({ destination: 1 }))
-              .toArray(),
-      },
+      /**
+       * LOG_FILE (the tests set it): synchronous writes to that file, so a
+       * test can read every line that was logged before it.
+       */
+      ...(logFile
+        ? { destination: pino.destination({ dest: logFile, sync: true, mkdir: true }) }
+        : {
+            transport: {
+              targets: targets()
+                .pushIf(!app.inProduction, targets.pretty())
+                .pushIf(app.inProduction, targets.file({ destination: 1 }))
+                .toArray(),
+            },
+          }),
     },
   },
 })
