@@ -85,3 +85,31 @@ export const E_KMS_CONFIG = createError<[detail: string]>(
   'E_KMS_CONFIG',
   500
 )
+
+/** An unfinished run of the KEK exists: resume it instead of rotating again. */
+export const E_ROTATION_UNFINISHED = createError<[name: string, id: string]>(
+  'KEK "%s" has an unfinished rotation run (#%s): resume it with --resume (the KEK is not rotated again)',
+  'E_ROTATION_UNFINISHED',
+  409
+)
+
+/** --resume was asked but there is nothing to resume. */
+export const E_NO_ROTATION_TO_RESUME = createError<[name: string]>(
+  'KEK "%s" has no unfinished rotation run to resume',
+  'E_NO_ROTATION_TO_RESUME',
+  409
+)
+
+/** The rotation run does not exist. */
+export const E_ROTATION_NOT_FOUND = createError<[id: string]>(
+  'Rotation run %s does not exist',
+  'E_ROTATION_NOT_FOUND',
+  404
+)
+
+/** Invalid rotation options (target version beyond latest, …). */
+export const E_ROTATION_INVALID = createError<[detail: string]>(
+  'Invalid rotation request: %s',
+  'E_ROTATION_INVALID',
+  422
+)

@@ -24,6 +24,9 @@ export const redactPaths = [
 
 const logFile = env.get('LOG_FILE')
 
+/*
+ * Log lines go to stderr, so that command output on stdout (`--json`) stays clean.
+ */
 const loggerConfig = defineConfig({
   default: 'app',
   loggers: {
@@ -41,8 +44,8 @@ const loggerConfig = defineConfig({
         : {
             transport: {
               targets: targets()
-                .pushIf(!app.inProduction, targets.pretty())
-                .pushIf(app.inProduction, targets.file({ destination: 1 }))
+                .pushIf(!app.inProduction, targets.pretty({ destination: 2 }))
+                .pushIf(app.inProduction, targets.file({ destination: 2 }))
                 .toArray(),
             },
           }),

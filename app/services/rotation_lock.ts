@@ -1,0 +1,53 @@
+/*
+|--------------------------------------------------------------------------
+| Rotation lock
+|--------------------------------------------------------------------------
+|
+| One rotation per KEK at a time, across processes and machines: a
+| Postgres session advisory lock held on a dedicated connection for the
+| whole run. If the process dies, its connection closes and the lock goes
+| with it; the run row stays `running` and is resumable.
+|
+*/
+import pg from 'pg'
+
+/**
+ * A held rotation lock.
+ */
+export class RotationLock {
+  /** True once the connection was lost (the lock may be gone). */
+  lost = false
+
+  private constructor(private client: pg.Client) {
+    client.on('error', () => {
+      this.lost = true
+    })
+  }
+
+  /**
+   * Tries to take the lock of a KEK; null when another holder has it.
+   */
+  static async tryAcquire(connectionString: string, kekName: string): Promise<RotationLock | null> {
+    const client = new pg.Client({ connectionString, application_name: 'rewrap-rotation-lock' })
+    await client.connect()
+    try {
+      const { rows } = await client.query(
+        `SELECT pg_try_advisory_lock(hashtextextended('rewrap:rotation:' || $1, 0)) AS ok`,
+        [kekName]
+      )
+      if (rows[0].ok) return new RotationLock(client)
+    } catch (error) {
+      await client.end().catch(() => {})
+      throw error
+    }
+    await client.end()
+    return null
+  }
+
+  /**
+   * Releases the lock (closing the connection releases it too).
+   */
+  async release() {
+    await this.client.end().catch(() => {})
+  }
+}

@@ -1,0 +1,280 @@
+/*
+|--------------------------------------------------------------------------
+| Rotation store
+|--------------------------------------------------------------------------
+|
+| The SQL of the rewrap loop and of the `key_rotations` run rows. The batch
+| UPDATE is one statement: compare-and-swap of every rewrapped row, the
+| failures recorded, the run's cursor and counters moved — all atomic, so
+| a crash at any line leaves either the whole batch or none of it.
+|
+*/
+import db from '@adonisjs/lucid/services/db'
+
+/** A run row. */
+export interface RotationRun {
+  id: string
+  kekName: string
+  status: 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled'
+  baseVersion: number
+  targetVersion: number | null
+  rotateKek: boolean
+  totalRows: number
+  rewrapped: number
+  skipped: number
+  failed: number
+  cursorVersion: number
+  cursorId: string
+  pass: number
+  options: Record<string, unknown>
+  trigger: 'cli' | 'api' | 'scheduler'
+  requestedBy: string | null
+  cancelRequested: boolean
+  lastError: string | null
+  startedAt: Date
+  finishedAt: Date | null
+  heartbeatAt: Date
+}
+
+/** Statuses of a run that can be resumed. */
+export const UNFINISHED_STATUSES = ['running', 'failed', 'cancelled'] as const
+
+/** A stale row read by the scan. */
+export interface StaleRow {
+  id: string
+  wrappedDek: string
+}
+
+/** What one batch commit changed. */
+export interface BatchCommit {
+  updated: number
+  cancelRequested: boolean
+}
+
+/**
+ * Passes an array to Postgres as one array parameter (knex would otherwise
+ * expand it into a list of placeholders).
+ */
+export function pgArray(values: unknown[]) {
+  return { toPostgres: () => values } as unknown as string
+}
+
+function toRun(row: Record<string, any>): RotationRun {
+  return {
+    id: String(row.id),
+    kekName: row.kek_name,
+    status: row.status,
+    baseVersion: row.base_version,
+    targetVersion: row.target_version,
+    rotateKek: row.rotate_kek,
+    totalRows: Number(row.total_rows),
+    rewrapped: Number(row.rewrapped),
+    skipped: Number(row.skipped),
+    failed: Number(row.failed),
+    cursorVersion: row.cursor_version,
+    cursorId: String(row.cursor_id),
+    pass: row.pass,
+    options: row.options ?? {},
+    trigger: row.trigger,
+    requestedBy: row.requested_by,
+    cancelRequested: row.cancel_requested,
+    lastError: row.last_error,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    heartbeatAt: row.heartbeat_at,
+  }
+}
+
+/**
+ * Persistence of rotation runs and the rewrap scan / update.
+ */
+export class RotationStore {
+  /**
+   * Inserts a new running run.
+   */
+  async createRun(input: {
+    kekName: string
+    baseVersion: number
+    targetVersion: number | null
+    rotateKek: boolean
+    options: Record<string, unknown>
+    trigger: RotationRun['trigger']
+    requestedBy: string | null
+  }): Promise<RotationRun> {
+    const { rows } = await db.rawQuery(
+      `INSERT INTO key_rotations
+         (kek_name, status, base_version, target_version, rotate_kek, options, trigger, requested_by)
+       VALUES (?, 'running', ?, ?, ?, ?::jsonb, ?, ?) RETURNING *`,
+      [
+        input.kekName,
+        input.baseVersion,
+        input.targetVersion,
+        input.rotateKek,
+        JSON.stringify(input.options),
+        input.trigger,
+        input.requestedBy,
+      ]
+    )
+    return toRun(rows[0])
+  }
+
+  /**
+   * A run by id, or null.
+   */
+  async find(id: string): Promise<RotationRun | null> {
+    const { rows } = await db.rawQuery(`SELECT * FROM key_rotations WHERE id = ?`, [id])
+    return rows[0] ? toRun(rows[0]) : null
+  }
+
+  /**
+   * The newest unfinished run of a KEK, or null.
+   */
+  async findUnfinished(kekName: string): Promise<RotationRun | null> {
+    const { rows } = await db.rawQuery(
+      `SELECT * FROM key_rotations WHERE kek_name = ? AND status = ANY(?) ORDER BY id DESC LIMIT 1`,
+      [kekName, pgArray([...UNFINISHED_STATUSES])]
+    )
+    return rows[0] ? toRun(rows[0]) : null
+  }
+
+  /**
+   * Runs, newest first.
+   */
+  async list(options: { kekName?: string; limit?: number } = {}): Promise<RotationRun[]> {
+    const query = db.from('key_rotations').orderBy('id', 'desc').limit(options.limit ?? 50)
+    if (options.kekName) query.where('kek_name', options.kekName)
+    const rows = await query.select('*')
+    return rows.map(toRun)
+  }
+
+  /**
+   * Updates a run's fields (snake_case columns).
+   */
+  async update(id: string, fields: Record<string, unknown>): Promise<RotationRun> {
+    const { rows } = await db.rawQuery(
+      `UPDATE key_rotations SET ${Object.keys(fields)
+        .map((key) => `${key} = ?`)
+        .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
+      [...Object.values(fields).map((v) => (v === undefined ? null : v)), id] as any[]
+    )
+    return toRun(rows[0])
+  }
+
+  /**
+   * Asks a run to stop after its current batch.
+   */
+  async requestCancel(id: string): Promise<boolean> {
+    const { rowCount } = await db.rawQuery(
+      `UPDATE key_rotations SET cancel_requested = true, updated_at = now()
+        WHERE id = ? AND status = 'running'`,
+      [id]
+    )
+    return rowCount > 0
+  }
+
+  /**
+   * Rows of a KEK below `target`, per version: the lowest stale version at
+   * or above `fromVersion`, or null when none is left.
+   */
+  async nextStaleVersion(kekName: string, fromVersion: number, target: number): Promise<number | null> {
+    const { rows } = await db.rawQuery(
+      `SELECT min(kek_version) AS v FROM vault_entries
+        WHERE kek_name = ? AND kek_version >= ? AND kek_version < ?`,
+      [kekName, fromVersion, target]
+    )
+    return rows[0].v === null ? null : Number(rows[0].v)
+  }
+
+  /**
+   * Counts rows of a KEK below a version (uses the scan index).
+   */
+  async countStale(kekName: string, target: number): Promise<number> {
+    const { rows } = await db.rawQuery(
+      `SELECT count(*)::bigint AS n FROM vault_entries WHERE kek_name = ? AND kek_version < ?`,
+      [kekName, target]
+    )
+    return Number(rows[0].n)
+  }
+
+  /**
+   * The next batch of one version, in id order after `afterId` (keyset).
+   */
+  async readBatch(kekName: string, version: number, afterId: string, limit: number): Promise<StaleRow[]> {
+    const { rows } = await db.rawQuery(
+      `SELECT id, wrapped_dek FROM vault_entries
+        WHERE kek_name = ? AND kek_version = ? AND id > ?
+        ORDER BY id LIMIT ?`,
+      [kekName, version, afterId, limit]
+    )
+    return rows.map((r: any) => ({ id: String(r.id), wrappedDek: r.wrapped_dek }))
+  }
+
+  /**
+   * Commits one batch atomically: CAS-updates the rewrapped rows (a row
+   * whose wrapped_dek changed since it was read is left alone: skipped),
+   * records failures and moves the run's cursor and counters.
+   */
+  async commitBatch(input: {
+    runId: string
+    target: number
+    cursorVersion: number
+    cursorId: string
+    ids: string[]
+    oldWrapped: string[]
+    newWrapped: string[]
+    failedIds: string[]
+    failedCodes: string[]
+  }): Promise<BatchCommit> {
+    const { rows } = await db.rawQuery(
+      `WITH upd AS (
+         UPDATE vault_entries v
+            SET wrapped_dek = u.new, kek_version = ?, rotated_at = now()
+           FROM unnest(?::bigint[], ?::text[], ?::text[]) AS u(id, old, new)
+          WHERE v.id = u.id AND v.wrapped_dek = u.old
+         RETURNING 1
+       ), fails AS (
+         INSERT INTO key_rotation_failures (rotation_id, entry_id, error_code)
+         SELECT ?, f.id, f.code FROM unnest(?::bigint[], ?::text[]) AS f(id, code)
+         ON CONFLICT (rotation_id, entry_id) DO UPDATE
+           SET attempts = key_rotation_failures.attempts + 1,
+               error_code = EXCLUDED.error_code, last_seen_at = now()
+         RETURNING 1
+       ), n AS (SELECT count(*)::int AS updated FROM upd)
+       UPDATE key_rotations r
+          SET cursor_version = ?, cursor_id = ?,
+              rewrapped = r.rewrapped + n.updated,
+              skipped = r.skipped + (? - n.updated),
+              failed = r.failed + ?,
+              heartbeat_at = now(), updated_at = now()
+         FROM n
+        WHERE r.id = ?
+       RETURNING n.updated, r.cancel_requested, (SELECT count(*) FROM fails) AS f`,
+      [
+        input.target,
+        pgArray(input.ids),
+        pgArray(input.oldWrapped),
+        pgArray(input.newWrapped),
+        input.runId,
+        pgArray(input.failedIds),
+        pgArray(input.failedCodes),
+        input.cursorVersion,
+        input.cursorId,
+        input.ids.length,
+        input.failedIds.length,
+        input.runId,
+      ]
+    )
+    return { updated: Number(rows[0].updated), cancelRequested: rows[0].cancel_requested }
+  }
+
+  /**
+   * Failures recorded for a run.
+   */
+  async failures(runId: string): Promise<Array<{ entryId: string; errorCode: string; attempts: number }>> {
+    const { rows } = await db.rawQuery(
+      `SELECT entry_id, error_code, attempts FROM key_rotation_failures WHERE rotation_id = ? ORDER BY entry_id`,
+      [runId]
+    )
+    return rows.map((r: any) => ({ entryId: String(r.entry_id), errorCode: r.error_code, attempts: r.attempts }))
+  }
+}

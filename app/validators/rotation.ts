@@ -1,0 +1,15 @@
+import vine from '@vinejs/vine'
+import { kekNameRule } from '#validators/entry'
+
+/**
+ * rotate:kek arguments and flags.
+ */
+export const rotateKekValidator = vine.compile(
+  vine.object({
+    kek: kekNameRule,
+    batchSize: vine.number().withoutDecimals().range([1, 50_000]).optional(),
+    sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
+    maxRate: vine.number().withoutDecimals().min(0).optional(),
+    targetVersion: vine.number().withoutDecimals().min(1).optional(),
+  })
+)

@@ -1,0 +1,185 @@
+import { inject } from '@adonisjs/core'
+import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import type { CommandOptions } from '@adonisjs/core/types/ace'
+import cliProgress from 'cli-progress'
+import { errorLine } from '#exceptions/handler'
+import { KeyRotationService, type RotationProgress } from '#services/key_rotation_service'
+import type { RotationRun } from '#services/rotation_store'
+import { rotateKekValidator } from '#validators/rotation'
+
+/**
+ * `node ace rotate:kek <kek>`: rotate a KEK and rewrap every stale DEK.
+ */
+export default class RotateKek extends BaseCommand {
+  static commandName = 'rotate:kek'
+  static description =
+    'Rotate a KEK (new version, used by new writes at once) and rewrap every stale DEK in the background'
+  static help = [
+    'Step A asks the KMS for a new KEK version; Step B rewraps the DEKs of every row below it in',
+    'batches (one KMS rewrap call and one compare-and-swap UPDATE each), resumable from the last',
+    'committed batch. Payloads are never decrypted. Ctrl-C finishes the current batch and leaves',
+    'the run resumable with --resume. Exit code 0 only when every row is at the target version.',
+    '',
+    '{{ binaryName }} rotate:kek orders',
+    '{{ binaryName }} rotate:kek orders --dry-run',
+    '{{ binaryName }} rotate:kek orders --resume',
+    '{{ binaryName }} rotate:kek orders --no-rotate --max-rate 5000 --json',
+  ]
+  static options: CommandOptions = { startApp: true }
+
+  /** KEK to rotate. */
+  @args.string({ description: 'KEK name', required: true })
+  declare kek: string
+
+  /** Rows per batch. */
+  @flags.number({ description: 'Rows per batch: one KMS rewrap call and one UPDATE (default 1000)' })
+  declare batchSize?: number
+
+  /** Sleep between batches. */
+  @flags.number({ description: 'Milliseconds to sleep after every batch (default 0)' })
+  declare sleepMs?: number
+
+  /** Rows/s ceiling. */
+  @flags.number({ description: 'Rewrap at most this many rows per second (default: no limit)' })
+  declare maxRate?: number
+
+  /** Step A on/off. */
+  @flags.boolean({
+    description: 'Rotate the KEK first (--no-rotate: only rewrap rows to the current latest version)',
+    default: true,
+    showNegatedVariantInHelp: true,
+  })
+  declare rotate: boolean
+
+  /** Explicit target version. */
+  @flags.number({ description: 'Rewrap to this existing version instead of the latest (implies --no-rotate)' })
+  declare targetVersion?: number
+
+  /** Resume the unfinished run. */
+  @flags.boolean({ description: 'Continue the unfinished run of this KEK (never rotates the KEK again)' })
+  declare resume?: boolean
+
+  /** Plan only. */
+  @flags.boolean({ description: 'Print the counts and an estimate; change nothing' })
+  declare dryRun?: boolean
+
+  /** Machine output. */
+  @flags.boolean({ description: 'Print the result as JSON (one object) instead of text' })
+  declare json?: boolean
+
+  /**
+   * Validates flags, runs (or plans) the rotation, reports.
+   */
+  @inject()
+  async run(rotations: KeyRotationService) {
+    const input = await rotateKekValidator.validate({
+      kek: this.kek,
+      batchSize: this.batchSize,
+      sleepMs: this.sleepMs,
+      maxRate: this.maxRate,
+      targetVersion: this.targetVersion,
+    })
+    const options = {
+      rotate: this.rotate !== false,
+      resume: !!this.resume,
+      targetVersion: input.targetVersion,
+      batchSize: input.batchSize,
+      sleepMs: input.sleepMs,
+      maxRate: input.maxRate,
+      trigger: 'cli' as const,
+      requestedBy: process.env.USER ?? null,
+    }
+
+    if (this.dryRun) {
+      const plan = await rotations.plan(input.kek, options)
+      if (this.json) return this.logger.log(JSON.stringify({ dryRun: true, ...plan }))
+      this.logger.info(
+        `KEK "${plan.kekName}": latest v${plan.latestVersion}, target v${plan.targetVersion}` +
+          (plan.rotatesKek ? ' (after rotating)' : '')
+      )
+      for (const v of plan.rowsPerVersion) this.logger.info(`  v${v.version}: ${v.rows} rows to rewrap`)
+      this.logger.info(`${plan.staleRows} rows to rewrap, about ${plan.estimatedSeconds}s. Nothing changed.`)
+      if (plan.unfinishedRun) {
+        this.logger.warning(`Unfinished run #${plan.unfinishedRun.id}: continue it with --resume`)
+      }
+      return
+    }
+
+    const controller = new AbortController()
+    const stop = () => {
+      if (controller.signal.aborted) process.exit(130)
+      controller.abort()
+      if (!this.json) this.logger.warning('Stopping after the current batch… (again to force)')
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+
+    const bar =
+      process.stdout.isTTY && !this.json && !this.app.inTest
+        ? new cliProgress.SingleBar(
+            {
+              format: 'rewrap [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
+            },
+            cliProgress.Presets.shades_classic
+          )
+        : null
+    let lastLog = 0
+    const onProgress = (p: RotationProgress) => {
+      if (bar) {
+        if (!bar.isActive) bar.start(p.total, p.done, { rate: p.rowsPerSecond })
+        bar.setTotal(p.total)
+        bar.update(p.done, { rate: p.rowsPerSecond })
+      } else if (!this.json && Date.now() - lastLog >= 2000) {
+        lastLog = Date.now()
+        this.logger.log(
+          JSON.stringify({
+            event: 'rotation.progress',
+            run: p.run.id,
+            kek: p.run.kekName,
+            done: p.done,
+            total: p.total,
+            rowsPerSecond: p.rowsPerSecond,
+            etaSeconds: p.etaSeconds,
+          })
+        )
+      }
+    }
+
+    try {
+      const run = await rotations.rotate(input.kek, { ...options, onProgress, signal: controller.signal })
+      bar?.stop()
+      this.#report(run)
+    } finally {
+      bar?.stop()
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+    }
+  }
+
+  #report(run: RotationRun) {
+    if (run.status !== 'completed') this.exitCode = run.status === 'cancelled' ? 130 : 1
+    if (this.json) {
+      this.logger.log(JSON.stringify(run))
+      return
+    }
+    const counts = `rewrapped ${run.rewrapped}, skipped ${run.skipped} (changed by writes meanwhile), failed ${run.failed}`
+    if (run.status === 'completed') {
+      this.logger.success(`Run #${run.id}: every row of "${run.kekName}" is at v${run.targetVersion}; ${counts}`)
+    } else if (run.status === 'cancelled') {
+      this.logger.warning(`Run #${run.id} stopped; ${counts}. Continue with: rotate:kek ${run.kekName} --resume`)
+    } else {
+      this.logger.error(`Run #${run.id} ${run.status}: ${run.lastError ?? ''}; ${counts}`)
+    }
+  }
+
+  /**
+   * Failures: one line with the error code, exit code 1.
+   */
+  async completed() {
+    if (!this.error) return false
+    this.exitCode = 1
+    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
+    else this.logger.error(errorLine(this.error))
+    return true
+  }
+}
