@@ -45,7 +45,7 @@ export interface RotateOptions {
   trigger?: RotationRun['trigger']
   requestedBy?: string | null
   /** Progress after every batch. */
-  onProgress?: (progress: RotationProgress) => void
+  onProgress?: (progress: RotationProgress) => void | Promise<void>
   /** Aborting finishes the current batch and leaves the run resumable. */
   signal?: AbortSignal
 }
@@ -102,7 +102,8 @@ export class KeyRotationService {
     const info = await driver.readKey(kekName)
     if (!info) throw new E_KEK_NOT_FOUND([kekName])
     const unfinished = await this.store.findUnfinished(kekName)
-    const rotates = !options.resume && options.targetVersion === undefined && options.rotate !== false
+    const rotates =
+      !options.resume && options.targetVersion === undefined && options.rotate !== false
     let target = options.targetVersion ?? (rotates ? info.latestVersion + 1 : info.latestVersion)
     if (options.resume && unfinished?.targetVersion) target = unfinished.targetVersion
     const { default: db } = await import('@adonisjs/lucid/services/db')
@@ -219,11 +220,15 @@ export class KeyRotationService {
     const driver = await this.kms.forKek(run.kekName)
     const info = await driver.readKey(run.kekName)
     if (!info) throw new E_KEK_NOT_FOUND([run.kekName])
-    const target =
-      info.latestVersion > run.baseVersion
-        ? info.latestVersion
-        : (await driver.rotateKey(run.kekName)).latestVersion
-    logger.info({ kek: run.kekName, run: run.id, target }, 'KEK rotated; new writes use the new version')
+    let target = info.latestVersion
+    if (target <= run.baseVersion) {
+      const rotated = await driver.rotateKey(run.kekName)
+      target = rotated.latestVersion
+    }
+    logger.info(
+      { kek: run.kekName, run: run.id, target },
+      'KEK rotated; new writes use the new version'
+    )
     return this.store.update(run.id, { target_version: target })
   }
 
@@ -273,7 +278,7 @@ export class KeyRotationService {
           skipped: run.skipped + commit.skipped,
           failed: run.failed + commit.failed,
         }
-        options.onProgress?.(this.#progress(run, priorDone + doneHere, doneHere, startedAt))
+        await options.onProgress?.(this.#progress(run, priorDone + doneHere, doneHere, startedAt))
         if (stopping || commit.cancelRequested || options.signal?.aborted) {
           if (!stopping) await prepared.catch(() => null)
           logger.info({ kek: run.kekName, run: run.id }, 'rotation cancelled; resumable')
@@ -284,8 +289,14 @@ export class KeyRotationService {
 
       const remaining = await this.store.countStale(run.kekName, target)
       if (remaining === 0) {
-        const final = await this.store.update(run.id, { status: 'completed', finished_at: this.clock.now() })
-        logger.info({ kek: run.kekName, run: run.id, rewrapped: final.rewrapped }, 'rotation completed')
+        const final = await this.store.update(run.id, {
+          status: 'completed',
+          finished_at: this.clock.now(),
+        })
+        logger.info(
+          { kek: run.kekName, run: run.id, rewrapped: final.rewrapped },
+          'rotation completed'
+        )
         return final
       }
       if (remaining <= failedThisPass || run.pass >= config.maxPasses) {
@@ -346,7 +357,12 @@ export class KeyRotationService {
    * The driver already retries each request a bounded number of times;
    * this keeps trying through a longer KMS outage, up to `kmsOutageMs`.
    */
-  async #rewrapWithOutageBound(driver: KmsDriver, run: RotationRun, rows: StaleRow[], target: number) {
+  async #rewrapWithOutageBound(
+    driver: KmsDriver,
+    run: RotationRun,
+    rows: StaleRow[],
+    target: number
+  ) {
     const bound = this.#config().kmsOutageMs
     const started = this.clock.now().getTime()
     for (let attempt = 1; ; attempt++) {
@@ -366,7 +382,13 @@ export class KeyRotationService {
     }
   }
 
-  async #commit(run: RotationRun, target: number, batch: PreparedBatch, cursorVersion: number, cursorId: string) {
+  async #commit(
+    run: RotationRun,
+    target: number,
+    batch: PreparedBatch,
+    cursorVersion: number,
+    cursorId: string
+  ) {
     const ids: string[] = []
     const oldWrapped: string[] = []
     const newWrapped: string[] = []
@@ -416,7 +438,9 @@ export class KeyRotationService {
   }
 
   #connectionString(): string {
-    const connection = app.config.get<{ connectionString?: string }>('database.connections.postgres.connection')
+    const connection = app.config.get<{ connectionString?: string }>(
+      'database.connections.postgres.connection'
+    )
     return connection.connectionString!
   }
 }
