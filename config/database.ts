@@ -4,7 +4,7 @@ import { defineConfig } from '@adonisjs/lucid'
 /**
  * The embedded Postgres `npm start` runs when DATABASE_URL is unset.
  */
-export const embeddedDatabaseUrl = `postgres://postgres@127.0.0.1:${env.get('EMBEDDED_PG_PORT', 54329)}/rewrap`
+export const embeddedDatabaseUrl = `postgres://postgres:rewrap@127.0.0.1:${env.get('EMBEDDED_PG_PORT', 54329)}/rewrap`
 
 const dbConfig = defineConfig({
   connection: 'postgres',
