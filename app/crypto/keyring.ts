@@ -142,11 +142,14 @@ export function configureKeyring(ring: Keyring, config: KeyringConfig): Keyring 
  */
 export function trimKeyring(ring: Keyring, minAvailableVersion: number): Keyring {
   const v = minAvailableVersion
-  if (!Number.isInteger(v) || v < 1)
-    throw new KeyringError('minimum available version should be positive')
+  if (!Number.isInteger(v)) throw new KeyringError('minimum available version must be an integer')
+  // Same checks, same order and same messages as Vault's path_trim.go.
+  if (v < ring.minAvailableVersion) {
+    throw new KeyringError('minimum available version cannot be decremented')
+  }
   if (ring.minEncryptionVersion === 0) {
     throw new KeyringError(
-      'minimum available version cannot be greater than minmum encryption version'
+      'minimum available version cannot be set when minimum encryption version is not set'
     )
   }
   if (v > ring.minEncryptionVersion) {
@@ -156,12 +159,11 @@ export function trimKeyring(ring: Keyring, minAvailableVersion: number): Keyring
   }
   if (v > ring.minDecryptionVersion) {
     throw new KeyringError(
-      'minimum available version cannot be greater than minmum decryption version'
+      'minimum available version cannot be greater than minimum decryption version'
     )
   }
-  if (v < ring.minAvailableVersion) {
-    throw new KeyringError('minimum available version cannot be decremented')
-  }
+  if (v < 0) throw new KeyringError('minimum available version cannot be negative')
+  if (v === 0) throw new KeyringError('minimum available version should be positive')
   const versions: Record<number, KeyVersion> = {}
   for (const [key, value] of Object.entries(ring.versions)) {
     if (Number(key) >= v) versions[Number(key)] = value
@@ -199,8 +201,13 @@ export function keyringInfo(ring: Keyring): KeyringInfo {
  */
 export function encryptionVersion(ring: Keyring, requested?: number): number {
   if (!requested) return ring.latestVersion
-  if (requested > ring.latestVersion) throw new KeyringError('invalid key version')
-  if (ring.minEncryptionVersion > 0 && requested < ring.minEncryptionVersion) {
+  // Messages as in Vault's keysutil.Policy.EncryptWithFactory.
+  if (!Number.isInteger(requested)) throw new KeyringError('invalid key version')
+  if (requested < 0) throw new KeyringError('requested version for encryption is negative')
+  if (requested > ring.latestVersion) {
+    throw new KeyringError('requested version for encryption is higher than the latest key version')
+  }
+  if (requested < ring.minEncryptionVersion || requested < ring.minAvailableVersion) {
     throw new KeyringError(
       'requested version for encryption is less than the minimum encryption key version'
     )

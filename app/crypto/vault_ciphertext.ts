@@ -35,6 +35,7 @@ export function parseVaultCiphertext(value: string): VaultCiphertext | null {
  * Cheap: used to skip rows already at the target without decoding.
  */
 export function vaultCiphertextVersion(value: string): number | null {
+  if (typeof value !== 'string') return null
   const match = /^vault:v([1-9][0-9]{0,8}):/.exec(value)
   return match ? Number(match[1]) : null
 }

@@ -33,7 +33,13 @@ export function classifyKmsError(message: string, status = 400): KmsErrorCode {
   const text = message.toLowerCase()
   if (status === 403 || text.includes('permission denied')) return 'E_KMS_DENIED'
   if (status === 429 || status >= 500) return 'E_KMS_UNAVAILABLE'
-  if (status === 404 || text.includes('key not found') || text.includes('no existing key')) {
+  if (
+    status === 404 ||
+    text.includes('key not found') ||
+    text.includes('no existing key') ||
+    // Vault's trim answers this for an unknown key.
+    text.includes('invalid key name')
+  ) {
     return 'E_KEK_NOT_FOUND'
   }
   if (text.includes('disallowed by policy') || text.includes('less than the minimum')) {

@@ -1,0 +1,58 @@
+import { encrypt as encryptWith, encryptionVersion, KeyringError } from '#crypto/keyring'
+import { decodeBase64Strict } from '#kms/transit_server/base64'
+import { batchStatus, readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
+import { badRequest } from '#kms/transit_server/http_error'
+import { KEY_TYPE, upsertKey } from '#kms/transit_server/key_access'
+import { stringField } from '#kms/transit_server/params'
+import type { TransitHandler } from '#kms/transit_server/types'
+
+interface EncryptResult {
+  ciphertext?: string
+  key_version?: number
+  reference: string
+  error?: string
+}
+
+/**
+ * POST encrypt/:name — `plaintext` (base64) or `batch_input`. Creates an
+ * unknown key, as Vault does (upsert). A batch with a failed item answers
+ * 400 with every item's result in `data.batch_results`.
+ */
+export const encrypt: TransitHandler = async ({ engine, params, body }) => {
+  const { items, isBatch } = readBatchInput(body)
+  if (!isBatch && items[0].plaintext === undefined) throw badRequest('missing plaintext to encrypt')
+  items.forEach((item, index) => {
+    if (item.plaintext === undefined) {
+      throw badRequest(
+        `failed to parse batch input: '[${index}].plaintext' missing plaintext to encrypt`
+      )
+    }
+  })
+  const type = stringField(body, 'type') ?? KEY_TYPE
+  if (type !== KEY_TYPE)
+    throw badRequest(`key type not supported by this server (only ${KEY_TYPE})`)
+
+  const { ring } = await upsertKey(engine, params.name)
+  const results = items.map((item): EncryptResult => {
+    const reference = item.reference
+    const unsupported = unsupportedFeature(item)
+    if (unsupported) return { error: unsupported, reference }
+    const decoded = decodeBase64Strict(item.plaintext ?? '')
+    if (!decoded.ok) return { error: decoded.error, reference }
+    try {
+      const ciphertext = encryptWith(ring, decoded.bytes, engine.random, item.keyVersion)
+      return { ciphertext, key_version: encryptionVersion(ring, item.keyVersion), reference }
+    } catch (error) {
+      if (error instanceof KeyringError) return { error: error.message, reference }
+      throw error
+    }
+  })
+
+  if (!isBatch) {
+    const [result] = results
+    if (result.error) throw badRequest(result.error)
+    return { status: 200, data: { ciphertext: result.ciphertext, key_version: result.key_version } }
+  }
+  const { status, warnings } = batchStatus(body, results)
+  return { status, data: { batch_results: results }, warnings }
+}

@@ -1,0 +1,47 @@
+import { encryptionVersion, KeyringError, rewrap as rewrapWith } from '#crypto/keyring'
+import { readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
+import { badRequest } from '#kms/transit_server/http_error'
+import { requireKey } from '#kms/transit_server/key_access'
+import { intField } from '#kms/transit_server/params'
+import type { TransitHandler } from '#kms/transit_server/types'
+
+interface RewrapResult {
+  ciphertext?: string
+  key_version?: number
+  reference: string
+  error?: string
+}
+
+/**
+ * POST rewrap/:name — decrypts and re-encrypts under `key_version` (default
+ * latest) without returning plaintext. A batch always answers 200: each
+ * failed item carries its own `error`.
+ */
+export const rewrap: TransitHandler = async ({ engine, params, body }) => {
+  const { items, isBatch } = readBatchInput(body)
+  if (!isBatch && !items[0].ciphertext) throw badRequest('missing ciphertext to decrypt')
+  const defaultVersion = intField(body, 'key_version')
+  const ring = await requireKey(engine, params.name)
+
+  const results = items.map((item): RewrapResult => {
+    const reference = item.reference
+    if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
+    const unsupported = unsupportedFeature(item)
+    if (unsupported) return { error: unsupported, reference }
+    const version = isBatch ? (item.keyVersion ?? defaultVersion) : defaultVersion
+    try {
+      const ciphertext = rewrapWith(ring, item.ciphertext, engine.random, version)
+      return { ciphertext, key_version: encryptionVersion(ring, version), reference }
+    } catch (error) {
+      if (error instanceof KeyringError) return { error: error.message, reference }
+      throw error
+    }
+  })
+
+  if (!isBatch) {
+    const [result] = results
+    if (result.error) throw badRequest(result.error)
+    return { status: 200, data: { ciphertext: result.ciphertext, key_version: result.key_version } }
+  }
+  return { status: 200, data: { batch_results: results } }
+}

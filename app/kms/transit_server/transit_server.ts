@@ -1,0 +1,247 @@
+/*
+|--------------------------------------------------------------------------
+| Vault Transit-compatible HTTP server (`node ace kms:serve`)
+|--------------------------------------------------------------------------
+|
+| Plain node:http. Serves `/v1/<mount>/…` (keys, rotate, config, trim,
+| encrypt, decrypt, rewrap, datakey) and `/v1/sys/health` with Vault's
+| status codes and `{"errors":[…]}` bodies, backed by a keyring store and
+| the pure engine of app/crypto/keyring.ts. One handler per endpoint under
+| ./handlers, like Vault's builtin/logical/transit.
+|
+| Never logged, never put in an error: the token, bodies (plaintext,
+| DEKs, ciphertext), key material. The request log holds method, path and
+| status only.
+|
+*/
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import type { RandomBytes } from '#crypto/aead'
+import { health } from '#kms/transit_server/handlers/health'
+import { FaultQueue } from '#kms/transit_server/faults'
+import { TransitHttpError, toHttpError } from '#kms/transit_server/http_error'
+import { DEFAULT_MAX_BODY_BYTES, parseJsonObject, readBody } from '#kms/transit_server/request_body'
+import { requestId, vaultEnvelope } from '#kms/transit_server/response'
+import { matchRoute } from '#kms/transit_server/router'
+import { tokensMatch } from '#kms/transit_server/token'
+import type {
+  HandlerResult,
+  InjectedFault,
+  RequestLogEntry,
+  TransitEngine,
+  TransitLogger,
+  TransitServerOptions,
+} from '#kms/transit_server/types'
+
+/** Entries kept in the request log (oldest dropped first). */
+const REQUEST_LOG_LIMIT = 10_000
+
+interface Reply {
+  status: number
+  headers: Record<string, string>
+  body?: unknown
+}
+
+/**
+ * The transit server. `listen()` to start, `close()` to stop.
+ */
+export class TransitServer {
+  /**
+   * Every answered request (method, path, status), oldest first; bounded.
+   * Bodies and headers are never recorded.
+   */
+  readonly requestLog: RequestLogEntry[] = []
+
+  #server: Server
+  #engine: TransitEngine
+  #token: string
+  #mount: string
+  #maxBodyBytes: number
+  #random: RandomBytes
+  #logger?: TransitLogger
+  #faults = new FaultQueue()
+
+  constructor(options: TransitServerOptions) {
+    if (!options.token) throw new Error('the transit server needs a token')
+    this.#token = options.token
+    this.#mount = (options.mount ?? 'transit').replace(/^\/+|\/+$/g, '')
+    if (!this.#mount) throw new Error('the transit mount path must not be empty')
+    this.#random = options.random ?? randomBytes
+    this.#engine = {
+      store: options.store,
+      now: options.now ?? (() => Math.floor(Date.now() / 1000)),
+      random: this.#random,
+    }
+    this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+    this.#logger = options.logger
+    this.#server = createServer((req, res) => void this.#handle(req, res))
+    this.#server.requestTimeout = options.requestTimeoutMs ?? 90_000
+    this.#server.headersTimeout = Math.min(60_000, this.#server.requestTimeout)
+  }
+
+  /** The mount path served (`transit`). */
+  get mount(): string {
+    return this.#mount
+  }
+
+  /**
+   * Starts listening (port 0 = a free port); resolves with the bound address.
+   */
+  listen(port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error)
+      this.#server.once('error', onError)
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError)
+        resolve(this.#server.address() as AddressInfo)
+      })
+    })
+  }
+
+  /** `http://host:port` once listening. */
+  get url(): string {
+    const address = this.#server.address()
+    if (!address || typeof address === 'string') throw new Error('the server is not listening')
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    return `http://${host}:${address.port}`
+  }
+
+  /**
+   * Stops accepting connections and waits for in-flight requests (forcing
+   * connections closed after `graceMs`).
+   */
+  close(graceMs = 2_000): Promise<void> {
+    if (!this.#server.listening) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const force = setTimeout(() => this.#server.closeAllConnections(), graceMs)
+      force.unref()
+      this.#server.close((error) => {
+        clearTimeout(force)
+        if (error) reject(error)
+        else resolve()
+      })
+      this.#server.closeIdleConnections()
+    })
+  }
+
+  /**
+   * TEST-ONLY: answers the next matching requests with these failures
+   * (in order, one request each) before touching the engine or checking
+   * the token. `kms:serve` never calls this.
+   */
+  injectFaults(faults: InjectedFault[]) {
+    this.#faults.add(faults)
+  }
+
+  /** TEST-ONLY: drops faults not yet used. */
+  clearFaults() {
+    this.#faults.clear()
+  }
+
+  /** TEST-ONLY: injected faults not yet used. */
+  get pendingFaults(): number {
+    return this.#faults.pending
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse) {
+    const method = (req.method ?? 'GET').toUpperCase()
+    const path = (req.url ?? '/').split('?')[0]
+    const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '')
+    let reply: Reply
+    try {
+      reply = await this.#reply(req, method, path, query)
+    } catch (error) {
+      reply = this.#errorReply(error)
+    }
+    this.#record({ method, path, status: reply.status })
+    this.#write(res, reply)
+  }
+
+  async #reply(
+    req: IncomingMessage,
+    method: string,
+    path: string,
+    query: URLSearchParams
+  ): Promise<Reply> {
+    const fault = this.#faults.take(path)
+    if (fault)
+      return { status: fault.status, headers: fault.headers, body: { errors: fault.errors } }
+
+    if (path === '/v1/sys/health') {
+      if (method !== 'GET' && method !== 'HEAD') throw this.#methodNotAllowed(['GET', 'HEAD'])
+      return this.#fromResult(await health({ engine: this.#engine, params: {}, body: {}, query }))
+    }
+    if (!path.startsWith('/v1/')) throw new TransitHttpError(404, 'not found', [])
+
+    const token = req.headers['x-vault-token']
+    if (!tokensMatch(Array.isArray(token) ? token[0] : token, this.#token)) {
+      throw new TransitHttpError(403, 'permission denied')
+    }
+
+    const prefix = `/v1/${this.#mount}/`
+    if (!path.startsWith(prefix)) throw new TransitHttpError(404, 'unsupported path')
+    const match = matchRoute(method, path.slice(prefix.length))
+    if (!match) throw new TransitHttpError(404, 'unsupported path')
+    if (!match.handler) throw this.#methodNotAllowed(match.allowed)
+
+    const body = parseJsonObject(await readBody(req, this.#maxBodyBytes))
+    const result = await match.handler({ engine: this.#engine, params: match.params, body, query })
+    return this.#fromResult(result)
+  }
+
+  #fromResult(result: HandlerResult): Reply {
+    if (result.status === 204 || result.data === undefined) {
+      return { status: result.status, headers: {} }
+    }
+    const body = result.raw
+      ? result.data
+      : vaultEnvelope(requestId(this.#random), result.data, result.warnings)
+    return { status: result.status, headers: {}, body }
+  }
+
+  #methodNotAllowed(allowed: string[]) {
+    return new TransitHttpError(405, 'unsupported operation', undefined, {
+      allow: allowed.join(', '),
+    })
+  }
+
+  #errorReply(error: unknown): Reply {
+    const converted = toHttpError(error)
+    if (converted instanceof TransitHttpError) {
+      return {
+        status: converted.status,
+        headers: converted.headers,
+        body: { errors: converted.errors },
+      }
+    }
+    // Unexpected (store down, bug): log the kind only, never a message that
+    // could quote a query or a value.
+    const err = converted as { name?: string; code?: string }
+    this.#logger?.error(
+      { err: { name: err?.name ?? 'Error', code: err?.code } },
+      'transit server: internal error'
+    )
+    return { status: 500, headers: {}, body: { errors: ['internal error'] } }
+  }
+
+  #record(entry: RequestLogEntry) {
+    this.requestLog.push(entry)
+    if (this.requestLog.length > REQUEST_LOG_LIMIT) this.requestLog.shift()
+    this.#logger?.debug(entry, 'transit request')
+  }
+
+  #write(res: ServerResponse, reply: Reply) {
+    const headers: Record<string, string> = { 'cache-control': 'no-store', ...reply.headers }
+    if (reply.body === undefined) {
+      res.writeHead(reply.status, headers)
+      res.end()
+      return
+    }
+    const payload = JSON.stringify(reply.body)
+    headers['content-type'] = 'application/json'
+    headers['content-length'] = String(Buffer.byteLength(payload))
+    res.writeHead(reply.status, headers)
+    res.end(payload)
+  }
+}

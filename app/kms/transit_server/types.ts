@@ -1,0 +1,99 @@
+/*
+|--------------------------------------------------------------------------
+| Transit server types
+|--------------------------------------------------------------------------
+*/
+import type { RandomBytes } from '#crypto/aead'
+import type { Keyring } from '#crypto/keyring'
+
+/**
+ * Where the server keeps keyrings. LocalKeyringStore (Postgres, sealed
+ * under KMS_ROOT_KEY) satisfies it.
+ */
+export interface TransitKeyStore {
+  /** Reads a keyring, null when unknown. */
+  load(name: string): Promise<Keyring | null>
+  /** Inserts a new keyring; throws KeyringError with status 409 when the name is taken. */
+  insert(ring: Keyring): Promise<void>
+  /** Changes a keyring atomically; null when it does not exist. */
+  update(name: string, change: (ring: Keyring) => Keyring): Promise<Keyring | null>
+  /** Deletes a keyring; false when it did not exist. */
+  delete(name: string): Promise<boolean>
+}
+
+/** The minimal logger the server writes to (pino / AdonisJS logger compatible). */
+export interface TransitLogger {
+  debug(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+/** What the handlers work with. */
+export interface TransitEngine {
+  store: TransitKeyStore
+  /** Unix seconds. */
+  now: () => number
+  random: RandomBytes
+}
+
+/** Options of the transit server. */
+export interface TransitServerOptions {
+  store: TransitKeyStore
+  /** Value clients must send as X-Vault-Token. */
+  token: string
+  /** Mount path, `transit` by default. */
+  mount?: string
+  /** Unix seconds; injected for tests. */
+  now?: () => number
+  /** Random bytes (keys, nonces, request ids); injected for tests. */
+  random?: RandomBytes
+  /** Largest accepted request body, bytes (Vault's default: 32 MiB). */
+  maxBodyBytes?: number
+  /** Per-request timeout, ms (Vault's default: 90 s). */
+  requestTimeoutMs?: number
+  logger?: TransitLogger
+}
+
+/** One answered request: never a body, never a header. */
+export interface RequestLogEntry {
+  method: string
+  /** URL path without the query string. */
+  path: string
+  status: number
+}
+
+/**
+ * A canned failure answered instead of the next request (test-only).
+ */
+export interface InjectedFault {
+  status: number
+  /** Retry-After header, seconds. */
+  retryAfter?: number
+  /** Error text in `{"errors":[…]}`; a Vault-like default per status. */
+  message?: string
+  /** Only requests whose path contains this are affected (default: any request). */
+  pathIncludes?: string
+}
+
+/** Input of one endpoint handler. */
+export interface HandlerContext {
+  engine: TransitEngine
+  /** Route parameters (decoded), e.g. `name`. */
+  params: Record<string, string>
+  /** Parsed JSON body (`{}` when empty). */
+  body: Record<string, unknown>
+  /** Query string parameters. */
+  query: URLSearchParams
+}
+
+/** Output of one endpoint handler: the `data` of the Vault response. */
+export interface HandlerResult {
+  status: number
+  /** `data` of the Vault envelope; absent for 204. */
+  data?: Record<string, unknown>
+  warnings?: string[]
+  /** Send `data` as the whole body (no Vault envelope), e.g. sys/health. */
+  raw?: boolean
+}
+
+/** One endpoint. */
+export type TransitHandler = (context: HandlerContext) => Promise<HandlerResult>
