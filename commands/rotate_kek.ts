@@ -32,7 +32,9 @@ export default class RotateKek extends BaseCommand {
   declare kek: string
 
   /** Rows per batch. */
-  @flags.number({ description: 'Rows per batch: one KMS rewrap call and one UPDATE (default 1000)' })
+  @flags.number({
+    description: 'Rows per batch: one KMS rewrap call and one UPDATE (default 1000)',
+  })
   declare batchSize?: number
 
   /** Sleep between batches. */
@@ -45,18 +47,23 @@ export default class RotateKek extends BaseCommand {
 
   /** Step A on/off. */
   @flags.boolean({
-    description: 'Rotate the KEK first (--no-rotate: only rewrap rows to the current latest version)',
+    description:
+      'Rotate the KEK first (--no-rotate: only rewrap rows to the current latest version)',
     default: true,
     showNegatedVariantInHelp: true,
   })
   declare rotate: boolean
 
   /** Explicit target version. */
-  @flags.number({ description: 'Rewrap to this existing version instead of the latest (implies --no-rotate)' })
+  @flags.number({
+    description: 'Rewrap to this existing version instead of the latest (implies --no-rotate)',
+  })
   declare targetVersion?: number
 
   /** Resume the unfinished run. */
-  @flags.boolean({ description: 'Continue the unfinished run of this KEK (never rotates the KEK again)' })
+  @flags.boolean({
+    description: 'Continue the unfinished run of this KEK (never rotates the KEK again)',
+  })
   declare resume?: boolean
 
   /** Plan only. */
@@ -97,8 +104,11 @@ export default class RotateKek extends BaseCommand {
         `KEK "${plan.kekName}": latest v${plan.latestVersion}, target v${plan.targetVersion}` +
           (plan.rotatesKek ? ' (after rotating)' : '')
       )
-      for (const v of plan.rowsPerVersion) this.logger.info(`  v${v.version}: ${v.rows} rows to rewrap`)
-      this.logger.info(`${plan.staleRows} rows to rewrap, about ${plan.estimatedSeconds}s. Nothing changed.`)
+      for (const v of plan.rowsPerVersion)
+        this.logger.info(`  v${v.version}: ${v.rows} rows to rewrap`)
+      this.logger.info(
+        `${plan.staleRows} rows to rewrap, about ${plan.estimatedSeconds}s. Nothing changed.`
+      )
       if (plan.unfinishedRun) {
         this.logger.warning(`Unfinished run #${plan.unfinishedRun.id}: continue it with --resume`)
       }
@@ -118,7 +128,8 @@ export default class RotateKek extends BaseCommand {
       process.stdout.isTTY && !this.json && !this.app.inTest
         ? new cliProgress.SingleBar(
             {
-              format: 'rewrap [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
+              format:
+                'rewrap [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
             },
             cliProgress.Presets.shades_classic
           )
@@ -146,7 +157,11 @@ export default class RotateKek extends BaseCommand {
     }
 
     try {
-      const run = await rotations.rotate(input.kek, { ...options, onProgress, signal: controller.signal })
+      const run = await rotations.rotate(input.kek, {
+        ...options,
+        onProgress,
+        signal: controller.signal,
+      })
       bar?.stop()
       this.#report(run)
     } finally {
@@ -164,9 +179,13 @@ export default class RotateKek extends BaseCommand {
     }
     const counts = `rewrapped ${run.rewrapped}, skipped ${run.skipped} (changed by writes meanwhile), failed ${run.failed}`
     if (run.status === 'completed') {
-      this.logger.success(`Run #${run.id}: every row of "${run.kekName}" is at v${run.targetVersion}; ${counts}`)
+      this.logger.success(
+        `Run #${run.id}: every row of "${run.kekName}" is at v${run.targetVersion}; ${counts}`
+      )
     } else if (run.status === 'cancelled') {
-      this.logger.warning(`Run #${run.id} stopped; ${counts}. Continue with: rotate:kek ${run.kekName} --resume`)
+      this.logger.warning(
+        `Run #${run.id} stopped; ${counts}. Continue with: rotate:kek ${run.kekName} --resume`
+      )
     } else {
       this.logger.error(`Run #${run.id} ${run.status}: ${run.lastError ?? ''}; ${counts}`)
     }

@@ -141,7 +141,10 @@ export class RotationStore {
    * Runs, newest first.
    */
   async list(options: { kekName?: string; limit?: number } = {}): Promise<RotationRun[]> {
-    const query = db.from('key_rotations').orderBy('id', 'desc').limit(options.limit ?? 50)
+    const query = db
+      .from('key_rotations')
+      .orderBy('id', 'desc')
+      .limit(options.limit ?? 50)
     if (options.kekName) query.where('kek_name', options.kekName)
     const rows = await query.select('*')
     return rows.map(toRun)
@@ -176,7 +179,11 @@ export class RotationStore {
    * Rows of a KEK below `target`, per version: the lowest stale version at
    * or above `fromVersion`, or null when none is left.
    */
-  async nextStaleVersion(kekName: string, fromVersion: number, target: number): Promise<number | null> {
+  async nextStaleVersion(
+    kekName: string,
+    fromVersion: number,
+    target: number
+  ): Promise<number | null> {
     const { rows } = await db.rawQuery(
       `SELECT min(kek_version) AS v FROM vault_entries
         WHERE kek_name = ? AND kek_version >= ? AND kek_version < ?`,
@@ -199,7 +206,12 @@ export class RotationStore {
   /**
    * The next batch of one version, in id order after `afterId` (keyset).
    */
-  async readBatch(kekName: string, version: number, afterId: string, limit: number): Promise<StaleRow[]> {
+  async readBatch(
+    kekName: string,
+    version: number,
+    afterId: string,
+    limit: number
+  ): Promise<StaleRow[]> {
     const { rows } = await db.rawQuery(
       `SELECT id, wrapped_dek FROM vault_entries
         WHERE kek_name = ? AND kek_version = ? AND id > ?
@@ -270,11 +282,17 @@ export class RotationStore {
   /**
    * Failures recorded for a run.
    */
-  async failures(runId: string): Promise<Array<{ entryId: string; errorCode: string; attempts: number }>> {
+  async failures(
+    runId: string
+  ): Promise<Array<{ entryId: string; errorCode: string; attempts: number }>> {
     const { rows } = await db.rawQuery(
       `SELECT entry_id, error_code, attempts FROM key_rotation_failures WHERE rotation_id = ? ORDER BY entry_id`,
       [runId]
     )
-    return rows.map((r: any) => ({ entryId: String(r.entry_id), errorCode: r.error_code, attempts: r.attempts }))
+    return rows.map((r: any) => ({
+      entryId: String(r.entry_id),
+      errorCode: r.error_code,
+      attempts: r.attempts,
+    }))
   }
 }
