@@ -44,6 +44,8 @@ export interface RotateOptions {
   maxRate?: number
   trigger?: RotationRun['trigger']
   requestedBy?: string | null
+  /** Called once the run row exists (before Step A), e.g. to answer 202 with its id. */
+  onStarted?: (run: RotationRun) => void
   /** Progress after every batch. */
   onProgress?: (progress: RotationProgress) => void | Promise<void>
   /** Aborting finishes the current batch and leaves the run resumable. */
@@ -145,6 +147,7 @@ export class KeyRotationService {
     let run: RotationRun | undefined
     try {
       run = await this.#openRun(kekName, options)
+      options.onStarted?.(run)
       run = await this.#stepA(run)
       return await this.#stepB(run, options, lock)
     } catch (error) {
@@ -157,6 +160,31 @@ export class KeyRotationService {
     } finally {
       await lock.release()
     }
+  }
+
+  /**
+   * Starts a rotation in the background; resolves with the run as soon as
+   * its row exists (errors before that — lock, unfinished run, unknown KEK —
+   * reject). The rest of the run continues in this process.
+   */
+  start(kekName: string, options: RotateOptions = {}): Promise<RotationRun> {
+    return new Promise((resolve, reject) => {
+      let started = false
+      this.rotate(kekName, {
+        ...options,
+        onStarted: (run) => {
+          started = true
+          resolve(run)
+        },
+      })
+        .then((run) => {
+          if (!started) resolve(run)
+        })
+        .catch((error) => {
+          if (!started) return reject(error)
+          logger.error({ kek: kekName, err: safeMessage(error) }, 'background rotation failed')
+        })
+    })
   }
 
   /**
