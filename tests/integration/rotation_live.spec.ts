@@ -85,7 +85,7 @@ test.group('rotation: crash safety', () => {
 
     const child = spawn(
       process.execPath,
-      [ACE, 'rotate:kek', kek, '--batch-size', '100', '--sleep-ms', '15', '--json'],
+      [ACE, 'rotate:kek', kek, '--batch-size', '100', '--sleep-ms', '25', '--json'],
       { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] }
     )
     let output = ''
