@@ -26,4 +26,5 @@ router
       .use(middleware.auth({ ability: 'entries:write' }))
   })
   .prefix('/entries')
-  .where('id', router.matchers.number())
+  // Digits only, kept as a string: ids are bigints (no Number cast, no precision loss).
+  .where('id', /^[0-9]+$/)

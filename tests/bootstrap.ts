@@ -4,6 +4,7 @@ import app from '@adonisjs/core/services/app'
 import type { Config } from '@japa/runner/types'
 import { pluginAdonisJS } from '@japa/plugin-adonisjs'
 import testUtils from '@adonisjs/core/services/test_utils'
+import { freePort } from '../bin/embedded_postgres.js'
 
 /**
  * Japa plugins.
@@ -24,6 +25,12 @@ export const runnerHooks: Required<Pick<Config, 'setup' | 'teardown'>> = {
  */
 export const configureSuite: Config['configureSuite'] = (suite) => {
   if (['functional', 'integration'].includes(suite.name)) {
-    return suite.setup(() => testUtils.httpServer().start())
+    return suite.setup(async () => {
+      // A free port per run: parallel runs on one machine must not collide,
+      // and @japa/api-client builds its base URL from HOST and PORT.
+      process.env.HOST = '127.0.0.1'
+      process.env.PORT = String(await freePort())
+      return testUtils.httpServer().start()
+    })
   }
 }

@@ -6,7 +6,9 @@
 | A bounded LRU of unwrapped DEKs with a TTL. The key is the row id plus
 | the wrapped DEK itself: a rewrapped or rewritten row has a new wrapped
 | value and so a new key, and can never be served a stale wrap. Entries
-| are wiped (zero-filled) when evicted.
+| are wiped (zero-filled) when evicted; callers get and give copies, so a
+| DEK in use is never wiped under them by an eviction, and a caller that
+| wipes its own copy never damages the cached one.
 |
 */
 
@@ -21,10 +23,18 @@ export interface DekCacheStats {
  * LRU + TTL cache of DEKs.
  */
 export class DekCache {
-  #map = new Map<string, { dek: Buffer; expiresAt: number }>()
+  /** key (`id|wrapped`) → entry, in least-recently-used-first order. */
+  #map = new Map<string, { id: string; dek: Buffer; expiresAt: number }>()
+  /** row id → its keys, so forgetRow does not scan the whole cache. */
+  #byRow = new Map<string, Set<string>>()
   #hits = 0
   #misses = 0
 
+  /**
+   * @param maxEntries  at most this many DEKs are held (0 disables the cache)
+   * @param ttlMs       a DEK is served for at most this long after `set`
+   * @param now         clock in milliseconds (injected by tests)
+   */
   constructor(
     private maxEntries: number,
     private ttlMs: number,
@@ -32,7 +42,8 @@ export class DekCache {
   ) {}
 
   /**
-   * The DEK for a row's current wrap, or undefined.
+   * A copy of the DEK for a row's current wrap, or undefined. The caller
+   * owns the copy (and should wipe it after use).
    */
   get(id: string, wrapped: string): Buffer | undefined {
     const key = `${id}|${wrapped}`
@@ -45,17 +56,20 @@ export class DekCache {
     this.#map.delete(key)
     this.#map.set(key, hit)
     this.#hits++
-    return hit.dek
+    return Buffer.from(hit.dek)
   }
 
   /**
    * Stores a DEK for a row's wrap (copied; the caller may wipe its own).
    */
   set(id: string, wrapped: string, dek: Buffer) {
-    if (this.maxEntries <= 0) return
+    if (this.maxEntries <= 0 || this.ttlMs <= 0) return
     const key = `${id}|${wrapped}`
-    this.#map.delete(key)
-    this.#map.set(key, { dek: Buffer.from(dek), expiresAt: this.now() + this.ttlMs })
+    this.#evict(key)
+    this.#map.set(key, { id, dek: Buffer.from(dek), expiresAt: this.now() + this.ttlMs })
+    let keys = this.#byRow.get(id)
+    if (!keys) this.#byRow.set(id, (keys = new Set()))
+    keys.add(key)
     while (this.#map.size > this.maxEntries) {
       this.#evict(this.#map.keys().next().value as string)
     }
@@ -65,9 +79,9 @@ export class DekCache {
    * Forgets every DEK of a row (deleted or rewritten).
    */
   forgetRow(id: string) {
-    for (const key of this.#map.keys()) {
-      if (key.startsWith(`${id}|`)) this.#evict(key)
-    }
+    const keys = this.#byRow.get(id)
+    if (!keys) return
+    for (const key of [...keys]) this.#evict(key)
   }
 
   /**
@@ -86,7 +100,11 @@ export class DekCache {
 
   #evict(key: string) {
     const entry = this.#map.get(key)
-    if (entry) entry.dek.fill(0)
+    if (!entry) return
+    entry.dek.fill(0)
     this.#map.delete(key)
+    const keys = this.#byRow.get(entry.id)
+    keys?.delete(key)
+    if (keys?.size === 0) this.#byRow.delete(entry.id)
   }
 }

@@ -104,6 +104,11 @@ export class LocalKmsDriver implements KmsDriver {
     })
   }
 
+  /** Names of all KEKs (optional capability; `kek:list` uses it). */
+  async listKeys(): Promise<string[]> {
+    return this.#store.names()
+  }
+
   async close() {}
 
   async #ring(name: string) {
