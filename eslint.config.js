@@ -1,5 +1,5 @@
 import { configApp } from '@adonisjs/eslint-config'
 
 export default configApp({
-  ignores: ['build/**', 'tmp/**', '.data/**', 'node_modules/**', '.adonisjs/**'],
+  ignores: ['build/**', 'tmp/**', '.data/**', 'node_modules/**', '.adonisjs/**', 'database/schema.ts', 'bench-results/**'],
 })

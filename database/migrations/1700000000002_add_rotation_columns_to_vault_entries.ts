@@ -22,35 +22,44 @@ export default class extends BaseSchema {
 
   async up() {
     this.defer(async (db) => {
-      await db.rawQuery(`SET lock_timeout = '5s'`)
-      await db.rawQuery(`ALTER TABLE vault_entries ADD COLUMN IF NOT EXISTS kek_version integer`)
-      await db.rawQuery(`ALTER TABLE vault_entries ADD COLUMN IF NOT EXISTS rotated_at timestamptz`)
-      await db.rawQuery(`
-        CREATE OR REPLACE FUNCTION vault_entries_kek_version_from_dek() RETURNS trigger AS $$
-        BEGIN
-          NEW.kek_version := substring(NEW.wrapped_dek FROM '^vault:v([0-9]+):')::integer;
-          RETURN NEW;
-        END
-        $$ LANGUAGE plpgsql
-      `)
-      await db.rawQuery(`DROP TRIGGER IF EXISTS vault_entries_kek_version_insert ON vault_entries`)
-      await db.rawQuery(`
-        CREATE TRIGGER vault_entries_kek_version_insert
-        BEFORE INSERT ON vault_entries
-        FOR EACH ROW WHEN (NEW.kek_version IS NULL)
-        EXECUTE FUNCTION vault_entries_kek_version_from_dek()
-      `)
-      await db.rawQuery(`DROP TRIGGER IF EXISTS vault_entries_kek_version_update ON vault_entries`)
-      await db.rawQuery(`
-        CREATE TRIGGER vault_entries_kek_version_update
-        BEFORE UPDATE OF wrapped_dek ON vault_entries
-        FOR EACH ROW WHEN (
-          NEW.wrapped_dek IS DISTINCT FROM OLD.wrapped_dek
-          AND NEW.kek_version IS NOT DISTINCT FROM OLD.kek_version
+      // Catalog changes in one short transaction; SET LOCAL keeps the lock
+      // timeout on this transaction's connection only (a pool would not).
+      await db.transaction(async (trx) => {
+        await trx.rawQuery(`SET LOCAL lock_timeout = '5s'`)
+        await trx.rawQuery(`ALTER TABLE vault_entries ADD COLUMN IF NOT EXISTS kek_version integer`)
+        await trx.rawQuery(
+          `ALTER TABLE vault_entries ADD COLUMN IF NOT EXISTS rotated_at timestamptz`
         )
-        EXECUTE FUNCTION vault_entries_kek_version_from_dek()
-      `)
-      await db.rawQuery(`RESET lock_timeout`)
+        await trx.rawQuery(`
+          CREATE OR REPLACE FUNCTION vault_entries_kek_version_from_dek() RETURNS trigger AS $$
+          BEGIN
+            NEW.kek_version := substring(NEW.wrapped_dek FROM '^vault:v([0-9]+):')::integer;
+            RETURN NEW;
+          END
+          $$ LANGUAGE plpgsql
+        `)
+        await trx.rawQuery(
+          `DROP TRIGGER IF EXISTS vault_entries_kek_version_insert ON vault_entries`
+        )
+        await trx.rawQuery(`
+          CREATE TRIGGER vault_entries_kek_version_insert
+          BEFORE INSERT ON vault_entries
+          FOR EACH ROW WHEN (NEW.kek_version IS NULL)
+          EXECUTE FUNCTION vault_entries_kek_version_from_dek()
+        `)
+        await trx.rawQuery(
+          `DROP TRIGGER IF EXISTS vault_entries_kek_version_update ON vault_entries`
+        )
+        await trx.rawQuery(`
+          CREATE TRIGGER vault_entries_kek_version_update
+          BEFORE UPDATE OF wrapped_dek ON vault_entries
+          FOR EACH ROW WHEN (
+            NEW.wrapped_dek IS DISTINCT FROM OLD.wrapped_dek
+            AND NEW.kek_version IS NOT DISTINCT FROM OLD.kek_version
+          )
+          EXECUTE FUNCTION vault_entries_kek_version_from_dek()
+        `)
+      })
 
       const bounds = await db.rawQuery(`SELECT min(id) AS lo, max(id) AS hi FROM vault_entries`)
       const lo = bounds.rows[0].lo === null ? null : BigInt(bounds.rows[0].lo)
@@ -76,20 +85,25 @@ export default class extends BaseSchema {
         )
       }
 
-      await db.rawQuery(
-        `ALTER TABLE vault_entries DROP CONSTRAINT IF EXISTS vault_entries_kek_version_not_null`
-      )
-      await db.rawQuery(`
-        ALTER TABLE vault_entries
-          ADD CONSTRAINT vault_entries_kek_version_not_null CHECK (kek_version IS NOT NULL) NOT VALID
-      `)
+      const briefly = (statements: string[]) =>
+        db.transaction(async (trx) => {
+          await trx.rawQuery(`SET LOCAL lock_timeout = '5s'`)
+          for (const statement of statements) await trx.rawQuery(statement)
+        })
+      await briefly([
+        `ALTER TABLE vault_entries DROP CONSTRAINT IF EXISTS vault_entries_kek_version_not_null`,
+        `ALTER TABLE vault_entries ADD CONSTRAINT vault_entries_kek_version_not_null
+           CHECK (kek_version IS NOT NULL) NOT VALID`,
+      ])
+      // Scans the table under a lock that lets writes go on.
       await db.rawQuery(
         `ALTER TABLE vault_entries VALIDATE CONSTRAINT vault_entries_kek_version_not_null`
       )
-      await db.rawQuery(`ALTER TABLE vault_entries ALTER COLUMN kek_version SET NOT NULL`)
-      await db.rawQuery(
-        `ALTER TABLE vault_entries DROP CONSTRAINT vault_entries_kek_version_not_null`
-      )
+      // Uses the validated constraint instead of scanning under an exclusive lock.
+      await briefly([
+        `ALTER TABLE vault_entries ALTER COLUMN kek_version SET NOT NULL`,
+        `ALTER TABLE vault_entries DROP CONSTRAINT vault_entries_kek_version_not_null`,
+      ])
 
       await db.rawQuery(`DROP INDEX CONCURRENTLY IF EXISTS vault_entries_kek_version_id_idx`)
       await db.rawQuery(`

@@ -36,7 +36,9 @@ export default class extends BaseSchema {
         CONSTRAINT key_rotations_trigger_check CHECK (trigger IN ('cli', 'api', 'scheduler'))
       )
     `)
-    this.schema.raw(`CREATE INDEX key_rotations_kek_name_id_idx ON key_rotations (kek_name, id DESC)`)
+    this.schema.raw(
+      `CREATE INDEX key_rotations_kek_name_id_idx ON key_rotations (kek_name, id DESC)`
+    )
     this.schema.raw(`
       CREATE TABLE key_rotation_failures (
         rotation_id bigint NOT NULL REFERENCES key_rotations (id) ON DELETE CASCADE,
