@@ -113,3 +113,31 @@ export const E_ROTATION_INVALID = createError<[detail: string]>(
   'E_ROTATION_INVALID',
   422
 )
+
+/** kek:retire refused (soak period not over, rows below the latest version, run unfinished). */
+export const E_RETIRE_REFUSED = createError<[detail: string]>(
+  'Retire refused: %s',
+  'E_RETIRE_REFUSED',
+  409
+)
+
+/** kek:unretire refused (version trimmed, above the current minimum, …). */
+export const E_UNRETIRE_REFUSED = createError<[detail: string]>(
+  'Unretire refused: %s',
+  'E_UNRETIRE_REFUSED',
+  409
+)
+
+/** kek:trim refused (nothing retired, retention period not over, rows still need the versions). */
+export const E_TRIM_REFUSED = createError<[detail: string]>(
+  'Trim refused: %s',
+  'E_TRIM_REFUSED',
+  409
+)
+
+/** reencrypt refused (same KEK, unknown target, another run of the KEK in progress). */
+export const E_REENCRYPT_REFUSED = createError<[detail: string]>(
+  'Re-encrypt refused: %s',
+  'E_REENCRYPT_REFUSED',
+  409
+)

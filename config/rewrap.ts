@@ -4,6 +4,33 @@
 |--------------------------------------------------------------------------
 */
 
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+
+/** A KEK the app manages through its whole life (rotate, retire, trim). */
+export interface ManagedKekConfig {
+  /** KEK name (as in the KMS and in vault_entries.kek_name). */
+  name: string
+  /** Rotate when the latest version is this old, ms (default `lifecycle.defaults`). */
+  cryptoperiodMs?: number
+  /** `kek:retire` only once the latest version is this old, ms. */
+  soakMs?: number
+  /** `kek:trim` only this long after `kek:retire`, ms. */
+  retentionMs?: number
+}
+
+/**
+ * REWRAP_MANAGED_KEKS="orders,payments" (optional): managed KEKs from the
+ * environment, with the default periods. Listed in `lifecycle.keks` too is fine.
+ */
+function managedFromEnv(): ManagedKekConfig[] {
+  return (process.env.REWRAP_MANAGED_KEKS ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+    .map((name) => ({ name }))
+}
+
 const rewrapConfig = {
   /**
    * DEK cache on the entry read path: at most `maxEntries` unwrapped DEKs,
@@ -31,6 +58,45 @@ const rewrapConfig = {
     maxPasses: 3,
     /** Rows/s assumed by --dry-run estimates when no throttle bounds them. */
     estimateRowsPerSecond: 20_000,
+  },
+
+  /**
+   * Key lifecycle (NIST SP 800-57 style): active → rotated (every
+   * cryptoperiod, by the scheduler) → retired (`kek:retire`, after the soak
+   * period; reversible with `kek:unretire`) → trimmed (`kek:trim`, after the
+   * retention period; permanent). Ages come from the KMS's own version
+   * creation times, never from when a task fired.
+   */
+  lifecycle: {
+    /** Periods of a managed KEK that does not set its own. */
+    defaults: {
+      /** 90 days: the scheduler rotates once the latest version is this old. */
+      cryptoperiodMs: 90 * DAY,
+      /** 24 h: retire old versions only once the latest version is this old. */
+      soakMs: 24 * HOUR,
+      /** 30 days: trim retired versions only this long after retiring them. */
+      retentionMs: 30 * DAY,
+    },
+    /**
+     * The KEKs the scheduler looks after, e.g.
+     * `{ name: 'orders', cryptoperiodMs: 30 * DAY }`. Plus REWRAP_MANAGED_KEKS.
+     */
+    keks: [...managedFromEnv()] as ManagedKekConfig[],
+    /**
+     * When the scheduler task runs (cron, `node ace scheduler:run`): daily at
+     * 03:00 by default; REWRAP_SCHEDULE overrides. It only decides from key
+     * ages, so running it more often just notices due keys sooner.
+     */
+    schedule: process.env.REWRAP_SCHEDULE ?? '0 3 * * *',
+    /** `reencrypt` defaults (each overridable with flags). */
+    reencrypt: {
+      /** Rows per batch: one unwrap call, one wrap call, one UPDATE. */
+      batchSize: 500,
+      /** Sleep after every batch, ms. */
+      sleepMs: 0,
+      /** Extra passes for rows rewritten under the old KEK while the scan ran. */
+      maxPasses: 3,
+    },
   },
 }
 

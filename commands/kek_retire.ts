@@ -1,0 +1,57 @@
+import { inject } from '@adonisjs/core'
+import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import type { CommandOptions } from '@adonisjs/core/types/ace'
+import { errorLine } from '#exceptions/handler'
+import { KeyLifecycleService } from '#services/key_lifecycle_service'
+import { lifecycleKekValidator } from '#validators/lifecycle'
+
+/**
+ * `node ace kek:retire <kek>`: retire every version below the latest.
+ */
+export default class KekRetire extends BaseCommand {
+  static commandName = 'kek:retire'
+  static description =
+    'Raise min_decryption_version to the latest version so older versions can no longer unwrap (reversible with kek:unretire)'
+  static help = [
+    'Refused (exit 1) during the soak period (the latest version is younger than lifecycle soakMs,',
+    'default 24 h), while any row is below the latest version, or while a rotation run is unfinished.',
+    '',
+    '{{ binaryName }} kek:retire orders',
+    '{{ binaryName }} kek:retire orders --json',
+  ]
+  static options: CommandOptions = { startApp: true }
+
+  /** KEK to retire. */
+  @args.string({ description: 'KEK name', required: true })
+  declare kek: string
+
+  /** Machine output. */
+  @flags.boolean({ description: 'Print the result as JSON (one object)' })
+  declare json?: boolean
+
+  /**
+   * Validates, retires, reports.
+   */
+  @inject()
+  async run(lifecycle: KeyLifecycleService) {
+    const { kek } = await lifecycleKekValidator.validate({ kek: this.kek })
+    const result = await lifecycle.retire(kek, { requestedBy: process.env.USER ?? null })
+    if (this.json) return this.logger.log(JSON.stringify(result))
+    this.logger.success(
+      result.changed
+        ? `KEK "${kek}": versions below v${result.minDecryptionVersion} retired; trim allowed after ${result.trimAllowedAt ?? 'unknown'}`
+        : `KEK "${kek}" was already retired up to v${result.minDecryptionVersion}`
+    )
+  }
+
+  /**
+   * Failures and refusals: one line with the error code, exit code 1.
+   */
+  async completed() {
+    if (!this.error) return false
+    this.exitCode = 1
+    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
+    else this.logger.error(errorLine(this.error))
+    return true
+  }
+}

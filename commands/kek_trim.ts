@@ -1,0 +1,56 @@
+import { inject } from '@adonisjs/core'
+import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import type { CommandOptions } from '@adonisjs/core/types/ace'
+import { errorLine } from '#exceptions/handler'
+import { KeyLifecycleService } from '#services/key_lifecycle_service'
+import { lifecycleKekValidator } from '#validators/lifecycle'
+
+/**
+ * `node ace kek:trim <kek>`: delete retired versions permanently.
+ */
+export default class KekTrim extends BaseCommand {
+  static commandName = 'kek:trim'
+  static description =
+    'Delete the retired versions of a KEK (below min_decryption_version) permanently, after the retention period'
+  static help = [
+    'Refused (exit 1) when nothing is retired, before the retention period since kek:retire is over',
+    '(lifecycle retentionMs, default 30 days) or when rows still need a retired version.',
+    'Sets min_encryption_version to the latest version first when it is 0 (Vault requires it).',
+    'PERMANENT: backups holding DEKs wrapped under trimmed versions can no longer be restored.',
+    '',
+    '{{ binaryName }} kek:trim orders',
+  ]
+  static options: CommandOptions = { startApp: true }
+
+  /** KEK to trim. */
+  @args.string({ description: 'KEK name', required: true })
+  declare kek: string
+
+  /** Machine output. */
+  @flags.boolean({ description: 'Print the result as JSON (one object)' })
+  declare json?: boolean
+
+  /**
+   * Validates, trims, reports.
+   */
+  @inject()
+  async run(lifecycle: KeyLifecycleService) {
+    const { kek } = await lifecycleKekValidator.validate({ kek: this.kek })
+    const result = await lifecycle.trim(kek)
+    if (this.json) return this.logger.log(JSON.stringify(result))
+    this.logger.success(
+      `KEK "${kek}": versions below v${result.minAvailableVersion} deleted permanently`
+    )
+  }
+
+  /**
+   * Failures and refusals: one line with the error code, exit code 1.
+   */
+  async completed() {
+    if (!this.error) return false
+    this.exitCode = 1
+    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
+    else this.logger.error(errorLine(this.error))
+    return true
+  }
+}

@@ -1,0 +1,80 @@
+import { inject } from '@adonisjs/core'
+import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import type { CommandOptions } from '@adonisjs/core/types/ace'
+import type { RewrapConfig } from '#config/rewrap'
+import { errorLine } from '#exceptions/handler'
+import {
+  KeyLifecycleService,
+  managedKeks,
+  type PreflightReport,
+} from '#services/key_lifecycle_service'
+import { lifecycleKekValidator } from '#validators/lifecycle'
+
+/**
+ * `node ace rotation:preflight [kek]`: the checklist before a rotation.
+ */
+export default class RotationPreflight extends BaseCommand {
+  static commandName = 'rotation:preflight'
+  static description =
+    'Check a KEK is ready to rotate: KMS reachable, key exists, wrap/rewrap/unwrap permitted, no run in progress, no pending migrations; rows to rewrap and an estimate'
+  static help = [
+    'Without a KEK, checks every managed KEK (config/rewrap.ts lifecycle.keks).',
+    'Exit code 0 when every check passes, 1 otherwise (the failed checks are printed).',
+    '',
+    '{{ binaryName }} rotation:preflight orders',
+    '{{ binaryName }} rotation:preflight orders --json',
+  ]
+  static options: CommandOptions = { startApp: true }
+
+  /** KEK to check (default: every managed KEK). */
+  @args.string({ description: 'KEK name (default: every managed KEK)', required: false })
+  declare kek?: string
+
+  /** Machine output. */
+  @flags.boolean({ description: 'Print the report as JSON (one object)' })
+  declare json?: boolean
+
+  /**
+   * Runs the checks and reports them.
+   */
+  @inject()
+  async run(lifecycle: KeyLifecycleService) {
+    const names = await this.#names()
+    const reports: PreflightReport[] = []
+    for (const kek of names) reports.push(await lifecycle.preflight(kek))
+    const ok = reports.length > 0 && reports.every((r) => r.ok)
+    if (!ok) this.exitCode = 1
+    if (this.json) {
+      const out = this.kek ? reports[0] : { ok, reports }
+      return this.logger.log(JSON.stringify(out))
+    }
+    if (reports.length === 0) return this.logger.error('E_NO_MANAGED_KEKS: name a KEK')
+    for (const report of reports) {
+      for (const check of report.checks) {
+        if (check.ok) this.logger.success(`[${report.kekName}] ${check.name}: ${check.detail}`)
+        else this.logger.error(`[${report.kekName}] ${check.name}: ${check.detail}`)
+      }
+    }
+    if (ok) this.logger.success('Preflight passed: ready to rotate')
+    else this.logger.error('Preflight failed: fix the checks above before rotating')
+  }
+
+  async #names(): Promise<string[]> {
+    if (this.kek !== undefined) {
+      const input = await lifecycleKekValidator.validate({ kek: this.kek })
+      return [input.kek]
+    }
+    return managedKeks(this.app.config.get<RewrapConfig>('rewrap').lifecycle).map((k) => k.name)
+  }
+
+  /**
+   * Failures: one line with the error code, exit code 1.
+   */
+  async completed() {
+    if (!this.error) return false
+    this.exitCode = 1
+    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
+    else this.logger.error(errorLine(this.error))
+    return true
+  }
+}

@@ -1,0 +1,237 @@
+import { test } from '@japa/runner'
+import app from '@adonisjs/core/services/app'
+import db from '@adonisjs/lucid/services/db'
+import type { Kernel } from '@adonisjs/core/ace'
+import { Clock } from '#services/clock'
+import { KeyLifecycleService } from '#services/key_lifecycle_service'
+import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
+import {
+  assertAllDecrypt,
+  createKek,
+  kekName,
+  kmsDriver,
+  rotateInKms,
+  seed,
+} from '#tests/helpers/rotation'
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+
+/** Wall clock moved by `offsetMs`; sleeps are instant. */
+class ShiftedClock extends Clock {
+  offsetMs = 0
+  now() {
+    return new Date(Date.now() + this.offsetMs)
+  }
+  sleep() {
+    return Promise.resolve()
+  }
+}
+
+const clock = new ShiftedClock()
+let kernel: Kernel | undefined
+
+async function lifecycle() {
+  return app.container.make(KeyLifecycleService)
+}
+
+async function ace(name: string, argv: string[]) {
+  kernel ??= await app.container.make('ace')
+  kernel.ui.switchMode('raw')
+  const command = await kernel.exec(name, argv)
+  const logs = command.ui.logger.getLogs() as Array<{ message: string; stream: string }>
+  kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
+  const json = logs.map((l) => l.message).find((m) => m.trim().startsWith('{'))
+  return { exitCode: command.exitCode, json: json ? JSON.parse(json) : null, logs }
+}
+
+async function rotate(kek: string, options?: RotateOptions) {
+  const rotations = await app.container.make(KeyRotationService)
+  return rotations.rotate(kek, options)
+}
+
+async function retire(kek: string) {
+  const service = await lifecycle()
+  return service.retire(kek)
+}
+
+async function minDecryption(kek: string) {
+  const driver = await kmsDriver(kek)
+  const info = await driver.readKey(kek)
+  return info!.minDecryptionVersion
+}
+
+async function oneWrappedDek(kek: string) {
+  const row = await db.from('vault_entries').where('kek_name', kek).orderBy('id').first()
+  return row.wrapped_dek as string
+}
+
+test.group('lifecycle: retire, unretire, trim', (group) => {
+  group.each.setup(() => {
+    clock.offsetMs = 0
+    app.container.swap(Clock, () => clock)
+    return () => app.container.restore(Clock)
+  })
+
+  test('retire refuses during the soak period', async ({ assert }) => {
+    const kek = kekName('life')
+    await createKek(kek)
+    await seed(kek, 20)
+    await rotate(kek)
+    clock.offsetMs = 23 * HOUR
+    const error = await retire(kek).catch((e) => e)
+    assert.equal(error.code, 'E_RETIRE_REFUSED')
+    assert.match(error.message, /soak period/)
+
+    const out = await ace('kek:retire', [kek, '--json'])
+    assert.equal(out.exitCode, 1)
+    assert.match(out.json.error, /^E_RETIRE_REFUSED: /)
+    assert.equal(await minDecryption(kek), 1)
+  })
+
+  test('retire refuses while rows are below the latest version', async ({ assert }) => {
+    const kek = kekName('life')
+    await createKek(kek)
+    await seed(kek, 30)
+    await rotateInKms(kek)
+    clock.offsetMs = 25 * HOUR
+    const error = await retire(kek).catch((e) => e)
+    assert.equal(error.code, 'E_RETIRE_REFUSED')
+    assert.match(error.message, /30 rows .* below v2/)
+    assert.equal(await minDecryption(kek), 1)
+  })
+
+  test('after retire old wraps no longer unwrap; unretire restores them', async ({ assert }) => {
+    const kek = kekName('life')
+    await createKek(kek)
+    const expected = await seed(kek, 40)
+    const oldWrap = await oneWrappedDek(kek)
+    await rotate(kek, { batchSize: 16 })
+    clock.offsetMs = 25 * HOUR
+
+    const out = await ace('kek:retire', [kek, '--json'])
+    assert.equal(out.exitCode, 0)
+    assert.equal(out.json.minDecryptionVersion, 2)
+    assert.isTrue(out.json.changed)
+    const driver = await kmsDriver(kek)
+    const error = await driver.unwrap(kek, [oldWrap]).catch((e) => e)
+    assert.equal(error.code, 'E_KEY_VERSION_DISALLOWED')
+    await assertAllDecrypt(assert, expected)
+
+    const again = await retire(kek)
+    assert.isFalse(again.changed)
+
+    const back = await ace('kek:unretire', [kek, '--json'])
+    assert.equal(back.exitCode, 0)
+    assert.equal(back.json.minDecryptionVersion, 1)
+    const [dek] = await driver.unwrap(kek, [oldWrap])
+    assert.lengthOf(dek, 32)
+  })
+
+  test('trim refuses before the retention period, then deletes retired versions', async ({
+    assert,
+  }) => {
+    const kek = kekName('life')
+    await createKek(kek)
+    await seed(kek, 10)
+    const oldWrap = await oneWrappedDek(kek)
+    await rotate(kek)
+    const service = await lifecycle()
+
+    const nothing = await service.trim(kek).catch((e) => e)
+    assert.equal(nothing.code, 'E_TRIM_REFUSED')
+    assert.match(nothing.message, /kek:retire first/)
+
+    clock.offsetMs = 2 * DAY
+    await service.retire(kek)
+    clock.offsetMs = 2 * DAY + 29 * DAY
+    const early = await ace('kek:trim', [kek, '--json'])
+    assert.equal(early.exitCode, 1)
+    assert.match(early.json.error, /^E_TRIM_REFUSED: .*retention period/)
+
+    clock.offsetMs = 2 * DAY + 31 * DAY
+    const done = await ace('kek:trim', [kek, '--json'])
+    assert.equal(done.exitCode, 0, JSON.stringify(done.json))
+    assert.equal(done.json.minAvailableVersion, 2)
+    assert.equal(done.json.minEncryptionVersion, 2)
+
+    const refused = await service.unretire(kek, { to: 1 }).catch((e) => e)
+    assert.equal(refused.code, 'E_UNRETIRE_REFUSED')
+    const driver = await kmsDriver(kek)
+    const gone = await driver.unwrap(kek, [oldWrap]).catch((e) => e)
+    assert.equal(gone.code, 'E_KEY_VERSION_DISALLOWED')
+  })
+})
+
+test.group('lifecycle: preflight and verify', (group) => {
+  group.each.setup(() => {
+    clock.offsetMs = 0
+    app.container.swap(Clock, () => clock)
+    return () => app.container.restore(Clock)
+  })
+
+  test('preflight passes on a ready KEK and reports the plan', async ({ assert }) => {
+    const kek = kekName('pre')
+    await createKek(kek)
+    await seed(kek, 25)
+    const out = await ace('rotation:preflight', [kek, '--json'])
+    assert.equal(out.exitCode, 0, JSON.stringify(out.json))
+    assert.isTrue(out.json.ok)
+    assert.deepEqual(
+      out.json.checks.map((c: { name: string }) => c.name),
+      ['kms', 'key', 'permissions', 'runs', 'migrations', 'plan']
+    )
+    assert.equal(out.json.plan.staleRows, 25)
+    assert.deepEqual(out.json.pendingMigrations, [])
+  })
+
+  test('preflight fails on an unknown KEK and on an unfinished run', async ({ assert }) => {
+    const missing = await ace('rotation:preflight', [kekName('nope'), '--json'])
+    assert.equal(missing.exitCode, 1)
+    assert.isFalse(missing.json.ok)
+
+    const kek = kekName('pre')
+    await createKek(kek)
+    await seed(kek, 30)
+    const controller = new AbortController()
+    const run = await rotate(kek, {
+      batchSize: 10,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    })
+    assert.equal(run.status, 'cancelled')
+    const out = await ace('rotation:preflight', [kek, '--json'])
+    assert.equal(out.exitCode, 1)
+    const runs = out.json.checks.find((c: { name: string }) => c.name === 'runs')
+    assert.isFalse(runs.ok)
+    assert.match(runs.detail, /--resume/)
+  })
+
+  test('verify: exit 1 with stale rows, 0 once rewrapped; samples decrypt', async ({ assert }) => {
+    const kek = kekName('ver')
+    await createKek(kek)
+    await seed(kek, 60)
+    await rotateInKms(kek)
+    const stale = await ace('rotation:verify', [kek, '--json'])
+    assert.equal(stale.exitCode, 1)
+    assert.equal(stale.json.staleRows, 60)
+
+    await rotate(kek, { rotate: false })
+    const out = await ace('rotation:verify', [kek, '--sample', '10', '--json'])
+    assert.equal(out.exitCode, 0, JSON.stringify(out.json))
+    assert.equal(out.json.staleRows, 0)
+    assert.isAbove(out.json.sampled, 0)
+    assert.equal(out.json.decrypted, out.json.sampled)
+
+    await db
+      .from('vault_entries')
+      .where('kek_name', kek)
+      .limit(1)
+      .update({
+        ciphertext: Buffer.alloc(40, 1),
+      })
+    const all = await ace('rotation:verify', [kek, '--sample', '1000', '--json'])
+    assert.equal(all.exitCode, 1)
+    assert.equal(all.json.failures[0].code, 'E_CIPHERTEXT_INVALID')
+  })
+})
