@@ -10,6 +10,7 @@
 */
 import type { KmsDriver } from '#kms/contract'
 import type { KmsConfig, KmsDriverFactory } from '#kms/define_config'
+import { instrumentDriver } from '#kms/instrumented_driver'
 
 /**
  * Resolves KMS drivers by name or by KEK.
@@ -28,7 +29,8 @@ export class KmsManager {
     if (!driver) {
       const factory = this.config.drivers[driverName]
       if (!factory) throw new Error(`Unknown KMS driver "${driverName}"`)
-      driver = Promise.resolve(factory())
+      // Timed and error-counted for /metrics (app/kms/instrumented_driver.ts).
+      driver = Promise.resolve(factory()).then((created) => instrumentDriver(created, driverName))
       this.#cache.set(driverName, driver)
     }
     return driver

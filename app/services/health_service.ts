@@ -1,0 +1,229 @@
+/*
+|--------------------------------------------------------------------------
+| Health service
+|--------------------------------------------------------------------------
+|
+| GET /health/ready, with AdonisJS health checks (@adonisjs/core/health):
+| - database: one `SELECT 1`;
+| - per KMS driver in use: reachable (a read of a key that need not exist);
+| - per KEK (the managed KEKs of config/rewrap.ts `lifecycle.keks`, else
+|   every KEK named by rows of vault_entries): a round trip proving that
+|   wrap, rewrap and unwrap are permitted — a random test DEK is wrapped,
+|   rewrapped, unwrapped and compared, then wiped. It is never stored,
+|   logged or returned.
+|
+| Check results carry stable error codes and messages only (no error
+| objects, no stacks); the report leaves out the process's debug info.
+|
+*/
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { inject } from '@adonisjs/core'
+import { BaseCheck, HealthChecks, Result } from '@adonisjs/core/health'
+import app from '@adonisjs/core/services/app'
+import db from '@adonisjs/lucid/services/db'
+import type { KmsDriver } from '#kms/contract'
+import { KmsManager } from '#kms/kms_manager'
+import { entryCounts } from '#services/rotation_status_service'
+
+/** A check that takes longer fails (a readiness probe must answer quickly). */
+export const CHECK_TIMEOUT_MS = 5_000
+
+type HealthCheckResult = Awaited<ReturnType<BaseCheck['run']>>
+
+/** The readiness report as /health/ready returns it. */
+export interface ReadinessReport {
+  isHealthy: boolean
+  status: 'ok' | 'warning' | 'error'
+  finishedAt: string
+  checks: Array<{
+    name: string
+    status: 'ok' | 'warning' | 'error'
+    message: string
+    finishedAt: string
+    meta?: Record<string, unknown>
+  }>
+}
+
+/** `CODE: message` for Rewrap's own errors (never secret), the bare code or class otherwise. */
+function describeFailure(error: unknown): string {
+  const err = error as { code?: string; message?: string; name?: string }
+  if (err?.code?.startsWith('E_')) return `${err.code}: ${err.message}`
+  if (err?.code) return err.code
+  return err?.name ?? 'unknown error'
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'E_TIMEOUT' })),
+      ms
+    )
+  })
+  try {
+    return await Promise.race([work, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * The database answers a query.
+ */
+export class DatabaseCheck extends BaseCheck {
+  /** Check name in the report. */
+  name = 'database'
+
+  /** Runs `SELECT 1`. */
+  async run(): Promise<HealthCheckResult> {
+    const started = Date.now()
+    try {
+      await withTimeout(db.rawQuery('SELECT 1'), CHECK_TIMEOUT_MS, 'database query')
+      return Result.ok('Database reachable').setMetaData({ ms: Date.now() - started })
+    } catch (error) {
+      return Result.failed(`Database unreachable (${describeFailure(error)})`)
+    }
+  }
+}
+
+/**
+ * A KMS driver answers (reads a probe key; "not found" is an answer).
+ */
+export class KmsReachableCheck extends BaseCheck {
+  /** Check name in the report. */
+  name: string
+
+  constructor(
+    private driverName: string,
+    private driver: () => Promise<KmsDriver>
+  ) {
+    super()
+    this.name = `kms:${driverName}`
+  }
+
+  /** Reads `rewrap-health-probe`. */
+  async run(): Promise<HealthCheckResult> {
+    const started = Date.now()
+    try {
+      const driver = await this.driver()
+      await withTimeout(driver.readKey('rewrap-health-probe'), CHECK_TIMEOUT_MS, 'KMS read')
+      return Result.ok(`KMS driver "${this.driverName}" reachable`).setMetaData({
+        ms: Date.now() - started,
+      })
+    } catch (error) {
+      return Result.failed(
+        `KMS driver "${this.driverName}" unreachable (${describeFailure(error)})`
+      )
+    }
+  }
+}
+
+/**
+ * wrap → rewrap → unwrap of a random test DEK under one KEK.
+ */
+export class KekRoundTripCheck extends BaseCheck {
+  /** Check name in the report. */
+  name: string
+
+  constructor(
+    private kekName: string,
+    private driver: () => Promise<KmsDriver>
+  ) {
+    super()
+    this.name = `kek:${kekName}`
+  }
+
+  /** Runs the round trip and compares. */
+  async run(): Promise<HealthCheckResult> {
+    const started = Date.now()
+    const dek = randomBytes(32)
+    let back: Buffer | undefined
+    try {
+      const driver = await this.driver()
+      back = await withTimeout(this.#roundTrip(driver, dek), CHECK_TIMEOUT_MS, 'KMS round trip')
+      if (back.length !== dek.length || !timingSafeEqual(back, dek)) {
+        return Result.failed(`KEK "${this.kekName}": unwrapped test DEK does not match`)
+      }
+      return Result.ok(`KEK "${this.kekName}": wrap, rewrap and unwrap permitted`).setMetaData({
+        ms: Date.now() - started,
+      })
+    } catch (error) {
+      return Result.failed(`KEK "${this.kekName}": ${describeFailure(error)}`)
+    } finally {
+      dek.fill(0)
+      back?.fill(0)
+    }
+  }
+
+  async #roundTrip(driver: KmsDriver, dek: Buffer): Promise<Buffer> {
+    const [wrapped] = await driver.wrap(this.kekName, [dek])
+    const [rewrapped] = await driver.rewrap(this.kekName, [wrapped])
+    if (!rewrapped.ok) {
+      throw Object.assign(new Error(rewrapped.message), { code: rewrapped.code })
+    }
+    const [unwrapped] = await driver.unwrap(this.kekName, [rewrapped.wrapped])
+    return unwrapped
+  }
+}
+
+/**
+ * Builds and runs the readiness checks.
+ */
+@inject()
+export class HealthService {
+  constructor(private kms: KmsManager) {}
+
+  /**
+   * Runs every check; `isHealthy` is false when any failed.
+   */
+  async ready(): Promise<ReadinessReport> {
+    const checks = new HealthChecks().register(await this.#checks())
+    const report = await checks.run()
+    return {
+      isHealthy: report.isHealthy,
+      status: report.status,
+      finishedAt: new Date(report.finishedAt).toISOString(),
+      checks: report.checks.map((check) => ({
+        name: check.name,
+        status: check.status,
+        message: check.message,
+        finishedAt: new Date(check.finishedAt).toISOString(),
+        ...(check.meta && typeof check.meta.ms === 'number' ? { meta: { ms: check.meta.ms } } : {}),
+      })),
+    }
+  }
+
+  async #checks(): Promise<BaseCheck[]> {
+    const checks: BaseCheck[] = [new DatabaseCheck()]
+    const driverOf = (kek: string) => String(this.kms.config.keks?.[kek] ?? this.kms.config.default)
+    const keks = await this.#keks()
+    const drivers = new Set<string>([String(this.kms.config.default), ...keks.map(driverOf)])
+    for (const name of drivers) {
+      checks.push(new KmsReachableCheck(name, () => this.kms.use(name)))
+    }
+    for (const kek of keks) {
+      checks.push(new KekRoundTripCheck(kek, () => this.kms.forKek(kek)))
+    }
+    return checks
+  }
+
+  /**
+   * Managed KEKs from config, else KEKs named by rows (from the shared,
+   * briefly cached counts; none when the database is down).
+   */
+  async #keks(): Promise<string[]> {
+    const managed = app.config.get<unknown>('rewrap.lifecycle.keks', [])
+    if (Array.isArray(managed) && managed.length > 0) {
+      return managed
+        .map((k) => (typeof k === 'string' ? k : (k as { name?: unknown })?.name))
+        .filter((k): k is string => typeof k === 'string')
+    }
+    try {
+      const { counts } = await withTimeout(entryCounts.get(), CHECK_TIMEOUT_MS, 'row counts')
+      return [...counts.keys()].sort()
+    } catch {
+      return []
+    }
+  }
+}

@@ -1,0 +1,182 @@
+/*
+|--------------------------------------------------------------------------
+| Metrics service
+|--------------------------------------------------------------------------
+|
+| GET /metrics: Prometheus text exposition from a prom-client registry of
+| Rewrap's own (not prom-client's global default). Gauges are computed at
+| scrape time from the rotation status (row counts cached a few seconds,
+| see rotation_status_service.ts) and the DEK cache; the KMS latency
+| histogram and error counter are fed by the driver instrumentation in
+| app/kms/instrumented_driver.ts. Labels carry KEK names, versions,
+| driver names, operations and error codes only.
+|
+*/
+import { inject } from '@adonisjs/core'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { kmsErrors, kmsRequestDuration } from '#kms/instrumented_driver'
+import { DekCache } from '#services/dek_cache'
+import { RotationStatusService, type RotationStatusReport } from '#services/rotation_status_service'
+
+/** Rewrap's registry: one per process, shared by every scrape. */
+export const metricsRegistry = new Registry()
+metricsRegistry.registerMetric(kmsRequestDuration)
+metricsRegistry.registerMetric(kmsErrors)
+
+const registers = [metricsRegistry]
+
+const gauges = {
+  entries: new Gauge({
+    name: 'rewrap_entries',
+    help: 'Rows of vault_entries per KEK and KEK version (counted at most a few seconds ago)',
+    labelNames: ['kek', 'version'] as const,
+    registers,
+  }),
+  staleEntries: new Gauge({
+    name: 'rewrap_entries_stale',
+    help: 'Rows of vault_entries below the KEK latest version (to rewrap)',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  latestVersion: new Gauge({
+    name: 'rewrap_kek_latest_version',
+    help: 'Latest version of the KEK in the KMS',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  keyAge: new Gauge({
+    name: 'rewrap_kek_key_age_seconds',
+    help: 'Age of the KEK latest version, from the KMS creation time',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  nextDue: new Gauge({
+    name: 'rewrap_kek_rotation_due_timestamp_seconds',
+    help: 'When the KEK is due for rotation (latest version creation + cryptoperiod), unix seconds',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  running: new Gauge({
+    name: 'rewrap_rotation_running',
+    help: '1 while a rotation run of the KEK is running',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  runDone: new Gauge({
+    name: 'rewrap_rotation_rows_done',
+    help: 'Rows handled so far by the running rotation run of the KEK',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  runTotal: new Gauge({
+    name: 'rewrap_rotation_rows_total',
+    help: 'Rows to handle by the running rotation run of the KEK',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  runRate: new Gauge({
+    name: 'rewrap_rotation_rows_per_second',
+    help: 'Average rate of the running rotation run of the KEK, rows per second',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  lastSuccess: new Gauge({
+    name: 'rewrap_rotation_last_success_timestamp_seconds',
+    help: 'When the last completed rotation run of the KEK finished, unix seconds',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  countsAge: new Gauge({
+    name: 'rewrap_entries_counts_age_seconds',
+    help: 'Age of the cached row counts behind rewrap_entries',
+    registers,
+  }),
+  cacheHitRatio: new Gauge({
+    name: 'rewrap_dek_cache_hit_ratio',
+    help: 'DEK cache hits / (hits + misses) since the process started (0 before any lookup)',
+    registers,
+  }),
+  cacheSize: new Gauge({
+    name: 'rewrap_dek_cache_entries',
+    help: 'DEKs held in the DEK cache',
+    registers,
+  }),
+}
+
+const cacheHits = new Counter({
+  name: 'rewrap_dek_cache_hits_total',
+  help: 'DEK cache hits since the process started',
+  registers,
+})
+const cacheMisses = new Counter({
+  name: 'rewrap_dek_cache_misses_total',
+  help: 'DEK cache misses since the process started',
+  registers,
+})
+
+/** Scrapes run one after another: each resets and refills the gauges. */
+let chain: Promise<unknown> = Promise.resolve()
+
+/**
+ * Renders the metrics in Prometheus text format.
+ */
+@inject()
+export class MetricsService {
+  constructor(
+    private statusService: RotationStatusService,
+    private dekCache: DekCache
+  ) {}
+
+  /** The Content-Type of {@link MetricsService.render}'s output. */
+  get contentType(): string {
+    return metricsRegistry.contentType
+  }
+
+  /**
+   * Computes the gauges and returns the exposition text.
+   */
+  render(): Promise<string> {
+    const next = chain.then(async () => {
+      const report = await this.statusService.status()
+      this.#fill(report)
+      return metricsRegistry.metrics()
+    })
+    chain = next.catch(() => {})
+    return next
+  }
+
+  #fill(report: RotationStatusReport) {
+    for (const gauge of Object.values(gauges)) gauge.reset()
+    const now = new Date(report.generatedAt).getTime()
+    gauges.countsAge.set(Math.max(0, (now - new Date(report.countsAsOf).getTime()) / 1000))
+    for (const kek of report.keks) {
+      const labels = { kek: kek.name }
+      for (const version of kek.versions) {
+        gauges.entries.set({ kek: kek.name, version: String(version.version) }, version.rows)
+      }
+      gauges.staleEntries.set(labels, kek.staleRows)
+      if (kek.latestVersion !== null) gauges.latestVersion.set(labels, kek.latestVersion)
+      const latest = kek.versions.find((v) => v.version === kek.latestVersion)
+      if (latest?.ageSeconds !== null && latest?.ageSeconds !== undefined) {
+        gauges.keyAge.set(labels, latest.ageSeconds)
+      }
+      if (kek.nextRotationDueAt) {
+        gauges.nextDue.set(labels, Date.parse(kek.nextRotationDueAt) / 1000)
+      }
+      gauges.running.set(labels, kek.running ? 1 : 0)
+      if (kek.running) {
+        gauges.runDone.set(labels, kek.running.progress.done)
+        gauges.runTotal.set(labels, kek.running.progress.total)
+        gauges.runRate.set(labels, kek.running.progress.rowsPerSecond)
+      }
+      if (kek.lastSuccessAt) gauges.lastSuccess.set(labels, Date.parse(kek.lastSuccessAt) / 1000)
+    }
+    const { hits, misses, size } = this.dekCache.stats()
+    gauges.cacheHitRatio.set(hits + misses > 0 ? hits / (hits + misses) : 0)
+    gauges.cacheSize.set(size)
+    cacheHits.reset()
+    cacheHits.inc(hits)
+    cacheMisses.reset()
+    cacheMisses.inc(misses)
+  }
+}

@@ -1,0 +1,470 @@
+/*
+|--------------------------------------------------------------------------
+| Rotation status service
+|--------------------------------------------------------------------------
+|
+| What dashboards, /metrics and the rotations API show: per KEK the KMS's
+| versions (ages from the KMS's own creation times, retired / trimmed
+| state), the next due date, rows per version, the running run's progress
+| and the last runs' results; and the run list / detail / start / cancel
+| behind the admin API.
+|
+| Rows per version come from one `GROUP BY kek_name, kek_version` that
+| Postgres answers from the (kek_name, kek_version, id) index (an
+| index-only scan once the visibility map is current), cached in memory
+| for a few seconds and shared by every caller in the process, with one
+| query in flight at most. Responses say how old the counts are.
+|
+*/
+import { inject } from '@adonisjs/core'
+import app from '@adonisjs/core/services/app'
+import db from '@adonisjs/lucid/services/db'
+import { E_ROTATION_NOT_FOUND } from '#app/errors'
+import type { KekInfo, KmsDriver } from '#kms/contract'
+import { KmsManager } from '#kms/kms_manager'
+import { Clock } from '#services/clock'
+import { KeyRotationService } from '#services/key_rotation_service'
+import { RotationStore, type RotationRun } from '#services/rotation_store'
+import type { StartRotationInput } from '#validators/rotation_api'
+
+/** Cryptoperiod used when config/rewrap.ts sets none: 90 days. */
+export const DEFAULT_CRYPTOPERIOD_DAYS = 90
+
+/** How long row counts are served from memory. */
+export const COUNTS_TTL_MS = 5_000
+
+/** Rows per KEK and version, and when they were counted. */
+export interface EntryCounts {
+  /** kek_name → (kek_version → rows). */
+  counts: Map<string, Map<number, number>>
+  asOf: Date
+}
+
+/**
+ * Rows of vault_entries per KEK and version: one index-only GROUP BY,
+ * cached for `ttlMs`, at most one query in flight.
+ */
+export class EntryCountCache {
+  #value: EntryCounts | null = null
+  #pending: Promise<EntryCounts> | null = null
+
+  constructor(private ttlMs: number = COUNTS_TTL_MS) {}
+
+  /**
+   * The counts, fresh from the table when the cached ones are older than the TTL.
+   */
+  async get(now: Date = new Date()): Promise<EntryCounts> {
+    if (this.#value && now.getTime() - this.#value.asOf.getTime() < this.ttlMs) {
+      return this.#value
+    }
+    if (!this.#pending) {
+      this.#pending = this.#load().finally(() => {
+        this.#pending = null
+      })
+    }
+    return this.#pending
+  }
+
+  /**
+   * Forgets the cached counts (tests; after bulk changes).
+   */
+  clear() {
+    this.#value = null
+  }
+
+  async #load(): Promise<EntryCounts> {
+    const asOf = new Date()
+    const { rows } = await db.rawQuery(
+      `SELECT kek_name, kek_version, count(*)::bigint AS n FROM vault_entries
+        GROUP BY kek_name, kek_version`
+    )
+    const counts = new Map<string, Map<number, number>>()
+    for (const row of rows as Array<{ kek_name: string; kek_version: number; n: string }>) {
+      let perVersion = counts.get(row.kek_name)
+      if (!perVersion) counts.set(row.kek_name, (perVersion = new Map()))
+      perVersion.set(Number(row.kek_version), Number(row.n))
+    }
+    this.#value = { counts, asOf }
+    return this.#value
+  }
+}
+
+/** The process-wide count cache (status, metrics and health share it). */
+export const entryCounts = new EntryCountCache()
+
+/** Progress of a run, derived from its row. */
+export interface RunProgress {
+  /** Rows handled (rewrapped + skipped + failed). */
+  done: number
+  total: number
+  /** 0–100, one decimal. */
+  percent: number
+  /** done / (heartbeat − start), rows per second. */
+  rowsPerSecond: number
+  /** Seconds left at that rate; null while unknown. */
+  etaSeconds: number | null
+}
+
+/** A run as the API shows it. */
+export interface RotationRunView {
+  id: string
+  kekName: string
+  status: RotationRun['status']
+  trigger: RotationRun['trigger']
+  requestedBy: string | null
+  rotateKek: boolean
+  baseVersion: number
+  targetVersion: number | null
+  totalRows: number
+  rewrapped: number
+  skipped: number
+  failed: number
+  pass: number
+  cancelRequested: boolean
+  lastError: string | null
+  options: { batchSize: number | null; sleepMs: number | null; maxRate: number | null }
+  startedAt: string
+  heartbeatAt: string
+  finishedAt: string | null
+  progress: RunProgress
+}
+
+/** One version of a KEK in the status report. */
+export interface KekVersionStatus {
+  version: number
+  /** `active` (decryptable), `retired` (< min_decryption_version), `trimmed` (deleted). */
+  state: 'active' | 'retired' | 'trimmed'
+  /** From the KMS; null when the KMS does not report it (retired, trimmed). */
+  createdAt: string | null
+  ageSeconds: number | null
+  rows: number
+}
+
+/** One KEK in the status report. */
+export interface KekStatus {
+  name: string
+  /** False when rows name a KEK the KMS does not know. */
+  exists: boolean
+  /** The KMS driver holding the KEK. */
+  driver: string
+  latestVersion: number | null
+  minDecryptionVersion: number | null
+  minAvailableVersion: number | null
+  versions: KekVersionStatus[]
+  rows: number
+  /** Rows below the latest version (to rewrap). */
+  staleRows: number
+  cryptoperiodDays: number
+  /** Latest version's creation + cryptoperiod. */
+  nextRotationDueAt: string | null
+  /** True when nextRotationDueAt has passed. */
+  rotationDue: boolean
+  running: RotationRunView | null
+  /** The newest run that is not running (completed, with errors, failed or cancelled). */
+  lastRun: RotationRunView | null
+  /** finished_at of the newest `completed` run. */
+  lastSuccessAt: string | null
+}
+
+/** GET /rotations/status. */
+export interface RotationStatusReport {
+  generatedAt: string
+  /** When the row counts were taken (cached up to `countsMaxAgeSeconds`). */
+  countsAsOf: string
+  countsMaxAgeSeconds: number
+  keks: KekStatus[]
+}
+
+/** A driver that can list its KEK names (optional capability). */
+interface ListingDriver extends KmsDriver {
+  listKeys(): Promise<string[]>
+}
+
+function canList(driver: KmsDriver): driver is ListingDriver {
+  return typeof (driver as Partial<ListingDriver>).listKeys === 'function'
+}
+
+function iso(value: Date | string | null | undefined): string | null {
+  if (value === null || value === undefined) return null
+  return new Date(value).toISOString()
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null
+}
+
+/**
+ * Shapes a run row for the API, with its progress (rate from the run's
+ * own start and last heartbeat: over a resumed run it averages pauses in).
+ */
+export function runView(run: RotationRun): RotationRunView {
+  const done = run.rewrapped + run.skipped + run.failed
+  const total = Math.max(run.totalRows, done)
+  const started = new Date(run.startedAt).getTime()
+  const heartbeat = new Date(run.heartbeatAt).getTime()
+  const seconds = (heartbeat - started) / 1000
+  const rate = seconds > 0 && done > 0 ? done / seconds : 0
+  const left = total - done
+  return {
+    id: run.id,
+    kekName: run.kekName,
+    status: run.status,
+    trigger: run.trigger,
+    requestedBy: run.requestedBy,
+    rotateKek: run.rotateKek,
+    baseVersion: run.baseVersion,
+    targetVersion: run.targetVersion,
+    totalRows: run.totalRows,
+    rewrapped: run.rewrapped,
+    skipped: run.skipped,
+    failed: run.failed,
+    pass: run.pass,
+    cancelRequested: run.cancelRequested,
+    lastError: run.lastError,
+    options: {
+      batchSize: numberOrNull(run.options.batchSize),
+      sleepMs: numberOrNull(run.options.sleepMs),
+      maxRate: numberOrNull(run.options.maxRate),
+    },
+    startedAt: iso(run.startedAt)!,
+    heartbeatAt: iso(run.heartbeatAt)!,
+    finishedAt: iso(run.finishedAt),
+    progress: {
+      done,
+      total,
+      percent: total > 0 ? Math.floor((done / total) * 1000) / 10 : 100,
+      rowsPerSecond: Math.round(rate * 10) / 10,
+      etaSeconds: left === 0 ? 0 : rate > 0 ? Math.ceil(left / rate) : null,
+    },
+  }
+}
+
+/**
+ * Status, list, detail, start and cancel of rotations for the HTTP API.
+ */
+@inject()
+export class RotationStatusService {
+  /** Run persistence (swappable in tests). */
+  store = new RotationStore()
+
+  constructor(
+    private kms: KmsManager,
+    private rotations: KeyRotationService,
+    private clock: Clock
+  ) {}
+
+  /**
+   * Per KEK (known to the KMS or named by rows; one when `kekName` is
+   * given): versions, ages, counts, due date, running and last runs.
+   */
+  async status(kekName?: string): Promise<RotationStatusReport> {
+    const now = this.clock.now()
+    const { counts, asOf } = await entryCounts.get(now)
+    const names = kekName ? [kekName] : await this.#kekNames(counts)
+    const runs = await this.#runsByKek(kekName)
+    const keks: KekStatus[] = []
+    for (const name of names) {
+      const driverName = this.#driverName(name)
+      const driver = await this.kms.use(driverName)
+      const info = await driver.readKey(name)
+      const perVersion = counts.get(name) ?? new Map<number, number>()
+      if (kekName && !info && perVersion.size === 0 && !runs.has(name)) continue
+      keks.push(this.#kekStatus(name, driverName, info, perVersion, runs.get(name), now))
+    }
+    return {
+      generatedAt: now.toISOString(),
+      countsAsOf: asOf.toISOString(),
+      countsMaxAgeSeconds: COUNTS_TTL_MS / 1000,
+      keks,
+    }
+  }
+
+  /**
+   * Runs, newest first.
+   */
+  async list(options: { kek?: string; limit?: number } = {}): Promise<RotationRunView[]> {
+    const runs = await this.store.list({ kekName: options.kek, limit: options.limit ?? 50 })
+    return runs.map(runView)
+  }
+
+  /**
+   * One run; E_ROTATION_NOT_FOUND when unknown.
+   */
+  async show(id: string): Promise<RotationRunView> {
+    const run = await this.store.find(id)
+    if (!run) throw new E_ROTATION_NOT_FOUND([id])
+    return runView(run)
+  }
+
+  /**
+   * Starts a run in the background (trigger `api`); resolves once its row
+   * exists. Rejects with E_ROTATION_IN_PROGRESS, E_ROTATION_UNFINISHED,
+   * E_NO_ROTATION_TO_RESUME, E_KEK_NOT_FOUND or E_ROTATION_INVALID.
+   */
+  async start(input: StartRotationInput, requestedBy: string | null): Promise<RotationRunView> {
+    const { kek, ...options } = input
+    const run = await this.rotations.start(kek, { ...options, trigger: 'api', requestedBy })
+    return runView(run)
+  }
+
+  /**
+   * Asks a running run to stop after its current batch (no effect on a
+   * finished run); E_ROTATION_NOT_FOUND when unknown.
+   */
+  async cancel(id: string): Promise<RotationRunView> {
+    return runView(await this.rotations.cancel(id))
+  }
+
+  /** The driver name holding a KEK. */
+  #driverName(name: string): string {
+    return String(this.kms.config.keks?.[name] ?? this.kms.config.default)
+  }
+
+  /** KEK names from the KMS (drivers that can list) and from rows, sorted. */
+  async #kekNames(counts: Map<string, Map<number, number>>): Promise<string[]> {
+    const names = new Set(counts.keys())
+    const drivers = new Set<string>([
+      String(this.kms.config.default),
+      ...Object.values(this.kms.config.keks ?? {}).map(String),
+    ])
+    for (const driverName of drivers) {
+      const driver = await this.kms.use(driverName)
+      if (!canList(driver)) continue
+      for (const name of await driver.listKeys()) {
+        if (this.#driverName(name) === driverName) names.add(name)
+      }
+    }
+    for (const name of this.#managedKeks()) names.add(name)
+    return [...names].sort()
+  }
+
+  /** Running run, newest other run and last success time, per KEK. */
+  async #runsByKek(kekName?: string) {
+    const { rows } = await db.rawQuery(
+      `SELECT kek_name,
+              (SELECT id FROM key_rotations r WHERE r.kek_name = k.kek_name AND r.status = 'running'
+                ORDER BY id DESC LIMIT 1) AS running_id,
+              (SELECT id FROM key_rotations r WHERE r.kek_name = k.kek_name AND r.status <> 'running'
+                ORDER BY id DESC LIMIT 1) AS last_id,
+              (SELECT max(finished_at) FROM key_rotations r
+                WHERE r.kek_name = k.kek_name AND r.status = 'completed') AS last_success_at
+         FROM (SELECT DISTINCT kek_name FROM key_rotations ${kekName ? 'WHERE kek_name = ?' : ''}) k`,
+      kekName ? [kekName] : []
+    )
+    const out = new Map<
+      string,
+      { running: RotationRun | null; last: RotationRun | null; lastSuccessAt: Date | null }
+    >()
+    for (const row of rows as Array<Record<string, any>>) {
+      out.set(row.kek_name, {
+        running: row.running_id ? await this.store.find(String(row.running_id)) : null,
+        last: row.last_id ? await this.store.find(String(row.last_id)) : null,
+        lastSuccessAt: row.last_success_at ?? null,
+      })
+    }
+    return out
+  }
+
+  #kekStatus(
+    name: string,
+    driverName: string,
+    info: KekInfo | null,
+    perVersion: Map<number, number>,
+    runs:
+      | { running: RotationRun | null; last: RotationRun | null; lastSuccessAt: Date | null }
+      | undefined,
+    now: Date
+  ): KekStatus {
+    const created = new Map((info?.versions ?? []).map((v) => [v.version, v.createdAt]))
+    const numbers = new Set<number>(perVersion.keys())
+    for (let v = 1; v <= (info?.latestVersion ?? 0); v++) numbers.add(v)
+    const versions = [...numbers]
+      .sort((a, b) => a - b)
+      .map((version): KekVersionStatus => {
+        const at = created.get(version)
+        let state: KekVersionStatus['state'] = 'active'
+        if (!info || version < info.minAvailableVersion) state = 'trimmed'
+        else if (version < info.minDecryptionVersion) state = 'retired'
+        return {
+          version,
+          state,
+          createdAt: iso(at),
+          ageSeconds: at ? Math.max(0, Math.floor((now.getTime() - at.getTime()) / 1000)) : null,
+          rows: perVersion.get(version) ?? 0,
+        }
+      })
+    const rows = versions.reduce((sum, v) => sum + v.rows, 0)
+    const latest = info?.latestVersion ?? null
+    const staleRows =
+      latest === null
+        ? rows
+        : versions.filter((v) => v.version < latest).reduce((s, v) => s + v.rows, 0)
+    const cryptoperiodDays = this.#cryptoperiodDays(name)
+    const latestCreated = latest === null ? undefined : created.get(latest)
+    const due = latestCreated
+      ? new Date(latestCreated.getTime() + cryptoperiodDays * 86_400_000)
+      : null
+    return {
+      name,
+      exists: !!info,
+      driver: driverName,
+      latestVersion: latest,
+      minDecryptionVersion: info?.minDecryptionVersion ?? null,
+      minAvailableVersion: info?.minAvailableVersion ?? null,
+      versions,
+      rows,
+      staleRows,
+      cryptoperiodDays,
+      nextRotationDueAt: iso(due),
+      rotationDue: due !== null && due.getTime() <= now.getTime(),
+      running: runs?.running ? runView(runs.running) : null,
+      lastRun: runs?.last ? runView(runs.last) : null,
+      lastSuccessAt: iso(runs?.lastSuccessAt),
+    }
+  }
+
+  /**
+   * The KEK's cryptoperiod in days: config/rewrap.ts `lifecycle` (per-KEK
+   * entry, then its default) when that section exists, else 90 days.
+   */
+  #cryptoperiodDays(name: string): number {
+    const lifecycle = this.#lifecycle()
+    if (!lifecycle) return DEFAULT_CRYPTOPERIOD_DAYS
+    const perKek = this.#managedEntry(lifecycle, name)
+    return (
+      daysOf(perKek) ?? daysOf(lifecycle.defaults) ?? daysOf(lifecycle) ?? DEFAULT_CRYPTOPERIOD_DAYS
+    )
+  }
+
+  /** Names of the KEKs listed as managed in config/rewrap.ts `lifecycle`, if any. */
+  #managedKeks(): string[] {
+    const keks = this.#lifecycle()?.keks
+    if (Array.isArray(keks)) {
+      return keks
+        .map((k) => (typeof k === 'string' ? k : (k as { name?: unknown })?.name))
+        .filter((k): k is string => typeof k === 'string')
+    }
+    return keks && typeof keks === 'object' ? Object.keys(keks) : []
+  }
+
+  #lifecycle(): Record<string, any> | null {
+    const section = app.config.get<unknown>('rewrap.lifecycle', null)
+    return section && typeof section === 'object' ? (section as Record<string, any>) : null
+  }
+
+  #managedEntry(lifecycle: Record<string, any>, name: string): unknown {
+    const keks = lifecycle.keks
+    if (Array.isArray(keks)) return keks.find((k) => k?.name === name)
+    return keks && typeof keks === 'object' ? keks[name] : undefined
+  }
+}
+
+/** `cryptoperiodDays`, or `cryptoperiodMs` / `cryptoperiodSeconds` in days. */
+function daysOf(section: unknown): number | undefined {
+  if (!section || typeof section !== 'object') return undefined
+  const s = section as Record<string, unknown>
+  if (typeof s.cryptoperiodDays === 'number') return s.cryptoperiodDays
+  if (typeof s.cryptoperiodMs === 'number') return s.cryptoperiodMs / 86_400_000
+  if (typeof s.cryptoperiodSeconds === 'number') return s.cryptoperiodSeconds / 86_400
+  return undefined
+}
