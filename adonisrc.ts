@@ -5,7 +5,11 @@ export default defineConfig({
    * Ace commands: the framework's, Lucid's, the scheduler's and the app's own
    * (scanned from ./commands).
    */
-  commands: [() => import('@adonisjs/core/commands'), () => import('@adonisjs/lucid/commands')],
+  commands: [
+    () => import('@adonisjs/core/commands'),
+    () => import('@adonisjs/lucid/commands'),
+    () => import('adonisjs-scheduler/commands'),
+  ],
 
   /**
    * Service providers booted with the application.
@@ -22,12 +26,20 @@ export default defineConfig({
     () => import('@adonisjs/auth/auth_provider'),
     () => import('#providers/kms_provider'),
     () => import('#providers/app_provider'),
+    {
+      file: () => import('adonisjs-scheduler/scheduler_provider'),
+      environment: ['console'],
+    },
   ],
 
   /**
    * Modules imported before the application starts.
    */
-  preloads: [() => import('#start/routes'), () => import('#start/kernel')],
+  preloads: [
+    () => import('#start/routes'),
+    () => import('#start/kernel'),
+    { file: () => import('#start/scheduler'), environment: ['console'] },
+  ],
 
   /**
    * Test suites. Each file owns its data (its own KEK names, its own rows).

@@ -1,0 +1,185 @@
+/*
+|--------------------------------------------------------------------------
+| Rotation scheduler
+|--------------------------------------------------------------------------
+|
+| The decision of the scheduled task (start/scheduler.ts), per managed KEK:
+|   1. an unfinished run (crashed, failed, cancelled) → resume it;
+|   2. else the latest version's age (KMS creation time vs the Clock) ≥ the
+|      cryptoperiod → rotate and rewrap;
+|   3. else rows below the latest version (a rotation done outside the app,
+|      e.g. Vault auto-rotation) → rewrap them (rotate: false);
+|   4. else nothing.
+| Decisions come from key ages, not from when the task fired: a scheduler
+| that was down catches up at its next tick, once. Each KEK's decision and
+| action run under a per-KEK scheduler advisory lock, so two scheduler
+| processes never both decide to rotate; a rotation already running
+| elsewhere (E_ROTATION_IN_PROGRESS) is "someone else is on it".
+|
+*/
+import { inject } from '@adonisjs/core'
+import app from '@adonisjs/core/services/app'
+import logger from '@adonisjs/core/services/logger'
+import type { RewrapConfig } from '#config/rewrap'
+import { KmsManager } from '#kms/kms_manager'
+import { Clock } from '#services/clock'
+import { managedKeks, type KekPolicy } from '#services/key_lifecycle_service'
+import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
+import { RotationLock } from '#services/rotation_lock'
+import { RotationStore, type RotationRun } from '#services/rotation_store'
+
+/** What one tick did for one KEK. */
+export interface TickDecision {
+  kekName: string
+  action: 'none' | 'rotated' | 'resumed' | 'rewrapped' | 'busy' | 'skipped' | 'failed'
+  /** Why, in one line (no secrets). */
+  reason: string
+  /** When the next rotation is due (latest version creation + cryptoperiod). */
+  dueAt: string | null
+  run: RotationRun | null
+}
+
+/** Options of a tick. */
+export interface TickOptions {
+  /** Rewrap options passed to the rotation service (batch size, throttle, abort). */
+  rotate?: Pick<RotateOptions, 'batchSize' | 'sleepMs' | 'maxRate' | 'signal'>
+}
+
+/** Errors that mean "another process is on it". */
+const BUSY_CODES = new Set(['E_ROTATION_IN_PROGRESS', 'E_ROTATION_UNFINISHED'])
+
+/**
+ * Decides and runs the scheduled rotations of managed KEKs.
+ */
+@inject()
+export class RotationScheduler {
+  /** Run persistence. */
+  store = new RotationStore()
+
+  constructor(
+    private kms: KmsManager,
+    private clock: Clock,
+    private rotations: KeyRotationService
+  ) {}
+
+  /**
+   * One pass over every managed KEK, one after the other. Never throws for
+   * one KEK's failure: it is reported (and logged) and the next KEK goes on.
+   */
+  async tick(options: TickOptions = {}): Promise<TickDecision[]> {
+    const config = app.config.get<RewrapConfig>('rewrap').lifecycle
+    const decisions: TickDecision[] = []
+    for (const policy of managedKeks(config)) {
+      const decision = await this.#tickKek(policy, options)
+      const level = decision.action === 'failed' ? 'error' : 'info'
+      logger[level](
+        { kek: decision.kekName, action: decision.action, run: decision.run?.id ?? null },
+        `scheduler: ${decision.reason}`
+      )
+      decisions.push(decision)
+    }
+    return decisions
+  }
+
+  async #tickKek(policy: KekPolicy, options: TickOptions): Promise<TickDecision> {
+    const decision: TickDecision = {
+      kekName: policy.name,
+      action: 'none',
+      reason: '',
+      dueAt: null,
+      run: null,
+    }
+    let lock: RotationLock | null
+    try {
+      lock = await RotationLock.tryAcquire(this.#connectionString(), `scheduler:${policy.name}`)
+    } catch (error) {
+      return { ...decision, action: 'failed', reason: `lock: ${codeOf(error)}` }
+    }
+    if (!lock) {
+      return { ...decision, action: 'busy', reason: 'another scheduler is deciding for this KEK' }
+    }
+    try {
+      return await this.#decide(policy, options, decision)
+    } catch (error) {
+      const code = codeOf(error)
+      if (BUSY_CODES.has(code)) {
+        return { ...decision, action: 'busy', reason: `another process is on it (${code})` }
+      }
+      return { ...decision, action: 'failed', reason: `${code}` }
+    } finally {
+      await lock.release()
+    }
+  }
+
+  async #decide(
+    policy: KekPolicy,
+    options: TickOptions,
+    decision: TickDecision
+  ): Promise<TickDecision> {
+    const driver = await this.kms.forKek(policy.name)
+    const info = await driver.readKey(policy.name)
+    if (!info) return { ...decision, action: 'skipped', reason: 'KEK does not exist in the KMS' }
+    const base: RotateOptions = { ...options.rotate, trigger: 'scheduler', requestedBy: null }
+
+    const unfinished = await this.store.findUnfinished(policy.name)
+    if (unfinished) {
+      const run = await this.rotations.rotate(policy.name, { ...base, resume: true })
+      return this.#ran(decision, 'resumed', `resumed run #${run.id}: ${run.status}`, run)
+    }
+
+    const latest = info.versions.find((v) => v.version === info.latestVersion)
+    if (!latest) {
+      return {
+        ...decision,
+        action: 'skipped',
+        reason: `the KMS reports no creation time for v${info.latestVersion}`,
+      }
+    }
+    const dueAt = new Date(latest.createdAt.getTime() + policy.cryptoperiodMs)
+    decision.dueAt = dueAt.toISOString()
+    if (this.clock.now().getTime() >= dueAt.getTime()) {
+      const run = await this.rotations.rotate(policy.name, base)
+      return this.#ran(
+        decision,
+        'rotated',
+        `v${info.latestVersion} reached its cryptoperiod; rotated to v${run.targetVersion}: ${run.status}`,
+        run
+      )
+    }
+
+    const stale = await this.store.countStale(policy.name, info.latestVersion)
+    if (stale > 0) {
+      const run = await this.rotations.rotate(policy.name, { ...base, rotate: false })
+      return this.#ran(
+        decision,
+        'rewrapped',
+        `${stale} rows below v${info.latestVersion} (rotated outside the app): ${run.status}`,
+        run
+      )
+    }
+    return { ...decision, reason: `nothing to do; next rotation due ${decision.dueAt}` }
+  }
+
+  #ran(
+    decision: TickDecision,
+    action: TickDecision['action'],
+    reason: string,
+    run: RotationRun
+  ): TickDecision {
+    const ok = run.status === 'completed' || run.status === 'cancelled'
+    return { ...decision, action: ok ? action : 'failed', reason, run }
+  }
+
+  #connectionString(): string {
+    const connection = app.config.get<{ connectionString?: string }>(
+      'database.connections.postgres.connection'
+    )
+    return connection.connectionString!
+  }
+}
+
+/** An error's stable code (never its details). */
+function codeOf(error: unknown): string {
+  const err = error as { code?: string; name?: string }
+  return err?.code ?? err?.name ?? 'unknown error'
+}

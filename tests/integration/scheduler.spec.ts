@@ -1,0 +1,219 @@
+import { randomBytes } from 'node:crypto'
+import { test } from '@japa/runner'
+import app from '@adonisjs/core/services/app'
+import db from '@adonisjs/lucid/services/db'
+import type { ManagedKekConfig } from '#config/rewrap'
+import { LocalKmsDriver } from '#kms/drivers/local'
+import { decodeRootKey } from '#kms/drivers/local_factory'
+import { KmsManager } from '#kms/kms_manager'
+import { LocalKeyringStore } from '#kms/local_keyring_store'
+import { Clock } from '#services/clock'
+import { KeyRotationService } from '#services/key_rotation_service'
+import { RotationLock } from '#services/rotation_lock'
+import { RotationScheduler } from '#services/rotation_scheduler'
+import {
+  assertAllDecrypt,
+  createKek,
+  kekName,
+  latestVersion,
+  rotateInKms,
+  seed,
+  versionCounts,
+} from '#tests/helpers/rotation'
+
+const DAY = 24 * 3_600_000
+
+/** Wall clock moved by `offsetMs`; sleeps are instant. Shared by the app and the KMS. */
+class ShiftedClock extends Clock {
+  offsetMs = 0
+  now() {
+    return new Date(Date.now() + this.offsetMs)
+  }
+  sleep() {
+    return Promise.resolve()
+  }
+}
+
+const clock = new ShiftedClock()
+
+/** A KMS manager whose local driver stamps versions with the shifted clock. */
+async function shiftedKms() {
+  const lucid = await app.container.make('lucid.db')
+  const store = new LocalKeyringStore(lucid, decodeRootKey(process.env.KMS_ROOT_KEY), randomBytes)
+  const driver = new LocalKmsDriver({
+    store,
+    now: () => Math.floor(clock.now().getTime() / 1000),
+  })
+  return new KmsManager({ default: 'local', drivers: { local: () => driver } } as any)
+}
+
+function manage(...names: string[]) {
+  const keks: ManagedKekConfig[] = names.map((name) => ({ name }))
+  app.config.set('rewrap.lifecycle.keks', keks)
+}
+
+async function tick() {
+  const scheduler = await app.container.make(RotationScheduler)
+  return scheduler.tick({ rotate: { batchSize: 100 } })
+}
+
+async function runsOf(kek: string) {
+  return db.from('key_rotations').where('kek_name', kek).orderBy('id')
+}
+
+test.group('scheduler: rotation by key age', (group) => {
+  let saved: unknown
+  group.setup(async () => {
+    saved = app.config.get('rewrap.lifecycle.keks')
+    const manager = await shiftedKms()
+    app.container.swap(KmsManager, () => manager)
+    app.container.swap(Clock, () => clock)
+    return () => {
+      app.container.restore(KmsManager)
+      app.container.restore(Clock)
+      app.config.set('rewrap.lifecycle.keks', saved)
+    }
+  })
+  group.each.setup(() => {
+    clock.offsetMs = 0
+  })
+
+  test('before the cryptoperiod nothing happens', async ({ assert }) => {
+    const kek = kekName('sch')
+    manage(kek)
+    await createKek(kek)
+    await seed(kek, 50)
+    clock.offsetMs = 89 * DAY
+    const [decision] = await tick()
+    assert.equal(decision.action, 'none', decision.reason)
+    assert.equal(new Date(decision.dueAt!).getTime() - Date.now() > 0, true)
+    assert.equal(await latestVersion(kek), 1)
+    assert.lengthOf(await runsOf(kek), 0)
+  })
+
+  test('past the cryptoperiod it rotates and rewraps, then rests', async ({ assert }) => {
+    const kek = kekName('sch')
+    manage(kek)
+    await createKek(kek)
+    const expected = await seed(kek, 250)
+    clock.offsetMs = 90 * DAY + 60_000
+    const [decision] = await tick()
+    assert.equal(decision.action, 'rotated', decision.reason)
+    assert.equal(decision.run?.trigger, 'scheduler')
+    assert.equal(await latestVersion(kek), 2)
+    assert.deepEqual(await versionCounts(kek), { 2: 250 })
+    await assertAllDecrypt(assert, expected)
+
+    const [next] = await tick()
+    assert.equal(next.action, 'none', next.reason)
+    assert.equal(await latestVersion(kek), 2)
+  })
+
+  test('after downtime it catches up once', async ({ assert }) => {
+    const kek = kekName('sch')
+    manage(kek)
+    await createKek(kek)
+    await seed(kek, 40)
+    clock.offsetMs = 400 * DAY
+    const [first] = await tick()
+    assert.equal(first.action, 'rotated', first.reason)
+    const [second] = await tick()
+    assert.equal(second.action, 'none', second.reason)
+    assert.equal(await latestVersion(kek), 2)
+    assert.lengthOf(await runsOf(kek), 1)
+    assert.deepEqual(await versionCounts(kek), { 2: 40 })
+  })
+
+  test('two concurrent ticks start one run', async ({ assert }) => {
+    const kek = kekName('sch')
+    manage(kek)
+    await createKek(kek)
+    await seed(kek, 1500)
+    clock.offsetMs = 91 * DAY
+    const ticks = await Promise.all([tick(), tick(), tick()])
+    const decisions = ticks.flat()
+    const actions = decisions.map((d) => d.action).sort()
+    assert.equal(actions.filter((a) => a === 'rotated').length, 1, JSON.stringify(decisions))
+    assert.isTrue(actions.every((a) => ['rotated', 'busy', 'none'].includes(a)))
+    assert.equal(await latestVersion(kek), 2)
+    assert.lengthOf(await runsOf(kek), 1)
+    assert.deepEqual(await versionCounts(kek), { 2: 1500 })
+  })
+
+  test('a rotation running elsewhere (rotate:kek) makes the tick stand aside', async ({
+    assert,
+  }) => {
+    const kek = kekName('sch')
+    manage(kek)
+    await createKek(kek)
+    await seed(kek, 20)
+    clock.offsetMs = 91 * DAY
+    const url = app.config.get<{ connectionString: string }>(
+      'database.connections.postgres.connection'
+    ).connectionString
+    const held = await RotationLock.tryAcquire(url, kek)
+    try {
+      const [decision] = await tick()
+      assert.equal(decision.action, 'busy', decision.reason)
+      assert.match(decision.reason, /E_ROTATION_IN_PROGRESS/)
+    } finally {
+      await held!.release()
+    }
+    assert.equal(await latestVersion(kek), 1)
+    const [after] = await tick()
+    assert.equal(after.action, 'rotated', after.reason)
+  })
+
+  test('a rotation done outside the app is rewrapped', async ({ assert }) => {
+    const kek = kekName('sch')
+    manage(kek)
+    await createKek(kek)
+    const expected = await seed(kek, 120)
+    clock.offsetMs = 10 * DAY
+    await rotateInKms(kek)
+    const [decision] = await tick()
+    assert.equal(decision.action, 'rewrapped', decision.reason)
+    assert.equal(await latestVersion(kek), 2)
+    assert.deepEqual(await versionCounts(kek), { 2: 120 })
+    const [run] = await runsOf(kek)
+    assert.isFalse(run.rotate_kek)
+    await assertAllDecrypt(assert, expected)
+  })
+
+  test('an interrupted run is resumed, not rotated again', async ({ assert }) => {
+    const kek = kekName('sch')
+    manage(kek)
+    await createKek(kek)
+    await seed(kek, 300)
+    const controller = new AbortController()
+    const rotations = await app.container.make(KeyRotationService)
+    const run = await rotations.rotate(kek, {
+      batchSize: 50,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    })
+    assert.equal(run.status, 'cancelled')
+    const [decision] = await tick()
+    assert.equal(decision.action, 'resumed', decision.reason)
+    assert.equal(decision.run?.id, run.id)
+    assert.equal(await latestVersion(kek), 2)
+    assert.deepEqual(await versionCounts(kek), { 2: 300 })
+  })
+
+  test('a KEK the KMS does not know is skipped; the others go on', async ({ assert }) => {
+    const kek = kekName('sch')
+    const missing = kekName('gone')
+    manage(missing, kek)
+    await createKek(kek)
+    await seed(kek, 10)
+    clock.offsetMs = 95 * DAY
+    const decisions = await tick()
+    assert.deepEqual(
+      decisions.map((d) => [d.kekName, d.action]),
+      [
+        [missing, 'skipped'],
+        [kek, 'rotated'],
+      ]
+    )
+  })
+})
