@@ -23,7 +23,7 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
-import { entryCounts } from '#services/rotation_status_service'
+import { describeFailure, entryCounts, withTimeout } from '#services/rotation_status_service'
 
 /** A check that takes longer fails (a readiness probe must answer quickly). */
 export const CHECK_TIMEOUT_MS = 5_000
@@ -42,30 +42,6 @@ export interface ReadinessReport {
     finishedAt: string
     meta?: Record<string, unknown>
   }>
-}
-
-/** `CODE: message` for Rewrap's own errors (never secret), the bare code or class otherwise. */
-function describeFailure(error: unknown): string {
-  const err = error as { code?: string; message?: string; name?: string }
-  if (err?.code?.startsWith('E_')) return `${err.code}: ${err.message}`
-  if (err?.code) return err.code
-  return err?.name ?? 'unknown error'
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'E_TIMEOUT' })),
-      ms
-    )
-  })
-  try {
-    return await Promise.race([work, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /**

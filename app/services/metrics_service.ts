@@ -38,6 +38,12 @@ const gauges = {
     labelNames: ['kek'] as const,
     registers,
   }),
+  kmsReachable: new Gauge({
+    name: 'rewrap_kek_kms_reachable',
+    help: '1 when the KMS answered the KEK read of this scrape, 0 when it failed',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
   latestVersion: new Gauge({
     name: 'rewrap_kek_latest_version',
     help: 'Latest version of the KEK in the KMS',
@@ -155,6 +161,7 @@ export class MetricsService {
         gauges.entries.set({ kek: kek.name, version: String(version.version) }, version.rows)
       }
       gauges.staleEntries.set(labels, kek.staleRows)
+      gauges.kmsReachable.set(labels, kek.kmsError ? 0 : 1)
       if (kek.latestVersion !== null) gauges.latestVersion.set(labels, kek.latestVersion)
       const latest = kek.versions.find((v) => v.version === kek.latestVersion)
       if (latest?.ageSeconds !== null && latest?.ageSeconds !== undefined) {

@@ -92,6 +92,51 @@ export class EntryCountCache {
 /** The process-wide count cache (status, metrics and health share it). */
 export const entryCounts = new EntryCountCache()
 
+/** KMS reads of one status report in flight at once. */
+const KMS_CONCURRENCY = 8
+
+/** A KMS read slower than this is reported as an error (a scrape must answer). */
+const KMS_TIMEOUT_MS = 5_000
+
+/** `CODE: message` for Rewrap's own errors (never secret), the bare code or class otherwise. */
+export function describeFailure(error: unknown): string {
+  const err = error as { code?: string; message?: string; name?: string }
+  if (err?.code?.startsWith('E_')) return `${err.code}: ${err.message}`
+  if (err?.code) return err.code
+  return err?.name ?? 'unknown error'
+}
+
+/** `work`, or an E_TIMEOUT error after `ms`. */
+export async function withTimeout<T>(work: Promise<T>, ms: number, what = 'KMS call'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'E_TIMEOUT' })),
+      ms
+    )
+  })
+  try {
+    return await Promise.race([work, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Maps with at most `limit` calls in flight; results in input order. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>) {
+  const results = new Array<R>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await fn(items[index])
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
+}
+
 /** Progress of a run, derived from its row. */
 export interface RunProgress {
   /** Rows handled (rewrapped + skipped + failed). */
@@ -132,8 +177,11 @@ export interface RotationRunView {
 /** One version of a KEK in the status report. */
 export interface KekVersionStatus {
   version: number
-  /** `active` (decryptable), `retired` (< min_decryption_version), `trimmed` (deleted). */
-  state: 'active' | 'retired' | 'trimmed'
+  /**
+   * `active` (decryptable), `retired` (< min_decryption_version), `trimmed`
+   * (deleted), `unknown` (the KMS does not know the KEK or could not be asked).
+   */
+  state: 'active' | 'retired' | 'trimmed' | 'unknown'
   /** From the KMS; null when the KMS does not report it (retired, trimmed). */
   createdAt: string | null
   ageSeconds: number | null
@@ -143,8 +191,10 @@ export interface KekVersionStatus {
 /** One KEK in the status report. */
 export interface KekStatus {
   name: string
-  /** False when rows name a KEK the KMS does not know. */
-  exists: boolean
+  /** False when rows name a KEK the KMS does not know; null when the KMS could not be asked. */
+  exists: boolean | null
+  /** `CODE: message` when the KMS read failed (versions then come from rows only). */
+  kmsError: string | null
   /** The KMS driver holding the KEK. */
   driver: string
   latestVersion: number | null
@@ -262,15 +312,22 @@ export class RotationStatusService {
     const { counts, asOf } = await entryCounts.get(now)
     const names = kekName ? [kekName] : await this.#kekNames(counts)
     const runs = await this.#runsByKek(kekName)
+    const infos = await mapLimited(names, KMS_CONCURRENCY, (name) => this.#readKey(name))
     const keks: KekStatus[] = []
-    for (const name of names) {
-      const driverName = this.#driverName(name)
-      const driver = await this.kms.use(driverName)
-      const info = await driver.readKey(name)
+    names.forEach((name, index) => {
+      const { info, error } = infos[index]
       const perVersion = counts.get(name) ?? new Map<number, number>()
-      if (kekName && !info && perVersion.size === 0 && !runs.has(name)) continue
-      keks.push(this.#kekStatus(name, driverName, info, perVersion, runs.get(name), now))
-    }
+      if (kekName && !info && !error && perVersion.size === 0 && !runs.has(name)) return
+      const status = this.#kekStatus(
+        name,
+        this.#driverName(name),
+        info,
+        perVersion,
+        runs.get(name),
+        now
+      )
+      keks.push({ ...status, exists: error ? null : status.exists, kmsError: error })
+    })
     return {
       generatedAt: now.toISOString(),
       countsAsOf: asOf.toISOString(),
@@ -315,6 +372,16 @@ export class RotationStatusService {
     return runView(await this.rotations.cancel(id))
   }
 
+  /** The KMS's view of a KEK, or the (secret-free) reason it could not be read. */
+  async #readKey(name: string): Promise<{ info: KekInfo | null; error: string | null }> {
+    try {
+      const driver = await this.kms.use(this.#driverName(name))
+      return { info: await withTimeout(driver.readKey(name), KMS_TIMEOUT_MS), error: null }
+    } catch (error) {
+      return { info: null, error: describeFailure(error) }
+    }
+  }
+
   /** The driver name holding a KEK. */
   #driverName(name: string): string {
     return String(this.kms.config.keks?.[name] ?? this.kms.config.default)
@@ -328,10 +395,14 @@ export class RotationStatusService {
       ...Object.values(this.kms.config.keks ?? {}).map(String),
     ])
     for (const driverName of drivers) {
-      const driver = await this.kms.use(driverName)
-      if (!canList(driver)) continue
-      for (const name of await driver.listKeys()) {
-        if (this.#driverName(name) === driverName) names.add(name)
+      try {
+        const driver = await this.kms.use(driverName)
+        if (!canList(driver)) continue
+        for (const name of await withTimeout(driver.listKeys(), KMS_TIMEOUT_MS)) {
+          if (this.#driverName(name) === driverName) names.add(name)
+        }
+      } catch {
+        // The KMS is down: the KEKs named by rows and runs are still reported.
       }
     }
     for (const name of this.#managedKeks()) names.add(name)
@@ -383,7 +454,8 @@ export class RotationStatusService {
       .map((version): KekVersionStatus => {
         const at = created.get(version)
         let state: KekVersionStatus['state'] = 'active'
-        if (!info || version < info.minAvailableVersion) state = 'trimmed'
+        if (!info) state = 'unknown'
+        else if (version < info.minAvailableVersion) state = 'trimmed'
         else if (version < info.minDecryptionVersion) state = 'retired'
         return {
           version,
@@ -407,6 +479,7 @@ export class RotationStatusService {
     return {
       name,
       exists: !!info,
+      kmsError: null,
       driver: driverName,
       latestVersion: latest,
       minDecryptionVersion: info?.minDecryptionVersion ?? null,

@@ -1,6 +1,7 @@
 import { test } from '@japa/runner'
 import type { ApiClient } from '@japa/api-client'
 import app from '@adonisjs/core/services/app'
+import { KmsManager } from '#kms/kms_manager'
 import { DekCache } from '#services/dek_cache'
 import { EntryService } from '#services/entry_service'
 import { entryCounts } from '#services/rotation_status_service'
@@ -13,6 +14,7 @@ import {
   seed,
   versionCounts,
 } from '#tests/helpers/rotation'
+import { freePort, vaultDriverFor } from '#tests/helpers/transit'
 
 /** One sample of the exposition: `name{labels} value`. */
 interface Sample {
@@ -224,6 +226,38 @@ test.group('GET /metrics', (group) => {
       1e-9
     )
     assert.equal(find(exposition, 'rewrap_dek_cache_entries')[0].value, stats.size)
+  })
+
+  test('KMS down: still scraped; counts from the table, rewrap_kek_kms_reachable 0', async ({
+    client,
+    assert,
+  }) => {
+    const kek = kekName('fn-metrics-down')
+    await createKek(kek)
+    await seed(kek, 9)
+    entryCounts.clear()
+    const { driver } = vaultDriverFor(
+      { url: `http://127.0.0.1:${await freePort()}`, token: 'test-not-a-real-token' },
+      { timeoutMs: 1_000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }
+    )
+    app.container.swap(
+      KmsManager,
+      () => new KmsManager({ default: 'vault', drivers: { vault: () => driver } })
+    )
+    try {
+      const exposition = await scrape(client, token)
+      assert.equal(find(exposition, 'rewrap_entries', { kek, version: '1' })[0].value, 9)
+      assert.equal(find(exposition, 'rewrap_kek_kms_reachable', { kek })[0].value, 0)
+      assert.lengthOf(find(exposition, 'rewrap_kek_key_age_seconds', { kek }), 0)
+      const errors = find(exposition, 'rewrap_kms_errors_total', {
+        driver: 'vault',
+        op: 'readKey',
+        code: 'E_KMS_UNAVAILABLE',
+      })
+      assert.isAbove(errors[0]?.value ?? 0, 0)
+    } finally {
+      app.container.restore(KmsManager)
+    }
   })
 
   test('the exposition never carries a token or key material', async ({ client, assert }) => {

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { test } from '@japa/runner'
 import type { ApiClient, ApiResponse } from '@japa/api-client'
+import app from '@adonisjs/core/services/app'
 import type { Ability } from '#app/abilities'
+import { KmsManager } from '#kms/kms_manager'
 import { entryCounts } from '#services/rotation_status_service'
 import { createToken } from '#tests/helpers/auth'
 import {
@@ -13,6 +15,7 @@ import {
   versionCounts,
   waitFor,
 } from '#tests/helpers/rotation'
+import { freePort, vaultDriverFor } from '#tests/helpers/transit'
 
 /*
 | Each test owns its KEK (unique name) and the rows seeded under it.
@@ -196,6 +199,38 @@ test.group('rotations API / status', (group) => {
     assert.deepEqual(unknown.body().keks, [])
     const bad = await client.get('/rotations/status').qs({ kek: '../etc' }).bearerToken(read)
     assertError(assert, bad, 422, 'E_VALIDATION_ERROR')
+  })
+
+  test('KMS down: still 200 with the row counts, kmsError per KEK', async ({ client, assert }) => {
+    const kek = kekName('fn-status-down')
+    await createKek(kek)
+    await seed(kek, 7)
+    entryCounts.clear()
+    const { driver } = vaultDriverFor(
+      { url: `http://127.0.0.1:${await freePort()}`, token: 'test-not-a-real-token' },
+      { timeoutMs: 1_000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }
+    )
+    app.container.swap(
+      KmsManager,
+      () => new KmsManager({ default: 'vault', drivers: { vault: () => driver } })
+    )
+    try {
+      const response = await client.get('/rotations/status').qs({ kek }).bearerToken(read)
+      response.assertStatus(200)
+      const status = response.body().keks[0]
+      assert.equal(status.name, kek)
+      assert.isNull(status.exists)
+      assert.include(status.kmsError, 'E_KMS_UNAVAILABLE')
+      assert.equal(status.rows, 7)
+      assert.deepEqual(
+        status.versions.map((v: any) => [v.version, v.state, v.rows]),
+        [[1, 'unknown', 7]]
+      )
+      assert.isNull(status.latestVersion)
+      assert.isNull(status.nextRotationDueAt)
+    } finally {
+      app.container.restore(KmsManager)
+    }
   })
 
   test('counts are cached a few seconds and say when they were taken', async ({
