@@ -1,0 +1,431 @@
+/*
+|--------------------------------------------------------------------------
+| Re-encrypt service (recovery for a compromised KEK)
+|--------------------------------------------------------------------------
+|
+| Moves every row of KEK `from` to KEK `to`: per row the old DEK is
+| unwrapped, the payload opened, a FRESH DEK generated and wrapped by `to`,
+| and the payload sealed again under it with the new associated data
+| (kek_name = `to`). Rewrapping alone would not do: whoever holds the
+| compromised KEK could have unwrapped the old DEKs.
+|
+| Same shape as the rewrap loop: id keyset batches (one unwrap call, one
+| wrap call, one UPDATE), compare-and-swap on wrapped_dek so a concurrent
+| write wins (the row is picked up by the next pass), the run's cursor
+| committed in the same statement (resumable after a crash or Ctrl-C),
+| throttled, one run per source KEK at a time (advisory lock).
+|
+*/
+import { randomBytes } from 'node:crypto'
+import { inject } from '@adonisjs/core'
+import app from '@adonisjs/core/services/app'
+import logger from '@adonisjs/core/services/logger'
+import db from '@adonisjs/lucid/services/db'
+import { E_KEK_NOT_FOUND, E_KMS_REJECTED, E_REENCRYPT_REFUSED } from '#app/errors'
+import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
+import { entryAad, openEnvelope, sealEnvelope } from '#crypto/envelope'
+import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
+import type { RewrapConfig } from '#config/rewrap'
+import type { KmsDriver } from '#kms/contract'
+import { KmsManager } from '#kms/kms_manager'
+import { Clock } from '#services/clock'
+import { DekCache } from '#services/dek_cache'
+import { RotationLock } from '#services/rotation_lock'
+import { pgArray } from '#services/rotation_store'
+import { Throttle } from '#services/throttle'
+
+/** A re-encrypt run row. */
+export interface ReencryptRun {
+  id: string
+  fromKek: string
+  toKek: string
+  status: 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled'
+  totalRows: number
+  reencrypted: number
+  skipped: number
+  failed: number
+  cursorId: string
+  pass: number
+  options: Record<string, unknown>
+  lastError: string | null
+  startedAt: Date
+  finishedAt: Date | null
+}
+
+/** Progress after every batch. */
+export interface ReencryptProgress {
+  run: ReencryptRun
+  done: number
+  total: number
+  rowsPerSecond: number
+  etaSeconds: number | null
+}
+
+/** Options of a re-encrypt run. */
+export interface ReencryptOptions {
+  batchSize?: number
+  sleepMs?: number
+  /** Aborting finishes the current batch and leaves the run resumable. */
+  signal?: AbortSignal
+  onProgress?: (progress: ReencryptProgress) => void | Promise<void>
+}
+
+interface SourceRow {
+  id: string
+  wrappedDek: string
+  ciphertext: Buffer
+}
+
+function toRun(row: Record<string, any>): ReencryptRun {
+  return {
+    id: String(row.id),
+    fromKek: row.from_kek,
+    toKek: row.to_kek,
+    status: row.status,
+    totalRows: Number(row.total_rows),
+    reencrypted: Number(row.reencrypted),
+    skipped: Number(row.skipped),
+    failed: Number(row.failed),
+    cursorId: String(row.cursor_id),
+    pass: row.pass,
+    options: row.options ?? {},
+    lastError: row.last_error,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  }
+}
+
+/**
+ * Re-encrypts every row of one KEK under another.
+ */
+@inject()
+export class ReencryptService {
+  /** Randomness for DEKs and nonces (swappable in tests). */
+  random: RandomBytes = randomBytes
+
+  constructor(
+    private kms: KmsManager,
+    private clock: Clock,
+    private cache: DekCache
+  ) {}
+
+  #config(): RewrapConfig['lifecycle']['reencrypt'] {
+    return app.config.get<RewrapConfig>('rewrap').lifecycle.reencrypt
+  }
+
+  /**
+   * Re-encrypts every row of `from` under `to`, resuming the unfinished run
+   * of `from` when there is one. Returns the finished run: `completed`
+   * when no row is left under `from`, `completed_with_errors` when some
+   * rows could not be read (left in place; rerun to retry), `cancelled`
+   * (signal; resumable) or throws (the run is left `failed`, resumable).
+   */
+  async reencrypt(from: string, to: string, options: ReencryptOptions = {}) {
+    if (from === to) throw new E_REENCRYPT_REFUSED(['--from and --to name the same KEK'])
+    const fromDriver = await this.kms.forKek(from)
+    const toDriver = await this.kms.forKek(to)
+    if (!(await fromDriver.readKey(from))) throw new E_KEK_NOT_FOUND([from])
+    if (!(await toDriver.readKey(to))) throw new E_KEK_NOT_FOUND([to])
+
+    const lock = await RotationLock.tryAcquire(this.#connectionString(), `reencrypt:${from}`)
+    if (!lock) throw new E_REENCRYPT_REFUSED([`a re-encrypt of "${from}" is already running`])
+    let run: ReencryptRun | undefined
+    try {
+      run = await this.#openRun(from, to, options)
+      return await this.#loop(run, fromDriver, toDriver, options, lock)
+    } catch (error) {
+      if (run) {
+        await this.#update(run.id, { status: 'failed', last_error: safeMessage(error) }).catch(
+          () => {}
+        )
+      }
+      throw error
+    } finally {
+      await lock.release()
+    }
+  }
+
+  /**
+   * The newest unfinished run of a source KEK, or null.
+   */
+  async findUnfinished(from: string): Promise<ReencryptRun | null> {
+    const { rows } = await db.rawQuery(
+      `SELECT * FROM reencrypt_runs WHERE from_kek = ? AND status IN ('running', 'failed', 'cancelled')
+        ORDER BY id DESC LIMIT 1`,
+      [from]
+    )
+    return rows[0] ? toRun(rows[0]) : null
+  }
+
+  async #openRun(from: string, to: string, options: ReencryptOptions): Promise<ReencryptRun> {
+    const config = this.#config()
+    const unfinished = await this.findUnfinished(from)
+    if (unfinished && unfinished.toKek !== to) {
+      throw new E_REENCRYPT_REFUSED([
+        `run #${unfinished.id} moves "${from}" to "${unfinished.toKek}": finish it with --to ${unfinished.toKek}`,
+      ])
+    }
+    const remaining = await this.#count(from)
+    if (unfinished) {
+      const done = unfinished.reencrypted + unfinished.skipped + unfinished.failed
+      logger.info({ from, to, run: unfinished.id }, 're-encrypt resumed')
+      return this.#update(unfinished.id, {
+        status: 'running',
+        last_error: null,
+        total_rows: done + remaining,
+      })
+    }
+    const { rows } = await db.rawQuery(
+      `INSERT INTO reencrypt_runs (from_kek, to_kek, status, total_rows, options)
+       VALUES (?, ?, 'running', ?, ?::jsonb) RETURNING *`,
+      [
+        from,
+        to,
+        remaining,
+        JSON.stringify({
+          batchSize: options.batchSize ?? config.batchSize,
+          sleepMs: options.sleepMs ?? config.sleepMs,
+        }),
+      ]
+    )
+    logger.info({ from, to, run: String(rows[0].id), total: remaining }, 're-encrypt started')
+    return toRun(rows[0])
+  }
+
+  async #loop(
+    run: ReencryptRun,
+    fromDriver: KmsDriver,
+    toDriver: KmsDriver,
+    options: ReencryptOptions,
+    lock: RotationLock
+  ): Promise<ReencryptRun> {
+    const config = this.#config()
+    const batchSize = Number(options.batchSize ?? run.options.batchSize ?? config.batchSize)
+    const throttle = new Throttle(
+      this.clock,
+      Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
+      0
+    )
+    const startedAt = this.clock.now().getTime()
+    const priorDone = run.reencrypted + run.skipped + run.failed
+    let doneHere = 0
+    for (;;) {
+      let failedThisPass = 0
+      for (;;) {
+        const rows = await this.#readBatch(run.fromKek, run.cursorId, batchSize)
+        if (rows.length === 0) break
+        const outcome = await this.#batch(run, rows, fromDriver, toDriver)
+        failedThisPass += outcome.failed
+        doneHere += rows.length
+        run = outcome.run
+        await options.onProgress?.(this.#progress(run, priorDone + doneHere, doneHere, startedAt))
+        if (options.signal?.aborted || lock.lost) {
+          logger.info({ run: run.id }, 're-encrypt stopped; resumable')
+          return this.#update(run.id, { status: 'cancelled' })
+        }
+        await throttle.afterBatch(rows.length)
+      }
+      const remaining = await this.#count(run.fromKek)
+      if (remaining === 0) {
+        logger.info({ run: run.id, reencrypted: run.reencrypted }, 're-encrypt completed')
+        return this.#update(run.id, { status: 'completed', finished_at: this.clock.now() })
+      }
+      if (remaining <= failedThisPass || run.pass >= config.maxPasses) {
+        return this.#update(run.id, {
+          status: 'completed_with_errors',
+          finished_at: this.clock.now(),
+          last_error: `${remaining} rows still under "${run.fromKek}"`,
+        })
+      }
+      // Rows rewritten under the old KEK while the scan ran: another pass.
+      run = await this.#update(run.id, {
+        pass: run.pass + 1,
+        cursor_id: 0,
+        total_rows: run.totalRows + remaining,
+      })
+    }
+  }
+
+  /**
+   * One batch: unwrap the old DEKs, open the payloads, fresh DEKs wrapped
+   * by the target KEK, seal, one CAS UPDATE that also moves the cursor.
+   */
+  async #batch(run: ReencryptRun, rows: SourceRow[], fromDriver: KmsDriver, toDriver: KmsDriver) {
+    const oldDeks = await this.#unwrap(fromDriver, run.fromKek, rows)
+    const pool = this.random(KEY_BYTES * rows.length)
+    const nonces = this.random(NONCE_BYTES * rows.length)
+    const plaintexts: Array<Buffer | null> = []
+    try {
+      rows.forEach((row, i) => {
+        const dek = oldDeks[i]
+        if (!dek) return plaintexts.push(null)
+        try {
+          plaintexts.push(openEnvelope(dek, row.ciphertext, entryAad(row.id, run.fromKek)))
+        } catch {
+          plaintexts.push(null)
+        }
+      })
+      const okIndexes = rows.map((_, i) => i).filter((i) => plaintexts[i] !== null)
+      const newDeks = okIndexes.map((i) => pool.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES))
+      const wrapped = okIndexes.length > 0 ? await toDriver.wrap(run.toKek, newDeks) : []
+      if (wrapped.length !== okIndexes.length) {
+        throw new E_KMS_REJECTED(['wrap answered an unexpected result'])
+      }
+      const ids: string[] = []
+      const oldWrapped: string[] = []
+      const newWrapped: string[] = []
+      const versions: number[] = []
+      const ciphertexts: Buffer[] = []
+      okIndexes.forEach((i, k) => {
+        const version = vaultCiphertextVersion(wrapped[k])
+        if (!version) throw new E_KMS_REJECTED(['wrap answered an unexpected result'])
+        ids.push(rows[i].id)
+        oldWrapped.push(rows[i].wrappedDek)
+        newWrapped.push(wrapped[k])
+        versions.push(version)
+        ciphertexts.push(
+          sealEnvelope(
+            newDeks[k],
+            nonces.subarray(i * NONCE_BYTES, (i + 1) * NONCE_BYTES),
+            plaintexts[i]!,
+            entryAad(rows[i].id, run.toKek)
+          )
+        )
+      })
+      const failed = rows.length - okIndexes.length
+      const { rows: result } = await db.rawQuery(
+        `WITH upd AS (
+           UPDATE vault_entries v
+              SET kek_name = ?, kek_version = u.v, wrapped_dek = u.new, ciphertext = u.c,
+                  rotated_at = now()
+             FROM unnest(?::bigint[], ?::text[], ?::text[], ?::int[], ?::bytea[])
+                  AS u(id, old, new, v, c)
+            WHERE v.id = u.id AND v.kek_name = ? AND v.wrapped_dek = u.old
+           RETURNING 1
+         ), n AS (SELECT count(*)::int AS updated FROM upd)
+         UPDATE reencrypt_runs r
+            SET cursor_id = ?, reencrypted = r.reencrypted + n.updated,
+                skipped = r.skipped + (? - n.updated), failed = r.failed + ?,
+                updated_at = now()
+           FROM n
+          WHERE r.id = ?
+         RETURNING r.*`,
+        [
+          run.toKek,
+          pgArray(ids),
+          pgArray(oldWrapped),
+          pgArray(newWrapped),
+          pgArray(versions),
+          pgArray(ciphertexts),
+          run.fromKek,
+          rows[rows.length - 1].id,
+          ids.length,
+          failed,
+          run.id,
+        ]
+      )
+      for (const id of ids) this.cache.forgetRow(id)
+      if (failed > 0) {
+        logger.warn({ run: run.id, failed }, 're-encrypt: rows could not be read; left in place')
+      }
+      return { run: toRun(result[0]), failed }
+    } finally {
+      pool.fill(0)
+      for (const dek of oldDeks) dek?.fill(0)
+      for (const plaintext of plaintexts) plaintext?.fill(0)
+    }
+  }
+
+  /**
+   * Unwraps a batch in one call; when the KMS refuses the batch for one bad
+   * item, item by item (a bad item is null). Outages are thrown.
+   */
+  async #unwrap(driver: KmsDriver, kek: string, rows: SourceRow[]): Promise<Array<Buffer | null>> {
+    try {
+      return await driver.unwrap(
+        kek,
+        rows.map((r) => r.wrappedDek)
+      )
+    } catch (error) {
+      if (isOutage(error)) throw error
+    }
+    const deks: Array<Buffer | null> = []
+    for (const row of rows) {
+      try {
+        const [dek] = await driver.unwrap(kek, [row.wrappedDek])
+        deks.push(dek)
+      } catch (error) {
+        if (isOutage(error)) throw error
+        deks.push(null)
+      }
+    }
+    return deks
+  }
+
+  async #readBatch(kek: string, afterId: string, limit: number): Promise<SourceRow[]> {
+    const { rows } = await db.rawQuery(
+      `SELECT id, wrapped_dek, ciphertext FROM vault_entries
+        WHERE kek_name = ? AND id > ? ORDER BY id LIMIT ?`,
+      [kek, afterId, limit]
+    )
+    return rows.map((r: any) => ({
+      id: String(r.id),
+      wrappedDek: r.wrapped_dek,
+      ciphertext: r.ciphertext,
+    }))
+  }
+
+  async #count(kek: string): Promise<number> {
+    const { rows } = await db.rawQuery(
+      `SELECT count(*)::bigint AS n FROM vault_entries WHERE kek_name = ?`,
+      [kek]
+    )
+    return Number(rows[0].n)
+  }
+
+  async #update(id: string, fields: Record<string, unknown>): Promise<ReencryptRun> {
+    const { rows } = await db.rawQuery(
+      `UPDATE reencrypt_runs SET ${Object.keys(fields)
+        .map((key) => `${key} = ?`)
+        .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
+      [...Object.values(fields).map((v) => (v === undefined ? null : v)), id] as any[]
+    )
+    return toRun(rows[0])
+  }
+
+  #progress(
+    run: ReencryptRun,
+    done: number,
+    doneHere: number,
+    startedAt: number
+  ): ReencryptProgress {
+    const seconds = Math.max(0.001, (this.clock.now().getTime() - startedAt) / 1000)
+    const rate = doneHere / seconds
+    const left = Math.max(0, run.totalRows - done)
+    return {
+      run,
+      done,
+      total: run.totalRows,
+      rowsPerSecond: Math.round(rate),
+      etaSeconds: rate > 0 ? Math.ceil(left / rate) : null,
+    }
+  }
+
+  #connectionString(): string {
+    const connection = app.config.get<{ connectionString?: string }>(
+      'database.connections.postgres.connection'
+    )
+    return connection.connectionString!
+  }
+}
+
+function isOutage(error: unknown): boolean {
+  return (error as { code?: string })?.code === 'E_KMS_UNAVAILABLE'
+}
+
+/** An error's message fit for the run row (Rewrap errors carry no secrets). */
+function safeMessage(error: unknown): string {
+  const err = error as { code?: string; message?: string; name?: string }
+  if (err?.code?.startsWith('E_')) return `${err.code}: ${err.message}`
+  return err?.code ?? err?.name ?? 'unknown error'
+}
