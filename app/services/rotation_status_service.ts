@@ -255,6 +255,8 @@ export function runView(run: RotationRun): RotationRunView {
   const seconds = (heartbeat - started) / 1000
   const rate = seconds > 0 && done > 0 ? done / seconds : 0
   const left = total - done
+  // A run that just started has not counted its rows yet (Step A first).
+  const counting = run.status === 'running' && run.totalRows === 0
   return {
     id: run.id,
     kekName: run.kekName,
@@ -282,9 +284,9 @@ export function runView(run: RotationRun): RotationRunView {
     progress: {
       done,
       total,
-      percent: total > 0 ? Math.floor((done / total) * 1000) / 10 : 100,
+      percent: total > 0 ? Math.floor((done / total) * 1000) / 10 : counting ? 0 : 100,
       rowsPerSecond: Math.round(rate * 10) / 10,
-      etaSeconds: left === 0 ? 0 : rate > 0 ? Math.ceil(left / rate) : null,
+      etaSeconds: counting ? null : left === 0 ? 0 : rate > 0 ? Math.ceil(left / rate) : null,
     },
   }
 }

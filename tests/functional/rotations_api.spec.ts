@@ -280,6 +280,10 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.isTrue(run.rotateKek)
     assert.equal(run.baseVersion, 1)
     assert.equal(run.options.batchSize, 25)
+    if (run.status === 'running' && run.totalRows === 0) {
+      assert.equal(run.progress.percent, 0)
+      assert.isNull(run.progress.etaSeconds)
+    }
 
     const done = await pollRun(client, read, run.id, (r) => r.status !== 'running')
     assert.equal(done.status, 'completed', JSON.stringify(done))
@@ -437,6 +441,21 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.equal(running.progress.total, 1500)
     assert.isAbove(running.progress.done, 0)
     assert.isBelow(running.progress.done, 1500)
+
+    // /metrics shows the running run too.
+    const metrics = await client.get('/metrics').bearerToken(read)
+    metrics.assertStatus(200)
+    const gauge = (name: string) => {
+      const line = metrics
+        .text()
+        .split('\n')
+        .find((l) => l.startsWith(`${name}{kek="${kek}"} `))
+      return line === undefined ? undefined : Number(line.split(' ')[1])
+    }
+    assert.equal(gauge('rewrap_rotation_running'), 1)
+    assert.equal(gauge('rewrap_rotation_rows_total'), 1500)
+    assert.isAbove(gauge('rewrap_rotation_rows_done')!, 0)
+    assert.isAbove(gauge('rewrap_rotation_rows_per_second')!, 0)
 
     const cancelled = await client.post(`/rotations/${id}/cancel`).bearerToken(admin)
     cancelled.assertStatus(202)
