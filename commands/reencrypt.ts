@@ -77,11 +77,27 @@ export default class Reencrypt extends BaseCommand {
             cliProgress.Presets.shades_classic
           )
         : null
+    let lastLog = 0
     const onProgress = (p: ReencryptProgress) => {
-      if (!bar) return
-      if (!bar.isActive) bar.start(p.total, p.done, { rate: p.rowsPerSecond })
-      bar.setTotal(p.total)
-      bar.update(p.done, { rate: p.rowsPerSecond })
+      if (bar) {
+        if (!bar.isActive) bar.start(p.total, p.done, { rate: p.rowsPerSecond })
+        bar.setTotal(p.total)
+        bar.update(p.done, { rate: p.rowsPerSecond })
+      } else if (!this.json && Date.now() - lastLog >= 2000) {
+        lastLog = Date.now()
+        this.logger.log(
+          JSON.stringify({
+            event: 'reencrypt.progress',
+            run: p.run.id,
+            from: p.run.fromKek,
+            to: p.run.toKek,
+            done: p.done,
+            total: p.total,
+            rowsPerSecond: p.rowsPerSecond,
+            etaSeconds: p.etaSeconds,
+          })
+        )
+      }
     }
     try {
       const run = await service.reencrypt(input.from, input.to, {
