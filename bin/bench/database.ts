@@ -8,6 +8,7 @@
 | and dropped at the end; else an embedded PostgreSQL under ./tmp.
 |
 */
+import { rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { freePort, startEmbeddedPostgres, withDatabase } from '../embedded_postgres.js'
@@ -38,7 +39,10 @@ export async function prepareDatabase(): Promise<BenchDatabase> {
     const dir = fileURLToPath(new URL(`../../tmp/bench-pg-${process.pid}`, import.meta.url))
     const cluster = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false })
     adminUrl = cluster.adminUrl
-    stopCluster = () => cluster.stop()
+    stopCluster = async () => {
+      await cluster.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
     source = 'embedded'
   }
   const admin = new pg.Client({ connectionString: adminUrl })
