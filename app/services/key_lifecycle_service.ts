@@ -200,7 +200,7 @@ export class KeyLifecycleService {
     }
 
     const unfinished = await this.store.findUnfinished(kekName)
-    const lock = await RotationLock.tryAcquire(this.#connectionString(), kekName)
+    const lock = await RotationLock.tryAcquireForApp(kekName)
     await lock?.release()
     checks.push({
       name: 'runs',
@@ -477,13 +477,6 @@ export class KeyLifecycleService {
     // No migrator.close(): it would close every connection of the app.
     const list = await migrator.getList()
     return list.filter((m) => m.status === 'pending').map((m) => m.name)
-  }
-
-  #connectionString(): string {
-    const connection = app.config.get<{ connectionString?: string }>(
-      'database.connections.postgres.connection'
-    )
-    return connection.connectionString!
   }
 }
 

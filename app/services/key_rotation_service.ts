@@ -27,6 +27,7 @@ import type { RewrapConfig } from '#config/rewrap'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
+import { runProgress, safeMessage, type RunProgress } from '#services/run_progress'
 import { RotationLock } from '#services/rotation_lock'
 import { RotationStore, type RotationRun, type StaleRow } from '#services/rotation_store'
 import { Throttle } from '#services/throttle'
@@ -53,13 +54,7 @@ export interface RotateOptions {
 }
 
 /** Progress of a running rotation. */
-export interface RotationProgress {
-  run: RotationRun
-  done: number
-  total: number
-  rowsPerSecond: number
-  etaSeconds: number | null
-}
+export type RotationProgress = RunProgress<RotationRun>
 
 /** What a dry run reports. */
 export interface RotationPlan {
@@ -142,7 +137,7 @@ export class KeyRotationService {
    * retried by the next run), `cancelled` or `failed` (resumable).
    */
   async rotate(kekName: string, options: RotateOptions = {}): Promise<RotationRun> {
-    const lock = await RotationLock.tryAcquire(this.#connectionString(), kekName)
+    const lock = await RotationLock.tryAcquireForApp(kekName)
     if (!lock) throw new E_ROTATION_IN_PROGRESS([kekName])
     let run: RotationRun | undefined
     try {
@@ -306,7 +301,9 @@ export class KeyRotationService {
           skipped: run.skipped + commit.skipped,
           failed: run.failed + commit.failed,
         }
-        await options.onProgress?.(this.#progress(run, priorDone + doneHere, doneHere, startedAt))
+        await options.onProgress?.(
+          runProgress(run, priorDone + doneHere, doneHere, startedAt, this.clock.now().getTime())
+        )
         if (stopping || commit.cancelRequested || options.signal?.aborted) {
           if (!stopping) await prepared.catch(() => null)
           logger.info({ kek: run.kekName, run: run.id }, 'rotation cancelled; resumable')
@@ -451,34 +448,4 @@ export class KeyRotationService {
       cancelRequested: commit.cancelRequested,
     }
   }
-
-  #progress(run: RotationRun, done: number, doneHere: number, startedAt: number): RotationProgress {
-    const seconds = Math.max(0.001, (this.clock.now().getTime() - startedAt) / 1000)
-    const rate = doneHere / seconds
-    const left = Math.max(0, run.totalRows - done)
-    return {
-      run,
-      done,
-      total: run.totalRows,
-      rowsPerSecond: Math.round(rate),
-      etaSeconds: rate > 0 ? Math.ceil(left / rate) : null,
-    }
-  }
-
-  #connectionString(): string {
-    const connection = app.config.get<{ connectionString?: string }>(
-      'database.connections.postgres.connection'
-    )
-    return connection.connectionString!
-  }
-}
-
-/**
- * An error's message fit for the run row: Rewrap errors carry no secrets;
- * anything else is reduced to its code or class.
- */
-function safeMessage(error: unknown): string {
-  const err = error as { code?: string; message?: string; name?: string }
-  if (err?.code?.startsWith('E_')) return `${err.code}: ${err.message}`
-  return err?.code ?? err?.name ?? 'unknown error'
 }

@@ -29,6 +29,7 @@ import type { RewrapConfig } from '#config/rewrap'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
+import { runProgress, safeMessage, type RunProgress } from '#services/run_progress'
 import { DekCache } from '#services/dek_cache'
 import { RotationLock } from '#services/rotation_lock'
 import { pgArray } from '#services/rotation_store'
@@ -53,13 +54,7 @@ export interface ReencryptRun {
 }
 
 /** Progress after every batch. */
-export interface ReencryptProgress {
-  run: ReencryptRun
-  done: number
-  total: number
-  rowsPerSecond: number
-  etaSeconds: number | null
-}
+export type ReencryptProgress = RunProgress<ReencryptRun>
 
 /** Options of a re-encrypt run. */
 export interface ReencryptOptions {
@@ -127,7 +122,7 @@ export class ReencryptService {
     if (!(await fromDriver.readKey(from))) throw new E_KEK_NOT_FOUND([from])
     if (!(await toDriver.readKey(to))) throw new E_KEK_NOT_FOUND([to])
 
-    const lock = await RotationLock.tryAcquire(this.#connectionString(), `reencrypt:${from}`)
+    const lock = await RotationLock.tryAcquireForApp(`reencrypt:${from}`)
     if (!lock) throw new E_REENCRYPT_REFUSED([`a re-encrypt of "${from}" is already running`])
     let run: ReencryptRun | undefined
     try {
@@ -218,7 +213,9 @@ export class ReencryptService {
         failedThisPass += outcome.failed
         doneHere += rows.length
         run = outcome.run
-        await options.onProgress?.(this.#progress(run, priorDone + doneHere, doneHere, startedAt))
+        await options.onProgress?.(
+          runProgress(run, priorDone + doneHere, doneHere, startedAt, this.clock.now().getTime())
+        )
         if (options.signal?.aborted || lock.lost) {
           logger.info({ run: run.id }, 're-encrypt stopped; resumable')
           return this.#update(run.id, { status: 'cancelled' })
@@ -392,40 +389,8 @@ export class ReencryptService {
     )
     return toRun(rows[0])
   }
-
-  #progress(
-    run: ReencryptRun,
-    done: number,
-    doneHere: number,
-    startedAt: number
-  ): ReencryptProgress {
-    const seconds = Math.max(0.001, (this.clock.now().getTime() - startedAt) / 1000)
-    const rate = doneHere / seconds
-    const left = Math.max(0, run.totalRows - done)
-    return {
-      run,
-      done,
-      total: run.totalRows,
-      rowsPerSecond: Math.round(rate),
-      etaSeconds: rate > 0 ? Math.ceil(left / rate) : null,
-    }
-  }
-
-  #connectionString(): string {
-    const connection = app.config.get<{ connectionString?: string }>(
-      'database.connections.postgres.connection'
-    )
-    return connection.connectionString!
-  }
 }
 
 function isOutage(error: unknown): boolean {
   return (error as { code?: string })?.code === 'E_KMS_UNAVAILABLE'
-}
-
-/** An error's message fit for the run row (Rewrap errors carry no secrets). */
-function safeMessage(error: unknown): string {
-  const err = error as { code?: string; message?: string; name?: string }
-  if (err?.code?.startsWith('E_')) return `${err.code}: ${err.message}`
-  return err?.code ?? err?.name ?? 'unknown error'
 }

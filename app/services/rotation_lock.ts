@@ -10,6 +10,7 @@
 |
 */
 import pg from 'pg'
+import app from '@adonisjs/core/services/app'
 
 /**
  * A held rotation lock.
@@ -42,6 +43,16 @@ export class RotationLock {
     }
     await client.end()
     return null
+  }
+
+  /**
+   * Tries to take a lock on the app's own database (config/database.ts).
+   */
+  static tryAcquireForApp(key: string): Promise<RotationLock | null> {
+    const connection = app.config.get<{ connectionString?: string }>(
+      'database.connections.postgres.connection'
+    )
+    return RotationLock.tryAcquire(connection.connectionString!, key)
   }
 
   /**

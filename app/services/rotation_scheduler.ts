@@ -91,7 +91,7 @@ export class RotationScheduler {
     }
     let lock: RotationLock | null
     try {
-      lock = await RotationLock.tryAcquire(this.#connectionString(), `scheduler:${policy.name}`)
+      lock = await RotationLock.tryAcquireForApp(`scheduler:${policy.name}`)
     } catch (error) {
       return { ...decision, action: 'failed', reason: `lock: ${codeOf(error)}` }
     }
@@ -168,13 +168,6 @@ export class RotationScheduler {
   ): TickDecision {
     const ok = run.status === 'completed' || run.status === 'cancelled'
     return { ...decision, action: ok ? action : 'failed', reason, run }
-  }
-
-  #connectionString(): string {
-    const connection = app.config.get<{ connectionString?: string }>(
-      'database.connections.postgres.connection'
-    )
-    return connection.connectionString!
   }
 }
 
