@@ -9,6 +9,7 @@
 |
 */
 import { Env } from '@adonisjs/core/env'
+import { cronExpression, kekNameList } from '#validators/env_rules'
 
 export default await Env.create(new URL('../', import.meta.url), {
   NODE_ENV: Env.schema.enum(['development', 'production', 'test'] as const),
@@ -49,4 +50,11 @@ export default await Env.create(new URL('../', import.meta.url), {
    */
   KMS_SERVE_PORT: Env.schema.number.optional(),
   KMS_SERVE_TOKEN: Env.schema.secret.optional(),
+
+  /**
+   * Key lifecycle (config/rewrap.ts `lifecycle`): extra managed KEKs,
+   * comma-separated, with the default periods; the scheduler task's cron.
+   */
+  REWRAP_MANAGED_KEKS: kekNameList,
+  REWRAP_SCHEDULE: cronExpression,
 })
