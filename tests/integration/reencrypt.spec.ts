@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
@@ -12,7 +14,10 @@ import {
   rotateInKms,
   seed,
   versionCounts,
+  waitFor,
 } from '#tests/helpers/rotation'
+
+const ACE = fileURLToPath(new URL('../../ace.js', import.meta.url))
 
 let kernel: Kernel | undefined
 
@@ -106,6 +111,121 @@ test.group('reencrypt: recovery for a compromised KEK', () => {
     assert.equal(resumed.totalRows, 200)
     assert.equal(await rowsOf(from), 0)
     await assertAllDecrypt(assert, expected)
+  })
+
+  test('reencrypt killed with SIGKILL mid-run, then resumed, ends with every row under the new KEK', async ({
+    assert,
+  }) => {
+    const from = kekName('bad')
+    const to = kekName('new')
+    await createKek(from)
+    await createKek(to)
+    const expected = await seed(from, 1500)
+
+    const child = spawn(
+      process.execPath,
+      [
+        ACE,
+        'reencrypt',
+        '--from',
+        from,
+        '--to',
+        to,
+        '--batch-size',
+        '50',
+        '--sleep-ms',
+        '25',
+        '--json',
+      ],
+      { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    let output = ''
+    child.stdout.on('data', (chunk) => (output += chunk))
+    child.stderr.on('data', (chunk) => (output += chunk))
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+    const running = await waitFor(async () => {
+      const row = await db.from('reencrypt_runs').where('from_kek', from).first()
+      return row && Number(row.reencrypted) >= 200 ? row : null
+    }, 60_000)
+    child.kill('SIGKILL')
+    await exited
+    assert.equal(running.status, 'running')
+
+    // What the killed process left: a running run whose counter matches the rows it moved.
+    const afterCrash = await db.from('reencrypt_runs').where('from_kek', from).firstOrFail()
+    assert.equal(afterCrash.status, 'running')
+    const moved = await rowsOf(to)
+    assert.isBelow(moved, 1500, `killed too late: ${output.slice(-300)}`)
+    assert.equal(Number(afterCrash.reencrypted), moved, 'counter matches rows committed')
+    assert.equal(await rowsOf(from), 1500 - moved)
+    await assertAllDecrypt(assert, expected)
+
+    const resumed = await reencrypt(from, to, { batchSize: 200 })
+    assert.equal(resumed.id, String(afterCrash.id))
+    assert.equal(resumed.status, 'completed')
+    assert.equal(resumed.reencrypted, 1500)
+    assert.equal(resumed.skipped, 0)
+    assert.equal(await rowsOf(from), 0)
+    assert.deepEqual(await versionCounts(to), { 1: 1500 })
+    await assertAllDecrypt(assert, expected)
+  }).timeout(120_000)
+
+  test('rows that cannot be read are left in place and recorded with their error code', async ({
+    assert,
+  }) => {
+    const from = kekName('bad')
+    const to = kekName('new')
+    await createKek(from)
+    await createKek(to)
+    const expected = await seed(from, 60)
+    const ids = [...expected.keys()]
+    // One payload tampered with (does not authenticate), one DEK wrapped by a KEK version that does not exist.
+    const [tampered, badWrap] = [ids[10], ids[40]]
+    await db.rawQuery(
+      `UPDATE vault_entries SET ciphertext = set_byte(ciphertext, 20, get_byte(ciphertext, 20) # 1) WHERE id = ?`,
+      [tampered]
+    )
+    const wrap = await db.from('vault_entries').where('id', badWrap).firstOrFail()
+    await db
+      .from('vault_entries')
+      .where('id', badWrap)
+      .update({ wrapped_dek: wrap.wrapped_dek.replace(/^vault:v1:/, 'vault:v7:') })
+    const before = await db.from('vault_entries').whereIn('id', [tampered, badWrap]).orderBy('id')
+
+    const out = await ace('reencrypt', ['--from', from, '--to', to, '--batch-size', '25', '--json'])
+    assert.equal(out.exitCode, 1)
+    assert.equal(out.json.status, 'completed_with_errors')
+    assert.equal(out.json.reencrypted, 58)
+    assert.equal(out.json.failed, 2)
+    assert.include(out.json.lastError, 'reencrypt_failures')
+    assert.deepEqual(
+      out.json.failures.map((f: any) => [f.entryId, f.errorCode]),
+      [
+        [tampered, 'E_CIPHERTEXT_INVALID'],
+        [badWrap, out.json.failures[1].errorCode],
+      ]
+    )
+    assert.match(out.json.failures[1].errorCode, /^E_[A-Z_]+$/)
+    assert.deepEqual(
+      await db.from('vault_entries').whereIn('id', [tampered, badWrap]).orderBy('id'),
+      before,
+      'left exactly as they were'
+    )
+    expected.delete(tampered)
+    expected.delete(badWrap)
+    await assertAllDecrypt(assert, expected)
+    const rows = await db
+      .from('reencrypt_failures')
+      .where('run_id', out.json.id)
+      .orderBy('entry_id')
+    assert.deepEqual(
+      rows.map((r) => [String(r.entry_id), r.attempts >= 1]),
+      [
+        [tampered, true],
+        [badWrap, true],
+      ]
+    )
+    assert.notInclude(JSON.stringify(out.json), wrap.wrapped_dek, 'no wrapped DEK in the output')
   })
 
   test('a write racing a batch wins (CAS skip); the next pass moves the row', async ({
