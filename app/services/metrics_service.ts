@@ -68,6 +68,12 @@ const gauges = {
     labelNames: ['kek'] as const,
     registers,
   }),
+  stalled: new Gauge({
+    name: 'rewrap_rotation_stalled',
+    help: '1 while the KEK has a running rotation run that no live process works on (resume it)',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
   runDone: new Gauge({
     name: 'rewrap_rotation_rows_done',
     help: 'Rows handled so far by the running rotation run of the KEK',
@@ -171,6 +177,7 @@ export class MetricsService {
         gauges.nextDue.set(labels, Date.parse(kek.nextRotationDueAt) / 1000)
       }
       gauges.running.set(labels, kek.running ? 1 : 0)
+      gauges.stalled.set(labels, kek.running?.stalled ? 1 : 0)
       if (kek.running) {
         gauges.runDone.set(labels, kek.running.progress.done)
         gauges.runTotal.set(labels, kek.running.progress.total)

@@ -11,6 +11,7 @@
 */
 import pg from 'pg'
 import app from '@adonisjs/core/services/app'
+import db from '@adonisjs/lucid/services/db'
 
 /**
  * A held rotation lock.
@@ -29,7 +30,7 @@ export class RotationLock {
    * Tries to take the lock of a KEK; null when another holder has it.
    */
   static async tryAcquire(connectionString: string, kekName: string): Promise<RotationLock | null> {
-    const client = new pg.Client({ connectionString, application_name: 'rewrap-rotation-lock' })
+    const client = new pg.Client({ connectionString, application_name: 'rewrap-bg-lock' })
     await client.connect()
     try {
       const { rows } = await client.query(
@@ -53,6 +54,26 @@ export class RotationLock {
       'database.connections.postgres.connection'
     )
     return RotationLock.tryAcquire(connection.connectionString!, key)
+  }
+
+  /**
+   * Which of `keys` some session holds right now on the app's database: a
+   * `running` run whose KEK is not among them belongs to a dead process.
+   */
+  static async heldKeys(keys: string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set()
+    // A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
+    const { rows } = await db.rawQuery(
+      `SELECT k FROM unnest(?::text[]) AS k
+        WHERE EXISTS (
+          SELECT 1 FROM pg_locks l
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND ((l.classid::bigint << 32) | l.objid::bigint)
+                 = hashtextextended('rewrap:rotation:' || k, 0))`,
+      [keys]
+    )
+    return new Set((rows as Array<{ k: string }>).map((row) => row.k))
   }
 
   /**

@@ -4,7 +4,9 @@ import type { ApiClient, ApiResponse } from '@japa/api-client'
 import app from '@adonisjs/core/services/app'
 import type { Ability } from '#app/abilities'
 import { KmsManager } from '#kms/kms_manager'
+import { RotationLock } from '#services/rotation_lock'
 import { entryCounts } from '#services/rotation_status_service'
+import { RotationStore } from '#services/rotation_store'
 import { createToken } from '#tests/helpers/auth'
 import {
   createKek,
@@ -36,6 +38,7 @@ const RUN_KEYS = [
   'failed',
   'pass',
   'cancelRequested',
+  'stalled',
   'lastError',
   'options',
   'startedAt',
@@ -438,6 +441,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     const running = status.body().keks[0].running
     assert.equal(running.id, id)
     assert.equal(running.status, 'running')
+    assert.isFalse(running.stalled, 'its process is alive and holds the lock')
     assert.equal(running.progress.total, 1500)
     assert.isAbove(running.progress.done, 0)
     assert.isBelow(running.progress.done, 1500)
@@ -453,6 +457,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
       return line === undefined ? undefined : Number(line.split(' ')[1])
     }
     assert.equal(gauge('rewrap_rotation_running'), 1)
+    assert.equal(gauge('rewrap_rotation_stalled'), 0)
     assert.equal(gauge('rewrap_rotation_rows_total'), 1500)
     assert.isAbove(gauge('rewrap_rotation_rows_done')!, 0)
     assert.isAbove(gauge('rewrap_rotation_rows_per_second')!, 0)
@@ -486,5 +491,51 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.equal(finished.status, 'completed')
     assert.equal(finished.rewrapped, 1500)
     assert.deepEqual(await versionCounts(kek), { 2: 1500 })
+  }).timeout(60_000)
+
+  test('a running run whose process died shows stalled: true until it is resumed', async ({
+    client,
+    assert,
+  }) => {
+    const kek = kekName('fn-stalled')
+    await createKek(kek)
+    await seed(kek, 300)
+    // What a killed process leaves behind: a `running` row and no lock holder.
+    const orphan = await new RotationStore().createRun({
+      kekName: kek,
+      baseVersion: 1,
+      targetVersion: null,
+      rotateKek: true,
+      options: {},
+      trigger: 'api',
+      requestedBy: 'test',
+    })
+    const shown = await client.get(`/rotations/${orphan.id}`).bearerToken(read)
+    shown.assertStatus(200)
+    assert.isTrue(shown.body().stalled)
+    const status = await client.get('/rotations/status').qs({ kek }).bearerToken(read)
+    assert.isTrue(status.body().keks[0].running.stalled)
+    const listed = await client.get('/rotations').qs({ kek }).bearerToken(read)
+    assert.isTrue(listed.body().data[0].stalled)
+    const metrics = await client.get('/metrics').bearerToken(read)
+    assert.include(metrics.text().split('\n'), `rewrap_rotation_stalled{kek="${kek}"} 1`)
+
+    // A live holder of the KEK's lock (a process working on it) → not stalled.
+    const lock = await RotationLock.tryAcquireForApp(kek)
+    assert.isNotNull(lock)
+    try {
+      const held = await client.get(`/rotations/${orphan.id}`).bearerToken(read)
+      assert.isFalse(held.body().stalled)
+    } finally {
+      await lock!.release()
+    }
+
+    const resumed = await client.post('/rotations').bearerToken(admin).json({ kek, resume: true })
+    resumed.assertStatus(202)
+    assert.equal(resumed.body().id, orphan.id)
+    const finished = await pollRun(client, read, orphan.id, (r) => r.status !== 'running')
+    assert.equal(finished.status, 'completed')
+    assert.isFalse(finished.stalled)
+    assert.deepEqual(await versionCounts(kek), { 2: 300 })
   }).timeout(60_000)
 })
