@@ -1,17 +1,17 @@
 import { performance } from 'node:perf_hooks'
 import { inject } from '@adonisjs/core'
-import { BaseCommand, flags } from '@adonisjs/core/ace'
+import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import cliProgress from 'cli-progress'
-import { errorLine } from '#exceptions/handler'
 import { EntryService } from '#services/entry_service'
 import { KekService } from '#services/kek_service'
 import { demoSeedValidator } from '#validators/kek'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace demo:seed --kek <name> --rows <n> [--batch 1000] [--json]`
  */
-export default class DemoSeed extends BaseCommand {
+export default class DemoSeed extends RewrapCommand {
   static commandName = 'demo:seed'
   static description =
     'Insert demo entries fast (creates the KEK if missing): one KMS wrap call and one INSERT per batch'
@@ -97,15 +97,5 @@ export default class DemoSeed extends BaseCommand {
     this.logger.success(
       `Seeded ${result.rows} rows into KEK "${input.kek}" in ${seconds.toFixed(2)}s (${rowsPerSecond} rows/s)`
     )
-  }
-
-  /**
-   * Failures: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    this.logger.error(errorLine(this.error))
-    return true
   }
 }

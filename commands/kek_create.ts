@@ -1,14 +1,14 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { errorLine } from '#exceptions/handler'
 import { KekService } from '#services/kek_service'
 import { kekNameValidator } from '#validators/kek'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace kek:create <name> [--if-missing] [--json]`
  */
-export default class KekCreate extends BaseCommand {
+export default class KekCreate extends RewrapCommand {
   static commandName = 'kek:create'
   static description = 'Create a key-encryption key (version 1) in the KMS'
   static help = [
@@ -48,15 +48,5 @@ export default class KekCreate extends BaseCommand {
         `KEK "${name}" already exists (latest version ${result.kek.latestVersion}); nothing changed`
       )
     }
-  }
-
-  /**
-   * Failures: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    this.logger.error(errorLine(this.error))
-    return true
   }
 }

@@ -1,8 +1,8 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, flags } from '@adonisjs/core/ace'
+import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { errorLine } from '#exceptions/handler'
 import { KekService } from '#services/kek_service'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * Human age of a number of seconds: `45s`, `12m`, `3h 5m`, `4d 2h`.
@@ -19,7 +19,7 @@ function formatAge(seconds: number | null): string {
 /**
  * `node ace kek:list [--json]`
  */
-export default class KekList extends BaseCommand {
+export default class KekList extends RewrapCommand {
   static commandName = 'kek:list'
   static description =
     'List KEKs: versions with their ages, latest, min decryption version and rows per version'
@@ -67,15 +67,5 @@ export default class KekList extends BaseCommand {
       }
     }
     table.render()
-  }
-
-  /**
-   * Failures: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    this.logger.error(errorLine(this.error))
-    return true
   }
 }

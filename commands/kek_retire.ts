@@ -1,14 +1,14 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { errorLine } from '#exceptions/handler'
 import { KeyLifecycleService } from '#services/key_lifecycle_service'
 import { lifecycleKekValidator } from '#validators/lifecycle'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace kek:retire <kek>`: retire every version below the latest.
  */
-export default class KekRetire extends BaseCommand {
+export default class KekRetire extends RewrapCommand {
   static commandName = 'kek:retire'
   static description =
     'Raise min_decryption_version to the latest version so older versions can no longer unwrap (reversible with kek:unretire)'
@@ -42,16 +42,5 @@ export default class KekRetire extends BaseCommand {
         ? `KEK "${kek}": versions below v${result.minDecryptionVersion} retired; trim allowed after ${result.trimAllowedAt ?? 'unknown'}`
         : `KEK "${kek}" was already retired up to v${result.minDecryptionVersion}`
     )
-  }
-
-  /**
-   * Failures and refusals: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
-    else this.logger.error(errorLine(this.error))
-    return true
   }
 }

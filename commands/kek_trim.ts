@@ -1,14 +1,14 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { errorLine } from '#exceptions/handler'
 import { KeyLifecycleService } from '#services/key_lifecycle_service'
 import { lifecycleKekValidator } from '#validators/lifecycle'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace kek:trim <kek>`: delete retired versions permanently.
  */
-export default class KekTrim extends BaseCommand {
+export default class KekTrim extends RewrapCommand {
   static commandName = 'kek:trim'
   static description =
     'Delete the retired versions of a KEK (below min_decryption_version) permanently, after the retention period'
@@ -41,16 +41,5 @@ export default class KekTrim extends BaseCommand {
     this.logger.success(
       `KEK "${kek}": versions below v${result.minAvailableVersion} deleted permanently`
     )
-  }
-
-  /**
-   * Failures and refusals: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
-    else this.logger.error(errorLine(this.error))
-    return true
   }
 }

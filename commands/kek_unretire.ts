@@ -1,14 +1,14 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { errorLine } from '#exceptions/handler'
 import { KeyLifecycleService } from '#services/key_lifecycle_service'
 import { unretireValidator } from '#validators/lifecycle'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace kek:unretire <kek> [--to N]`: rollback of kek:retire.
  */
-export default class KekUnretire extends BaseCommand {
+export default class KekUnretire extends RewrapCommand {
   static commandName = 'kek:unretire'
   static description =
     'Lower min_decryption_version again so retired versions unwrap (rollback, restoring an old backup)'
@@ -44,16 +44,5 @@ export default class KekUnretire extends BaseCommand {
       `KEK "${input.kek}": versions from v${result.minDecryptionVersion} unwrap again` +
         (result.changed ? '' : ' (unchanged)')
     )
-  }
-
-  /**
-   * Failures and refusals: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
-    else this.logger.error(errorLine(this.error))
-    return true
   }
 }

@@ -1,19 +1,18 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, flags } from '@adonisjs/core/ace'
+import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import cliProgress from 'cli-progress'
-import { errorLine } from '#exceptions/handler'
 import {
   ReencryptService,
-  type ReencryptProgress,
+  type ReencryptFailure,
   type ReencryptRun,
 } from '#services/reencrypt_service'
 import { reencryptValidator } from '#validators/lifecycle'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace reencrypt --from <kek> --to <kek>`: recovery for a compromised KEK.
  */
-export default class Reencrypt extends BaseCommand {
+export default class Reencrypt extends RewrapCommand {
   static commandName = 'reencrypt'
   static description =
     'Re-encrypt every row of a (compromised) KEK under another: a fresh DEK per row, payload sealed again'
@@ -44,6 +43,13 @@ export default class Reencrypt extends BaseCommand {
   @flags.number({ description: 'Milliseconds to sleep after every batch (default 0)' })
   declare sleepMs?: number
 
+  /** Adaptive pacing. */
+  @flags.number({
+    description:
+      "While other sessions use the database, sleep N × each batch's time (default 4 from config/rewrap.ts; 0 = full speed)",
+  })
+  declare niceRatio?: number
+
   /** Machine output. */
   @flags.boolean({ description: 'Print the finished run as JSON (one object)' })
   declare json?: boolean
@@ -58,66 +64,31 @@ export default class Reencrypt extends BaseCommand {
       to: this.to,
       batchSize: this.batchSize,
       sleepMs: this.sleepMs,
+      niceRatio: this.niceRatio,
     })
-    const controller = new AbortController()
-    const stop = () => {
-      if (controller.signal.aborted) process.exit(130)
-      controller.abort()
-      if (!this.json) this.logger.warning('Stopping after the current batch… (again to force)')
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-    const bar =
-      process.stdout.isTTY && !this.json && !this.app.inTest
-        ? new cliProgress.SingleBar(
-            {
-              format:
-                'reencrypt [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
-            },
-            cliProgress.Presets.shades_classic
-          )
-        : null
-    let lastLog = 0
-    const onProgress = (p: ReencryptProgress) => {
-      if (bar) {
-        if (!bar.isActive) bar.start(p.total, p.done, { rate: p.rowsPerSecond })
-        bar.setTotal(p.total)
-        bar.update(p.done, { rate: p.rowsPerSecond })
-      } else if (!this.json && Date.now() - lastLog >= 2000) {
-        lastLog = Date.now()
-        this.logger.log(
-          JSON.stringify({
-            event: 'reencrypt.progress',
-            run: p.run.id,
-            from: p.run.fromKek,
-            to: p.run.toKek,
-            done: p.done,
-            total: p.total,
-            rowsPerSecond: p.rowsPerSecond,
-            etaSeconds: p.etaSeconds,
-          })
-        )
-      }
-    }
-    try {
-      const run = await service.reencrypt(input.from, input.to, {
-        batchSize: input.batchSize,
-        sleepMs: input.sleepMs,
-        signal: controller.signal,
-        onProgress,
-      })
-      bar?.stop()
-      this.#report(run)
-    } finally {
-      bar?.stop()
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-    }
+    const run = await this.background<ReencryptRun, ReencryptRun>(
+      'reencrypt',
+      (r) => ({ run: r.id, from: r.fromKek, to: r.toKek }),
+      ({ signal, onProgress }) =>
+        service.reencrypt(input.from, input.to, {
+          batchSize: input.batchSize,
+          sleepMs: input.sleepMs,
+          niceRatio: input.niceRatio,
+          signal,
+          onProgress,
+        })
+    )
+    await this.#report(run, await service.failures(run.id, 100))
   }
 
-  #report(run: ReencryptRun) {
+  async #report(run: ReencryptRun, failures: ReencryptFailure[]) {
     if (run.status !== 'completed') this.exitCode = run.status === 'cancelled' ? 130 : 1
-    if (this.json) return this.logger.log(JSON.stringify(run))
+    if (this.json) return this.logger.log(JSON.stringify({ ...run, failures }))
+    for (const failure of failures.slice(0, 10)) {
+      this.logger.warning(`entry ${failure.entryId}: ${failure.errorCode}`)
+    }
+    if (failures.length > 10)
+      this.logger.warning(`… and more: see reencrypt_failures (run ${run.id})`)
     const counts = `re-encrypted ${run.reencrypted}, skipped ${run.skipped} (rewritten meanwhile), failed ${run.failed}`
     if (run.status === 'completed') {
       this.logger.success(`Run #${run.id}: no row left under "${run.fromKek}"; ${counts}`)
@@ -128,16 +99,5 @@ export default class Reencrypt extends BaseCommand {
     } else {
       this.logger.error(`Run #${run.id} ${run.status}: ${run.lastError ?? ''}; ${counts}`)
     }
-  }
-
-  /**
-   * Failures and refusals: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
-    else this.logger.error(errorLine(this.error))
-    return true
   }
 }

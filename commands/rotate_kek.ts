@@ -1,16 +1,15 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import cliProgress from 'cli-progress'
-import { errorLine } from '#exceptions/handler'
-import { KeyRotationService, type RotationProgress } from '#services/key_rotation_service'
+import { KeyRotationService } from '#services/key_rotation_service'
 import type { RotationRun } from '#services/rotation_store'
 import { rotateKekValidator } from '#validators/rotation'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace rotate:kek <kek>`: rotate a KEK and rewrap every stale DEK.
  */
-export default class RotateKek extends BaseCommand {
+export default class RotateKek extends RewrapCommand {
   static commandName = 'rotate:kek'
   static description =
     'Rotate a KEK (new version, used by new writes at once) and rewrap every stale DEK in the background'
@@ -44,6 +43,13 @@ export default class RotateKek extends BaseCommand {
   /** Rows/s ceiling. */
   @flags.number({ description: 'Rewrap at most this many rows per second (default: no limit)' })
   declare maxRate?: number
+
+  /** Adaptive pacing. */
+  @flags.number({
+    description:
+      "While other sessions use the database, sleep N × each batch's time (default 4 from config/rewrap.ts; 0 = full speed)",
+  })
+  declare niceRatio?: number
 
   /** Step A on/off. */
   @flags.boolean({
@@ -84,6 +90,7 @@ export default class RotateKek extends BaseCommand {
       batchSize: this.batchSize,
       sleepMs: this.sleepMs,
       maxRate: this.maxRate,
+      niceRatio: this.niceRatio,
       targetVersion: this.targetVersion,
     })
     const options = {
@@ -93,6 +100,7 @@ export default class RotateKek extends BaseCommand {
       batchSize: input.batchSize,
       sleepMs: input.sleepMs,
       maxRate: input.maxRate,
+      niceRatio: input.niceRatio,
       trigger: 'cli' as const,
       requestedBy: process.env.USER ?? null,
     }
@@ -107,7 +115,11 @@ export default class RotateKek extends BaseCommand {
       for (const v of plan.rowsPerVersion)
         this.logger.info(`  v${v.version}: ${v.rows} rows to rewrap`)
       this.logger.info(
-        `${plan.staleRows} rows to rewrap, about ${plan.estimatedSeconds}s. Nothing changed.`
+        `${plan.staleRows} rows to rewrap, about ${plan.estimatedSeconds}s` +
+          (plan.estimatedSecondsPaced > plan.estimatedSeconds
+            ? ` (up to ${plan.estimatedSecondsPaced}s while the database serves other work)`
+            : '') +
+          '. Nothing changed.'
       )
       if (plan.unfinishedRun) {
         this.logger.warning(`Unfinished run #${plan.unfinishedRun.id}: continue it with --resume`)
@@ -115,60 +127,12 @@ export default class RotateKek extends BaseCommand {
       return
     }
 
-    const controller = new AbortController()
-    const stop = () => {
-      if (controller.signal.aborted) process.exit(130)
-      controller.abort()
-      if (!this.json) this.logger.warning('Stopping after the current batch… (again to force)')
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-
-    const bar =
-      process.stdout.isTTY && !this.json && !this.app.inTest
-        ? new cliProgress.SingleBar(
-            {
-              format:
-                'rewrap [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
-            },
-            cliProgress.Presets.shades_classic
-          )
-        : null
-    let lastLog = 0
-    const onProgress = (p: RotationProgress) => {
-      if (bar) {
-        if (!bar.isActive) bar.start(p.total, p.done, { rate: p.rowsPerSecond })
-        bar.setTotal(p.total)
-        bar.update(p.done, { rate: p.rowsPerSecond })
-      } else if (!this.json && Date.now() - lastLog >= 2000) {
-        lastLog = Date.now()
-        this.logger.log(
-          JSON.stringify({
-            event: 'rotation.progress',
-            run: p.run.id,
-            kek: p.run.kekName,
-            done: p.done,
-            total: p.total,
-            rowsPerSecond: p.rowsPerSecond,
-            etaSeconds: p.etaSeconds,
-          })
-        )
-      }
-    }
-
-    try {
-      const run = await rotations.rotate(input.kek, {
-        ...options,
-        onProgress,
-        signal: controller.signal,
-      })
-      bar?.stop()
-      this.#report(run)
-    } finally {
-      bar?.stop()
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-    }
+    const run = await this.background<RotationRun, RotationRun>(
+      'rotation',
+      (r) => ({ run: r.id, kek: r.kekName }),
+      ({ signal, onProgress }) => rotations.rotate(input.kek, { ...options, onProgress, signal })
+    )
+    this.#report(run)
   }
 
   #report(run: RotationRun) {
@@ -189,16 +153,5 @@ export default class RotateKek extends BaseCommand {
     } else {
       this.logger.error(`Run #${run.id} ${run.status}: ${run.lastError ?? ''}; ${counts}`)
     }
-  }
-
-  /**
-   * Failures: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
-    else this.logger.error(errorLine(this.error))
-    return true
   }
 }

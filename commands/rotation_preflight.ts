@@ -1,19 +1,19 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import type { RewrapConfig } from '#config/rewrap'
-import { errorLine } from '#exceptions/handler'
 import {
   KeyLifecycleService,
   managedKeks,
   type PreflightReport,
 } from '#services/key_lifecycle_service'
 import { lifecycleKekValidator } from '#validators/lifecycle'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace rotation:preflight [kek]`: the checklist before a rotation.
  */
-export default class RotationPreflight extends BaseCommand {
+export default class RotationPreflight extends RewrapCommand {
   static commandName = 'rotation:preflight'
   static description =
     'Check a KEK is ready to rotate: KMS reachable, key exists, wrap/rewrap/unwrap permitted, no run in progress, no pending migrations; rows to rewrap and an estimate'
@@ -65,16 +65,5 @@ export default class RotationPreflight extends BaseCommand {
       return [input.kek]
     }
     return managedKeks(this.app.config.get<RewrapConfig>('rewrap').lifecycle).map((k) => k.name)
-  }
-
-  /**
-   * Failures: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
-    else this.logger.error(errorLine(this.error))
-    return true
   }
 }

@@ -1,19 +1,19 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, args, flags } from '@adonisjs/core/ace'
+import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import type { RewrapConfig } from '#config/rewrap'
-import { errorLine } from '#exceptions/handler'
 import {
   KeyLifecycleService,
   managedKeks,
   type VerifyReport,
 } from '#services/key_lifecycle_service'
 import { verifyValidator } from '#validators/lifecycle'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace rotation:verify [kek] [--sample N]`: after a rotation.
  */
-export default class RotationVerify extends BaseCommand {
+export default class RotationVerify extends RewrapCommand {
   static commandName = 'rotation:verify'
   static description =
     'Verify a rotation: no row below the latest KEK version, and a random sample of entries decrypts end to end'
@@ -67,16 +67,5 @@ export default class RotationVerify extends BaseCommand {
       else this.logger.error(line)
       for (const f of r.failures) this.logger.error(`  entry ${f.id}: ${f.code}`)
     }
-  }
-
-  /**
-   * Failures: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    if (this.json) this.logger.log(JSON.stringify({ error: errorLine(this.error) }))
-    else this.logger.error(errorLine(this.error))
-    return true
   }
 }

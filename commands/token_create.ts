@@ -1,15 +1,15 @@
 import { inject } from '@adonisjs/core'
-import { BaseCommand, flags } from '@adonisjs/core/ace'
+import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { ABILITIES } from '#app/abilities'
-import { errorLine } from '#exceptions/handler'
 import { TokenService } from '#services/token_service'
 import { createTokenValidator } from '#validators/token'
+import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
  * `node ace token:create --name <n> --abilities a,b [--expires-in 30d] [--json]`
  */
-export default class TokenCreate extends BaseCommand {
+export default class TokenCreate extends RewrapCommand {
   static commandName = 'token:create'
   static description = 'Create an API client and a bearer access token with the given abilities'
   static help = [
@@ -60,15 +60,5 @@ export default class TokenCreate extends BaseCommand {
     )
     this.logger.info('Access token (shown once; store it now):')
     this.logger.log(created.token)
-  }
-
-  /**
-   * Failures: one line with the error code, exit code 1.
-   */
-  async completed() {
-    if (!this.error) return false
-    this.exitCode = 1
-    this.logger.error(errorLine(this.error))
-    return true
   }
 }
