@@ -1,3 +1,4 @@
+import app from '@adonisjs/core/services/app'
 import env from '#start/env'
 import { defineConfig } from '@adonisjs/lucid'
 
@@ -6,6 +7,24 @@ import { defineConfig } from '@adonisjs/lucid'
  */
 export const embeddedDatabaseUrl = `postgres://postgres:rewrap@127.0.0.1:${env.get('EMBEDDED_PG_PORT', 54329)}/rewrap`
 
+/**
+ * Names the sessions in pg_stat_activity (unless the URL already does). Ace
+ * processes (rotate:kek, reencrypt, scheduler:run, admin commands) are
+ * `rewrap-bg`: the rewrap loop's foreground detector does not count them
+ * as load to yield to; the HTTP server is `rewrap`.
+ */
+function withApplicationName(url: string, name: string): string {
+  try {
+    const parsed = new URL(url)
+    if (!parsed.searchParams.has('application_name')) {
+      parsed.searchParams.set('application_name', name)
+    }
+    return parsed.toString()
+  } catch {
+    return url
+  }
+}
+
 const dbConfig = defineConfig({
   connection: 'postgres',
   prettyPrintDebugQueries: false,
@@ -13,7 +32,10 @@ const dbConfig = defineConfig({
     postgres: {
       client: 'pg',
       connection: {
-        connectionString: env.get('DATABASE_URL') ?? embeddedDatabaseUrl,
+        connectionString: withApplicationName(
+          env.get('DATABASE_URL') ?? embeddedDatabaseUrl,
+          app.getEnvironment() === 'console' ? 'rewrap-bg' : 'rewrap'
+        ),
       },
       pool: { min: 0, max: 10 },
       migrations: {

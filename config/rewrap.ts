@@ -4,6 +4,8 @@
 |--------------------------------------------------------------------------
 */
 
+import env from '#start/env'
+
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
@@ -17,18 +19,6 @@ export interface ManagedKekConfig {
   soakMs?: number
   /** `kek:trim` only this long after `kek:retire`, ms. */
   retentionMs?: number
-}
-
-/**
- * REWRAP_MANAGED_KEKS="orders,payments" (optional): managed KEKs from the
- * environment, with the default periods. Listed in `lifecycle.keks` too is fine.
- */
-function managedFromEnv(): ManagedKekConfig[] {
-  return (process.env.REWRAP_MANAGED_KEKS ?? '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean)
-    .map((name) => ({ name }))
 }
 
 const rewrapConfig = {
@@ -52,6 +42,27 @@ const rewrapConfig = {
     sleepMs: 0,
     /** Rows/s ceiling, 0 = none (`--max-rate`). */
     maxRate: 0,
+    /**
+     * Adaptive pacing (`--nice-ratio`): while other sessions use the
+     * database, sleep this many times as long as each batch took, so the
+     * loop keeps at most 1 / (1 + niceRatio) of the time; with nobody else
+     * on the database it runs at full speed. 0 = always full speed.
+     */
+    niceRatio: 4,
+    /** How "other sessions use the database" is sampled (pg_stat_activity). */
+    foreground: {
+      /** At most one sample per this many ms. */
+      intervalMs: 500,
+      /** A session counts when it ran a statement within this many ms. */
+      windowMs: 1000,
+    },
+    /**
+     * OS scheduling priority (nice, 0 to 19) taken by processes that only run
+     * background work (`rotate:kek`, `reencrypt`, `scheduler:run`), so the
+     * app's requests on the same host get the CPU first; null = unchanged.
+     * Not applied to API-started runs (they share the HTTP server's process).
+     */
+    cpuNice: 19 as number | null,
     /** A KMS outage longer than this pauses the run as `failed` (resumable). */
     kmsOutageMs: 5 * 60_000,
     /** Extra passes to catch rows left stale by writes racing the scan. */
@@ -81,19 +92,21 @@ const rewrapConfig = {
      * The KEKs the scheduler looks after, e.g.
      * `{ name: 'orders', cryptoperiodMs: 30 * DAY }`. Plus REWRAP_MANAGED_KEKS.
      */
-    keks: [...managedFromEnv()] as ManagedKekConfig[],
+    keks: env.get('REWRAP_MANAGED_KEKS').map((name): ManagedKekConfig => ({ name })),
     /**
      * When the scheduler task runs (cron, `node ace scheduler:run`): daily at
      * 03:00 by default; REWRAP_SCHEDULE overrides. It only decides from key
      * ages, so running it more often just notices due keys sooner.
      */
-    schedule: process.env.REWRAP_SCHEDULE ?? '0 3 * * *',
+    schedule: env.get('REWRAP_SCHEDULE') ?? '0 3 * * *',
     /** `reencrypt` defaults (each overridable with flags). */
     reencrypt: {
       /** Rows per batch: one unwrap call, one wrap call, one UPDATE. */
       batchSize: 500,
       /** Sleep after every batch, ms. */
       sleepMs: 0,
+      /** Adaptive pacing, as `rotation.niceRatio`. */
+      niceRatio: 4,
       /** Extra passes for rows rewritten under the old KEK while the scan ran. */
       maxPasses: 3,
     },

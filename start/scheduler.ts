@@ -7,20 +7,24 @@
 | It runs on config/rewrap.ts `lifecycle.schedule` (cron, daily by default)
 | and once at start-up, so a scheduler that was down catches up at once.
 | Decisions come from key ages, so running it often is harmless.
+| `scheduler:run` does only background work: it lowers its CPU priority
+| (config/rewrap.ts `rotation.cpuNice`) before the first tick.
 |
 */
 import app from '@adonisjs/core/services/app'
 import scheduler from 'adonisjs-scheduler/services/main'
 import type { RewrapConfig } from '#config/rewrap'
 
-const { schedule } = app.config.get<RewrapConfig>('rewrap').lifecycle
+const { lifecycle, rotation } = app.config.get<RewrapConfig>('rewrap')
 
 scheduler
   .call(async () => {
+    const { lowerCpuPriority } = await import('#services/cpu_priority')
+    lowerCpuPriority(rotation.cpuNice)
     const { RotationScheduler } = await import('#services/rotation_scheduler')
     const rotations = await app.container.make(RotationScheduler)
     await rotations.tick()
   })
-  .cron(schedule)
+  .cron(lifecycle.schedule)
   .immediate()
   .withoutOverlapping()

@@ -30,6 +30,7 @@ import { Clock } from '#services/clock'
 import { runProgress, safeMessage, type RunProgress } from '#services/run_progress'
 import { RotationLock } from '#services/rotation_lock'
 import { RotationStore, type RotationRun, type StaleRow } from '#services/rotation_store'
+import { ForegroundDetector } from '#services/foreground_detector'
 import { Throttle } from '#services/throttle'
 
 /** Options of a rotation. */
@@ -43,6 +44,8 @@ export interface RotateOptions {
   batchSize?: number
   sleepMs?: number
   maxRate?: number
+  /** Adaptive pacing: see config/rewrap.ts `rotation.niceRatio` (0 = full speed). */
+  niceRatio?: number
   trigger?: RotationRun['trigger']
   requestedBy?: string | null
   /** Called once the run row exists (before Step A), e.g. to answer 202 with its id. */
@@ -64,7 +67,10 @@ export interface RotationPlan {
   rotatesKek: boolean
   staleRows: number
   rowsPerVersion: Array<{ version: number; rows: number }>
+  /** At full speed (nobody else on the database). */
   estimatedSeconds: number
+  /** While other sessions use the database (paced by the nice ratio). */
+  estimatedSecondsPaced: number
   unfinishedRun: RotationRun | null
 }
 
@@ -118,6 +124,8 @@ export class KeyRotationService {
     let rate = config.estimateRowsPerSecond
     if (sleepMs > 0) rate = Math.min(rate, (batchSize * 1000) / sleepMs)
     if (maxRate > 0) rate = Math.min(rate, maxRate)
+    const niceRatio = options.niceRatio ?? config.niceRatio
+    const paced = Math.min(rate, config.estimateRowsPerSecond / (1 + Math.max(0, niceRatio)))
     return {
       kekName,
       latestVersion: info.latestVersion,
@@ -126,6 +134,7 @@ export class KeyRotationService {
       staleRows,
       rowsPerVersion,
       estimatedSeconds: Math.ceil(staleRows / rate),
+      estimatedSecondsPaced: Math.ceil(staleRows / paced),
       unfinishedRun: unfinished,
     }
   }
@@ -227,6 +236,7 @@ export class KeyRotationService {
         batchSize: options.batchSize ?? config.batchSize,
         sleepMs: options.sleepMs ?? config.sleepMs,
         maxRate: options.maxRate ?? config.maxRate,
+        niceRatio: options.niceRatio ?? config.niceRatio,
       },
       trigger: options.trigger ?? 'cli',
       requestedBy: options.requestedBy ?? null,
@@ -261,8 +271,12 @@ export class KeyRotationService {
     const batchSize = Number(run.options.batchSize ?? config.batchSize)
     const throttle = new Throttle(
       this.clock,
-      Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
-      Number(options.maxRate ?? run.options.maxRate ?? config.maxRate)
+      {
+        sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
+        maxRate: Number(options.maxRate ?? run.options.maxRate ?? config.maxRate),
+        niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
+      },
+      new ForegroundDetector(this.clock, config.foreground)
     )
     const driver = await this.kms.forKek(run.kekName)
     const startedAt = this.clock.now().getTime()

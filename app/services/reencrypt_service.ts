@@ -34,6 +34,7 @@ import { DekCache } from '#services/dek_cache'
 import { RotationLock } from '#services/rotation_lock'
 import { pgArray } from '#services/rotation_store'
 import { Throttle } from '#services/throttle'
+import { BACKGROUND_TAG, ForegroundDetector } from '#services/foreground_detector'
 
 /** A re-encrypt run row. */
 export interface ReencryptRun {
@@ -60,6 +61,8 @@ export type ReencryptProgress = RunProgress<ReencryptRun>
 export interface ReencryptOptions {
   batchSize?: number
   sleepMs?: number
+  /** Adaptive pacing: see config/rewrap.ts `rotation.niceRatio` (0 = full speed). */
+  niceRatio?: number
   /** Aborting finishes the current batch and leaves the run resumable. */
   signal?: AbortSignal
   onProgress?: (progress: ReencryptProgress) => void | Promise<void>
@@ -69,6 +72,14 @@ interface SourceRow {
   id: string
   wrappedDek: string
   ciphertext: Buffer
+}
+
+/** A row a run could not move. */
+export interface ReencryptFailure {
+  entryId: string
+  errorCode: string
+  /** Batches that met it in this run (a later pass retries it). */
+  attempts: number
 }
 
 function toRun(row: Record<string, any>): ReencryptRun {
@@ -108,6 +119,10 @@ export class ReencryptService {
     return app.config.get<RewrapConfig>('rewrap').lifecycle.reencrypt
   }
 
+  #rotationConfig(): RewrapConfig['rotation'] {
+    return app.config.get<RewrapConfig>('rewrap').rotation
+  }
+
   /**
    * Re-encrypts every row of `from` under `to`, resuming the unfinished run
    * of `from` when there is one. Returns the finished run: `completed`
@@ -145,7 +160,7 @@ export class ReencryptService {
    */
   async findUnfinished(from: string): Promise<ReencryptRun | null> {
     const { rows } = await db.rawQuery(
-      `SELECT * FROM reencrypt_runs WHERE from_kek = ? AND status IN ('running', 'failed', 'cancelled')
+      `${BACKGROUND_TAG} SELECT * FROM reencrypt_runs WHERE from_kek = ? AND status IN ('running', 'failed', 'cancelled')
         ORDER BY id DESC LIMIT 1`,
       [from]
     )
@@ -171,7 +186,7 @@ export class ReencryptService {
       })
     }
     const { rows } = await db.rawQuery(
-      `INSERT INTO reencrypt_runs (from_kek, to_kek, status, total_rows, options)
+      `${BACKGROUND_TAG} INSERT INTO reencrypt_runs (from_kek, to_kek, status, total_rows, options)
        VALUES (?, ?, 'running', ?, ?::jsonb) RETURNING *`,
       [
         from,
@@ -180,6 +195,7 @@ export class ReencryptService {
         JSON.stringify({
           batchSize: options.batchSize ?? config.batchSize,
           sleepMs: options.sleepMs ?? config.sleepMs,
+          niceRatio: options.niceRatio ?? config.niceRatio,
         }),
       ]
     )
@@ -198,8 +214,12 @@ export class ReencryptService {
     const batchSize = Number(options.batchSize ?? run.options.batchSize ?? config.batchSize)
     const throttle = new Throttle(
       this.clock,
-      Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
-      0
+      {
+        sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
+        maxRate: 0,
+        niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
+      },
+      new ForegroundDetector(this.clock, this.#rotationConfig().foreground)
     )
     const startedAt = this.clock.now().getTime()
     const priorDone = run.reencrypted + run.skipped + run.failed
@@ -231,7 +251,7 @@ export class ReencryptService {
         return this.#update(run.id, {
           status: 'completed_with_errors',
           finished_at: this.clock.now(),
-          last_error: `${remaining} rows still under "${run.fromKek}"`,
+          last_error: `${remaining} rows still under "${run.fromKek}"; see reencrypt_failures`,
         })
       }
       // Rows rewritten under the old KEK while the scan ran: another pass.
@@ -248,7 +268,7 @@ export class ReencryptService {
    * by the target KEK, seal, one CAS UPDATE that also moves the cursor.
    */
   async #batch(run: ReencryptRun, rows: SourceRow[], fromDriver: KmsDriver, toDriver: KmsDriver) {
-    const oldDeks = await this.#unwrap(fromDriver, run.fromKek, rows)
+    const { deks: oldDeks, codes } = await this.#unwrap(fromDriver, run.fromKek, rows)
     const pool = this.random(KEY_BYTES * rows.length)
     const nonces = this.random(NONCE_BYTES * rows.length)
     const plaintexts: Array<Buffer | null> = []
@@ -258,7 +278,8 @@ export class ReencryptService {
         if (!dek) return plaintexts.push(null)
         try {
           plaintexts.push(openEnvelope(dek, row.ciphertext, entryAad(row.id, run.fromKek)))
-        } catch {
+        } catch (error) {
+          codes[i] = errorCode(error, 'E_CIPHERTEXT_INVALID')
           plaintexts.push(null)
         }
       })
@@ -289,9 +310,16 @@ export class ReencryptService {
           )
         )
       })
-      const failed = rows.length - okIndexes.length
+      const failedIndexes = rows.map((_, i) => i).filter((i) => plaintexts[i] === null)
+      const failed = failedIndexes.length
       const { rows: result } = await db.rawQuery(
-        `WITH upd AS (
+        `${BACKGROUND_TAG} WITH f AS (
+           INSERT INTO reencrypt_failures (run_id, entry_id, error_code)
+           SELECT ?, f.id, f.code FROM unnest(?::bigint[], ?::text[]) AS f(id, code)
+           ON CONFLICT (run_id, entry_id) DO UPDATE
+              SET attempts = reencrypt_failures.attempts + 1,
+                  error_code = EXCLUDED.error_code, last_seen_at = now()
+         ), upd AS (
            UPDATE vault_entries v
               SET kek_name = ?, kek_version = u.v, wrapped_dek = u.new, ciphertext = u.c,
                   rotated_at = now()
@@ -308,6 +336,9 @@ export class ReencryptService {
           WHERE r.id = ?
          RETURNING r.*`,
         [
+          run.id,
+          pgArray(failedIndexes.map((i) => rows[i].id)),
+          pgArray(failedIndexes.map((i) => codes[i] ?? 'E_KMS_REJECTED')),
           run.toKek,
           pgArray(ids),
           pgArray(oldWrapped),
@@ -334,34 +365,59 @@ export class ReencryptService {
   }
 
   /**
-   * Unwraps a batch in one call; when the KMS refuses the batch for one bad
-   * item, item by item (a bad item is null). Outages are thrown.
+   * Rows a run could not move, by entry id (at most `limit`).
    */
-  async #unwrap(driver: KmsDriver, kek: string, rows: SourceRow[]): Promise<Array<Buffer | null>> {
+  async failures(runId: string, limit = 1000): Promise<ReencryptFailure[]> {
+    const { rows } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT entry_id, error_code, attempts FROM reencrypt_failures
+        WHERE run_id = ? ORDER BY entry_id LIMIT ?`,
+      [runId, limit]
+    )
+    return rows.map((r: any) => ({
+      entryId: String(r.entry_id),
+      errorCode: r.error_code,
+      attempts: r.attempts,
+    }))
+  }
+
+  /**
+   * Unwraps a batch in one call; when the KMS refuses the batch for one bad
+   * item, item by item (a bad item is null, with the KMS's error code).
+   * Outages are thrown.
+   */
+  async #unwrap(
+    driver: KmsDriver,
+    kek: string,
+    rows: SourceRow[]
+  ): Promise<{ deks: Array<Buffer | null>; codes: Array<string | null> }> {
     try {
-      return await driver.unwrap(
+      const deks = await driver.unwrap(
         kek,
         rows.map((r) => r.wrappedDek)
       )
+      return { deks, codes: deks.map(() => null) }
     } catch (error) {
       if (isOutage(error)) throw error
     }
     const deks: Array<Buffer | null> = []
+    const codes: Array<string | null> = []
     for (const row of rows) {
       try {
         const [dek] = await driver.unwrap(kek, [row.wrappedDek])
         deks.push(dek)
+        codes.push(null)
       } catch (error) {
         if (isOutage(error)) throw error
         deks.push(null)
+        codes.push(errorCode(error))
       }
     }
-    return deks
+    return { deks, codes }
   }
 
   async #readBatch(kek: string, afterId: string, limit: number): Promise<SourceRow[]> {
     const { rows } = await db.rawQuery(
-      `SELECT id, wrapped_dek, ciphertext FROM vault_entries
+      `${BACKGROUND_TAG} SELECT id, wrapped_dek, ciphertext FROM vault_entries
         WHERE kek_name = ? AND id > ? ORDER BY id LIMIT ?`,
       [kek, afterId, limit]
     )
@@ -374,7 +430,7 @@ export class ReencryptService {
 
   async #count(kek: string): Promise<number> {
     const { rows } = await db.rawQuery(
-      `SELECT count(*)::bigint AS n FROM vault_entries WHERE kek_name = ?`,
+      `${BACKGROUND_TAG} SELECT count(*)::bigint AS n FROM vault_entries WHERE kek_name = ?`,
       [kek]
     )
     return Number(rows[0].n)
@@ -382,7 +438,7 @@ export class ReencryptService {
 
   async #update(id: string, fields: Record<string, unknown>): Promise<ReencryptRun> {
     const { rows } = await db.rawQuery(
-      `UPDATE reencrypt_runs SET ${Object.keys(fields)
+      `${BACKGROUND_TAG} UPDATE reencrypt_runs SET ${Object.keys(fields)
         .map((key) => `${key} = ?`)
         .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
       [...Object.values(fields).map((v) => (v === undefined ? null : v)), id] as any[]
@@ -393,4 +449,10 @@ export class ReencryptService {
 
 function isOutage(error: unknown): boolean {
   return (error as { code?: string })?.code === 'E_KMS_UNAVAILABLE'
+}
+
+/** An `E_…` code from an error, else `fallback` (never the message: it could carry data). */
+function errorCode(error: unknown, fallback = 'E_KMS_REJECTED'): string {
+  const code = (error as { code?: unknown })?.code
+  return typeof code === 'string' && /^E_[A-Z0-9_]+$/.test(code) ? code : fallback
 }

@@ -42,7 +42,7 @@ export interface TickDecision {
 /** Options of a tick. */
 export interface TickOptions {
   /** Rewrap options passed to the rotation service (batch size, throttle, abort). */
-  rotate?: Pick<RotateOptions, 'batchSize' | 'sleepMs' | 'maxRate' | 'signal'>
+  rotate?: Pick<RotateOptions, 'batchSize' | 'sleepMs' | 'maxRate' | 'niceRatio' | 'signal'>
 }
 
 /** Errors that mean "another process is on it". */

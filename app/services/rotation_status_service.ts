@@ -24,6 +24,7 @@ import type { KekInfo, KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { KeyRotationService } from '#services/key_rotation_service'
+import { RotationLock } from '#services/rotation_lock'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import type { StartRotationInput } from '#validators/rotation_api'
 
@@ -166,8 +167,18 @@ export interface RotationRunView {
   failed: number
   pass: number
   cancelRequested: boolean
+  /**
+   * True for a `running` run that no live process is working on (its
+   * process died: nobody holds the KEK's rotation lock). Resume it.
+   */
+  stalled: boolean
   lastError: string | null
-  options: { batchSize: number | null; sleepMs: number | null; maxRate: number | null }
+  options: {
+    batchSize: number | null
+    sleepMs: number | null
+    maxRate: number | null
+    niceRatio: number | null
+  }
   startedAt: string
   heartbeatAt: string
   finishedAt: string | null
@@ -246,8 +257,10 @@ function numberOrNull(value: unknown): number | null {
 /**
  * Shapes a run row for the API, with its progress (rate from the run's
  * own start and last heartbeat: over a resumed run it averages pauses in).
+ * `live`: whether a process holds the run's lock (false marks a `running`
+ * run as stalled).
  */
-export function runView(run: RotationRun): RotationRunView {
+export function runView(run: RotationRun, live = true): RotationRunView {
   const done = run.rewrapped + run.skipped + run.failed
   const total = Math.max(run.totalRows, done)
   const started = new Date(run.startedAt).getTime()
@@ -272,11 +285,13 @@ export function runView(run: RotationRun): RotationRunView {
     failed: run.failed,
     pass: run.pass,
     cancelRequested: run.cancelRequested,
+    stalled: run.status === 'running' && !live,
     lastError: run.lastError,
     options: {
       batchSize: numberOrNull(run.options.batchSize),
       sleepMs: numberOrNull(run.options.sleepMs),
       maxRate: numberOrNull(run.options.maxRate),
+      niceRatio: numberOrNull(run.options.niceRatio),
     },
     startedAt: iso(run.startedAt)!,
     heartbeatAt: iso(run.heartbeatAt)!,
@@ -314,6 +329,9 @@ export class RotationStatusService {
     const { counts, asOf } = await entryCounts.get(now)
     const names = kekName ? [kekName] : await this.#kekNames(counts)
     const runs = await this.#runsByKek(kekName)
+    const held = await RotationLock.heldKeys(
+      [...runs].filter(([, r]) => r.running).map(([name]) => name)
+    )
     const infos = await mapLimited(names, KMS_CONCURRENCY, (name) => this.#readKey(name))
     const keks: KekStatus[] = []
     names.forEach((name, index) => {
@@ -326,6 +344,7 @@ export class RotationStatusService {
         info,
         perVersion,
         runs.get(name),
+        held.has(name),
         now
       )
       keks.push({ ...status, exists: error ? null : status.exists, kmsError: error })
@@ -343,7 +362,7 @@ export class RotationStatusService {
    */
   async list(options: { kek?: string; limit?: number } = {}): Promise<RotationRunView[]> {
     const runs = await this.store.list({ kekName: options.kek, limit: options.limit ?? 50 })
-    return runs.map(runView)
+    return this.#views(runs)
   }
 
   /**
@@ -352,7 +371,8 @@ export class RotationStatusService {
   async show(id: string): Promise<RotationRunView> {
     const run = await this.store.find(id)
     if (!run) throw new E_ROTATION_NOT_FOUND([id])
-    return runView(run)
+    const [view] = await this.#views([run])
+    return view
   }
 
   /**
@@ -371,7 +391,15 @@ export class RotationStatusService {
    * finished run); E_ROTATION_NOT_FOUND when unknown.
    */
   async cancel(id: string): Promise<RotationRunView> {
-    return runView(await this.rotations.cancel(id))
+    const [view] = await this.#views([await this.rotations.cancel(id)])
+    return view
+  }
+
+  /** Views of runs, `running` ones checked against the live rotation locks. */
+  async #views(runs: RotationRun[]): Promise<RotationRunView[]> {
+    const running = runs.filter((run) => run.status === 'running').map((run) => run.kekName)
+    const held = await RotationLock.heldKeys([...new Set(running)])
+    return runs.map((run) => runView(run, held.has(run.kekName)))
   }
 
   /** The KMS's view of a KEK, or the (secret-free) reason it could not be read. */
@@ -446,6 +474,7 @@ export class RotationStatusService {
     runs:
       | { running: RotationRun | null; last: RotationRun | null; lastSuccessAt: Date | null }
       | undefined,
+    live: boolean,
     now: Date
   ): KekStatus {
     const created = new Map((info?.versions ?? []).map((v) => [v.version, v.createdAt]))
@@ -492,7 +521,7 @@ export class RotationStatusService {
       cryptoperiodDays,
       nextRotationDueAt: iso(due),
       rotationDue: due !== null && due.getTime() <= now.getTime(),
-      running: runs?.running ? runView(runs.running) : null,
+      running: runs?.running ? runView(runs.running, live) : null,
       lastRun: runs?.last ? runView(runs.last) : null,
       lastSuccessAt: iso(runs?.lastSuccessAt),
     }

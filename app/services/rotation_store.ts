@@ -10,6 +10,7 @@
 |
 */
 import db from '@adonisjs/lucid/services/db'
+import { BACKGROUND_TAG } from '#services/foreground_detector'
 
 /** A run row. */
 export interface RotationRun {
@@ -102,7 +103,7 @@ export class RotationStore {
     requestedBy: string | null
   }): Promise<RotationRun> {
     const { rows } = await db.rawQuery(
-      `INSERT INTO key_rotations
+      `${BACKGROUND_TAG} INSERT INTO key_rotations
          (kek_name, status, base_version, target_version, rotate_kek, options, trigger, requested_by)
        VALUES (?, 'running', ?, ?, ?, ?::jsonb, ?, ?) RETURNING *`,
       [
@@ -122,7 +123,10 @@ export class RotationStore {
    * A run by id, or null.
    */
   async find(id: string): Promise<RotationRun | null> {
-    const { rows } = await db.rawQuery(`SELECT * FROM key_rotations WHERE id = ?`, [id])
+    const { rows } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT * FROM key_rotations WHERE id = ?`,
+      [id]
+    )
     return rows[0] ? toRun(rows[0]) : null
   }
 
@@ -131,7 +135,7 @@ export class RotationStore {
    */
   async findUnfinished(kekName: string): Promise<RotationRun | null> {
     const { rows } = await db.rawQuery(
-      `SELECT * FROM key_rotations WHERE kek_name = ? AND status = ANY(?) ORDER BY id DESC LIMIT 1`,
+      `${BACKGROUND_TAG} SELECT * FROM key_rotations WHERE kek_name = ? AND status = ANY(?) ORDER BY id DESC LIMIT 1`,
       [kekName, pgArray([...UNFINISHED_STATUSES])]
     )
     return rows[0] ? toRun(rows[0]) : null
@@ -155,7 +159,7 @@ export class RotationStore {
    */
   async update(id: string, fields: Record<string, unknown>): Promise<RotationRun> {
     const { rows } = await db.rawQuery(
-      `UPDATE key_rotations SET ${Object.keys(fields)
+      `${BACKGROUND_TAG} UPDATE key_rotations SET ${Object.keys(fields)
         .map((key) => `${key} = ?`)
         .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
       [...Object.values(fields).map((v) => (v === undefined ? null : v)), id] as any[]
@@ -168,7 +172,7 @@ export class RotationStore {
    */
   async requestCancel(id: string): Promise<boolean> {
     const { rowCount } = await db.rawQuery(
-      `UPDATE key_rotations SET cancel_requested = true, updated_at = now()
+      `${BACKGROUND_TAG} UPDATE key_rotations SET cancel_requested = true, updated_at = now()
         WHERE id = ? AND status = 'running'`,
       [id]
     )
@@ -185,7 +189,7 @@ export class RotationStore {
     target: number
   ): Promise<number | null> {
     const { rows } = await db.rawQuery(
-      `SELECT min(kek_version) AS v FROM vault_entries
+      `${BACKGROUND_TAG} SELECT min(kek_version) AS v FROM vault_entries
         WHERE kek_name = ? AND kek_version >= ? AND kek_version < ?`,
       [kekName, fromVersion, target]
     )
@@ -197,7 +201,7 @@ export class RotationStore {
    */
   async countStale(kekName: string, target: number): Promise<number> {
     const { rows } = await db.rawQuery(
-      `SELECT count(*)::bigint AS n FROM vault_entries WHERE kek_name = ? AND kek_version < ?`,
+      `${BACKGROUND_TAG} SELECT count(*)::bigint AS n FROM vault_entries WHERE kek_name = ? AND kek_version < ?`,
       [kekName, target]
     )
     return Number(rows[0].n)
@@ -213,7 +217,7 @@ export class RotationStore {
     limit: number
   ): Promise<StaleRow[]> {
     const { rows } = await db.rawQuery(
-      `SELECT id, wrapped_dek FROM vault_entries
+      `${BACKGROUND_TAG} SELECT id, wrapped_dek FROM vault_entries
         WHERE kek_name = ? AND kek_version = ? AND id > ?
         ORDER BY id LIMIT ?`,
       [kekName, version, afterId, limit]
@@ -238,7 +242,7 @@ export class RotationStore {
     failedCodes: string[]
   }): Promise<BatchCommit> {
     const { rows } = await db.rawQuery(
-      `WITH upd AS (
+      `${BACKGROUND_TAG} WITH upd AS (
          UPDATE vault_entries v
             SET wrapped_dek = u.new, kek_version = ?, rotated_at = now()
            FROM unnest(?::bigint[], ?::text[], ?::text[]) AS u(id, old, new)
@@ -286,7 +290,7 @@ export class RotationStore {
     runId: string
   ): Promise<Array<{ entryId: string; errorCode: string; attempts: number }>> {
     const { rows } = await db.rawQuery(
-      `SELECT entry_id, error_code, attempts FROM key_rotation_failures WHERE rotation_id = ? ORDER BY entry_id`,
+      `${BACKGROUND_TAG} SELECT entry_id, error_code, attempts FROM key_rotation_failures WHERE rotation_id = ? ORDER BY entry_id`,
       [runId]
     )
     return rows.map((r: any) => ({

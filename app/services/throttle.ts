@@ -1,39 +1,73 @@
 import type { Clock } from '#services/clock'
 
+/** Limits of the rewrap loop's pacing (each 0 = off). */
+export interface ThrottleLimits {
+  /** Fixed sleep after every batch, ms (`--sleep-ms`, the published behaviour). */
+  sleepMs: number
+  /** Rows/s ceiling (`--max-rate`). */
+  maxRate: number
+  /**
+   * While the database serves other work (see ForegroundDetector), sleep
+   * `niceRatio` × the time the last batch took (`--nice-ratio`): the loop
+   * then keeps at most 1 / (1 + niceRatio) of the wall time.
+   */
+  niceRatio: number
+}
+
+/** Tells whether other work is using the database right now. */
+export interface ForegroundSignal {
+  /** True while other sessions are active (the loop should yield). */
+  active(): Promise<boolean>
+}
+
 /**
- * Paces the rewrap loop: a fixed sleep after every batch (the published
- * behaviour, `--sleep-ms`) and a rows/s ceiling (`--max-rate`, 0 = none).
+ * Paces the rewrap loop after every batch: the fixed sleep, the rows/s
+ * ceiling and, while there is foreground work, the nice ratio — whichever
+ * asks for the longest wait.
  */
 export class Throttle {
   #startedAt: number
+  #lastWake: number
   #rows = 0
+  /** Whether the last batch was paced by the nice ratio (for logs and tests). */
+  paced = false
 
   constructor(
     private clock: Clock,
-    private sleepMs: number,
-    private maxRate: number
+    private limits: ThrottleLimits,
+    private foreground: ForegroundSignal | null = null
   ) {
     this.#startedAt = clock.now().getTime()
+    this.#lastWake = this.#startedAt
   }
 
   /**
-   * Milliseconds to wait after a batch of `rows` (pure; exposed for tests).
+   * Milliseconds to wait after a batch of `rows` that took `busyMs`, with or
+   * without foreground work (pure apart from the rate bookkeeping).
    */
-  delayAfter(rows: number): number {
+  delayAfter(rows: number, busyMs = 0, foreground = false): number {
     this.#rows += rows
-    let delay = Math.max(0, this.sleepMs)
-    if (this.maxRate > 0) {
-      const earliest = this.#startedAt + (this.#rows / this.maxRate) * 1000
+    let delay = Math.max(0, this.limits.sleepMs)
+    if (this.limits.maxRate > 0) {
+      const earliest = this.#startedAt + (this.#rows / this.limits.maxRate) * 1000
       delay = Math.max(delay, earliest - this.clock.now().getTime())
+    }
+    if (foreground && this.limits.niceRatio > 0) {
+      delay = Math.max(delay, busyMs * this.limits.niceRatio)
     }
     return Math.ceil(delay)
   }
 
   /**
-   * Waits as long as the limits require after a batch.
+   * Waits as long as the limits require after a batch (its time is counted
+   * from the end of the previous wait).
    */
   async afterBatch(rows: number) {
-    const delay = this.delayAfter(rows)
+    const busyMs = this.clock.now().getTime() - this.#lastWake
+    this.paced =
+      this.limits.niceRatio > 0 && this.foreground !== null && (await this.foreground.active())
+    const delay = this.delayAfter(rows, busyMs, this.paced)
     if (delay > 0) await this.clock.sleep(delay)
+    this.#lastWake = this.clock.now().getTime()
   }
 }

@@ -39,5 +39,6 @@ export const reencryptValidator = vine.compile(
     to: kekNameRule.clone(),
     batchSize: vine.number().withoutDecimals().range([1, 10_000]).optional(),
     sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
+    niceRatio: vine.number().range([0, 100]).optional(),
   })
 )

@@ -10,6 +10,7 @@ export const rotateKekValidator = vine.compile(
     batchSize: vine.number().withoutDecimals().range([1, 50_000]).optional(),
     sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
     maxRate: vine.number().withoutDecimals().min(0).optional(),
+    niceRatio: vine.number().range([0, 100]).optional(),
     targetVersion: vine.number().withoutDecimals().min(1).optional(),
   })
 )

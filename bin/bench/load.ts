@@ -23,6 +23,8 @@ export interface ForegroundStats {
   p90Ms: number | null
   p99Ms: number | null
   maxMs: number | null
+  /** The 10 slowest requests: ms into the window when sent, and latency. */
+  slowest: Array<{ atMs: number; ms: number }>
 }
 
 /**
@@ -105,6 +107,7 @@ export class ForegroundLoad {
       p90Ms: ms(quantile(lat, 0.9)),
       p99Ms: ms(quantile(lat, 0.99)),
       maxMs: ms(lat.length ? lat[lat.length - 1] : null),
+      slowest: window.slowest,
     }
   }
 

@@ -45,6 +45,10 @@ export interface LoadWindow {
   skipped: number
   /** Latencies of the successful requests, ms, ascending. */
   latenciesMs: number[]
+  /** The 10 slowest successful requests: when they were sent (ms into the window) and their latency. */
+  slowest: Array<{ atMs: number; ms: number }>
+  /** Every successful request's send time (ms into the window), in the order of `timeline`. */
+  timeline: Array<[number, number]>
 }
 
 let data: LoadSettings
@@ -80,6 +84,7 @@ function send(current: LoadWindow) {
     if (reason === null) {
       current.ok++
       current.latenciesMs.push(performance.now() - began)
+      current.timeline.push([began - startedAt, performance.now() - began])
     } else {
       fail(current, reason)
     }
@@ -139,6 +144,11 @@ async function stop() {
   if (inFlight > 0) await new Promise<void>((resolve) => (finishing = resolve))
   finishing = null
   current.latenciesMs.sort((a, b) => a - b)
+  current.slowest = [...current.timeline]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 10)
+    .map(([atMs, ms]) => ({ atMs: Math.round(atMs), ms: Math.round(ms * 10) / 10 }))
+  current.timeline = []
   process.send!(current)
 }
 
@@ -158,6 +168,8 @@ process.on('message', (command: LoadCommand) => {
       failures: {},
       skipped: 0,
       latenciesMs: [],
+      slowest: [],
+      timeline: [],
     }
     startedAt = performance.now()
     tick = 0

@@ -27,9 +27,16 @@ export interface BenchOptions {
   cli: boolean
   /** Skip the HOT (fillfactor, no kek_version index) floor experiment. */
   skipHot: boolean
+  /** Run the rotate:kek variant from the TypeScript sources instead of the compiled build. */
+  cliFromSource: boolean
+  /** NODE_OPTIONS of the rotate:kek variant (the runbook's small-footprint V8 heap flags). */
+  cliNodeOptions: string
   /** Folder of the JSON results. */
   outDir: string
 }
+
+/** The runbook's V8 heap flags for background processes. */
+export const DEFAULT_CLI_NODE_OPTIONS = '--max-semi-space-size=4 --max-old-space-size=128'
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -39,10 +46,15 @@ const HELP = `Usage: npm run bench -- [options]
   --seed-batch N        rows per seed batch (default 2000)
   --rate N              foreground GET /entries/:id per second (default 80)
   --concurrency N       foreground requests in flight at most (default 8)
-  --idle-seconds N      idle foreground window (default 10)
+  --idle-seconds N      idle foreground window (default 20)
   --skip-vault          skip the vault-driver variant
   --skip-cli            skip the rotate:kek child-process variant
   --skip-hot            skip the HOT-update floor experiment
+  --cli-from-source     run rotate:kek from the TS sources (ace.js), not from
+                        the compiled build (node ace build → build/ace.js)
+  --cli-node-options S  NODE_OPTIONS of the rotate:kek variant (default
+                        "${DEFAULT_CLI_NODE_OPTIONS}", as docs/runbook.md;
+                        "" = V8's own heap sizing)
   --out DIR             results folder (default bench-results)
 
 Database: DATABASE_URL (used as is), else BENCH_PG_URL (admin URL: the bench
@@ -65,6 +77,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       'skip-vault': { type: 'boolean' },
       'skip-cli': { type: 'boolean' },
       'skip-hot': { type: 'boolean' },
+      'cli-from-source': { type: 'boolean' },
+      'cli-node-options': { type: 'string' },
       'out': { type: 'string' },
       'help': { type: 'boolean', short: 'h' },
     },
@@ -90,10 +104,12 @@ export function parseOptions(argv: string[]): BenchOptions {
     seedBatch: int('seed-batch', values['seed-batch'], 2000, 1),
     rate: int('rate', values['rate'], 80, 1),
     concurrency: int('concurrency', values['concurrency'], 8, 1),
-    idleSeconds: int('idle-seconds', values['idle-seconds'], 10, 1),
+    idleSeconds: int('idle-seconds', values['idle-seconds'], 20, 1),
     skipVault: values['skip-vault'] ?? false,
     cli: !values['skip-cli'],
     skipHot: values['skip-hot'] ?? false,
+    cliFromSource: values['cli-from-source'] ?? false,
+    cliNodeOptions: values['cli-node-options'] ?? DEFAULT_CLI_NODE_OPTIONS,
     outDir: values['out'] ?? 'bench-results',
   }
 }

@@ -85,12 +85,12 @@ export function processRss(pid: number): { hwmMb: number; rssMb: number } | null
 export async function runAce(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  options: { sampleRss?: boolean } = {}
+  options: { sampleRss?: boolean; entry?: string } = {}
 ): Promise<AceResult> {
   const began = performance.now()
   const { child, logFile } = start(
     `ace-${args[0].replace(/\W/g, '_')}`,
-    ['ace.js', ...args],
+    [options.entry ?? 'ace.js', ...args],
     env,
     true
   )

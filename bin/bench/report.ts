@@ -35,7 +35,8 @@ export interface Measurement {
 export interface TargetResult {
   target: string
   measured: string
-  pass: boolean
+  /** null: information only. */
+  pass: boolean | null
 }
 
 /**

@@ -1,0 +1,44 @@
+/*
+|--------------------------------------------------------------------------
+| CPU priority of background processes
+|--------------------------------------------------------------------------
+|
+| `rotate:kek`, `reencrypt` and `scheduler:run` do nothing but background
+| work: they lower their own scheduling priority (nice) so requests served
+| on the same host get the CPU first. On Linux every thread of the process
+| is re-niced (V8's GC helpers and libuv's pool included: a thread is what
+| setpriority() acts on); elsewhere only the calling thread.
+|
+*/
+import { readdirSync } from 'node:fs'
+import { getPriority, setPriority } from 'node:os'
+
+/**
+ * Lowers the priority of this process to `nice` (0 to 19; a lower value
+ * than the current one is left alone: raising priority needs privileges and
+ * is not this helper's job). Answers the nice value in effect, or null when
+ * the OS refused.
+ */
+export function lowerCpuPriority(nice: number | null | undefined): number | null {
+  if (nice === null || nice === undefined) return null
+  const target = Math.min(19, Math.max(0, Math.round(nice)))
+  try {
+    if (getPriority() >= target) return getPriority()
+    let threads: number[] = []
+    try {
+      threads = readdirSync('/proc/self/task').map(Number)
+    } catch {
+      threads = [0]
+    }
+    for (const tid of threads) {
+      try {
+        setPriority(tid, target)
+      } catch {
+        // A thread that just exited.
+      }
+    }
+    return getPriority()
+  } catch {
+    return null
+  }
+}

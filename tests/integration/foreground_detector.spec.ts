@@ -1,0 +1,66 @@
+import { test } from '@japa/runner'
+import app from '@adonisjs/core/services/app'
+import pg from 'pg'
+import { BACKGROUND_TAG, countForegroundSessions } from '#services/foreground_detector'
+
+/** A session of its own on the test database (another client of the app's DB). */
+async function otherSession(applicationName = 'psql') {
+  const connection = app.config.get<{ connectionString: string }>(
+    'database.connections.postgres.connection'
+  )
+  const client = new pg.Client({
+    connectionString: connection.connectionString,
+    application_name: applicationName,
+  })
+  await client.connect()
+  return client
+}
+
+test.group('foreground detector (pg_stat_activity)', () => {
+  test('counts another session that just ran a statement, not one whose last statement was background work', async ({
+    assert,
+  }) => {
+    const other = await otherSession()
+    try {
+      await other.query(`${BACKGROUND_TAG} SELECT 1`)
+      const background = await countForegroundSessions(60_000)
+      await other.query('SELECT 1')
+      const foreground = await countForegroundSessions(60_000)
+      assert.equal(foreground, background + 1)
+      await other.query(`${BACKGROUND_TAG} SELECT 1`)
+      assert.equal(await countForegroundSessions(60_000), background)
+    } finally {
+      await other.end()
+    }
+  })
+
+  test('sessions of background processes (application_name rewrap-bg…) do not count', async ({
+    assert,
+  }) => {
+    const ace = await otherSession('rewrap-bg')
+    const other = await otherSession()
+    try {
+      await other.query(`${BACKGROUND_TAG} SELECT 1`)
+      const before = await countForegroundSessions(60_000)
+      await ace.query('SELECT 1')
+      assert.equal(await countForegroundSessions(60_000), before)
+    } finally {
+      await ace.end()
+      await other.end()
+    }
+  })
+
+  test('a session idle for longer than the window does not count', async ({ assert }) => {
+    const other = await otherSession()
+    try {
+      await other.query('SELECT 1')
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      const withinMinute = await countForegroundSessions(60_000)
+      const within100ms = await countForegroundSessions(100)
+      assert.isAtLeast(withinMinute, 1)
+      assert.isBelow(within100ms, withinMinute, 'idle for 400 ms: outside a 100 ms window')
+    } finally {
+      await other.end()
+    }
+  })
+})
