@@ -299,7 +299,11 @@ export class KeyRotationService {
         cursorVersion = batch.version
         cursorId = last
         const stopping = options.signal?.aborted || lock.lost
-        if (!stopping) {
+        // Full speed: the next batch's SELECT + rewrap overlaps this UPDATE. Paced (the
+        // database serves other work): one step at a time, so the loop never keeps two
+        // cores busy while requests are waiting for one.
+        const overlap = !throttle.paced
+        if (!stopping && overlap) {
           prepared = this.#prepare(driver, run, cursorVersion, cursorId, target, batchSize)
           // Awaited after the commit below; handled now so a failure is not "unhandled".
           prepared.catch(() => {})
@@ -324,6 +328,8 @@ export class KeyRotationService {
           return this.store.update(run.id, { status: 'cancelled', cancel_requested: false })
         }
         await throttle.afterBatch(batch.rows.length)
+        if (!overlap)
+          prepared = this.#prepare(driver, run, cursorVersion, cursorId, target, batchSize)
       }
 
       const remaining = await this.store.countStale(run.kekName, target)
