@@ -328,6 +328,15 @@ export class KeyRotationService {
           return this.store.update(run.id, { status: 'cancelled', cancel_requested: false })
         }
         await throttle.afterBatch(batch.rows.length)
+        if (throttle.paced === overlap) {
+          // Switched (overlap was !paced before this batch): log switches, not every batch.
+          logger.info(
+            { kek: run.kekName, run: run.id, paced: throttle.paced },
+            throttle.paced
+              ? 'rewrap paced: other sessions use the database'
+              : 'rewrap at full speed: no other sessions'
+          )
+        }
         if (!overlap)
           prepared = this.#prepare(driver, run, cursorVersion, cursorId, target, batchSize)
       }

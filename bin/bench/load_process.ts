@@ -105,14 +105,16 @@ function send(current: LoadWindow) {
       response.on('end', () =>
         settle(response.statusCode === 200 ? null : String(response.statusCode))
       )
-      response.on('error', () => settle('error'))
+      response.on('error', (error: NodeJS.ErrnoException) =>
+        settle(`error:${error.code ?? 'unknown'}`)
+      )
     }
   )
   request.on('timeout', () => {
     request.destroy()
     settle('timeout')
   })
-  request.on('error', () => settle('error'))
+  request.on('error', (error: NodeJS.ErrnoException) => settle(`error:${error.code ?? 'unknown'}`))
   request.end()
 }
 
@@ -155,7 +157,15 @@ async function stop() {
 process.on('message', (command: LoadCommand) => {
   if (command.type === 'init') {
     data = command.settings
-    agent = new http.Agent({ keepAlive: true, maxSockets: data.concurrency })
+    // Idle keep-alive sockets are dropped after 2 s, before the server's own 5 s keep-alive
+    // timeout closes them: reusing a socket the server is closing fails with ECONNRESET, a
+    // client-side race that is not a failure of the app.
+    agent = new http.Agent({
+      keepAlive: true,
+      maxSockets: data.concurrency,
+      timeout: 2_000,
+      scheduling: 'lifo',
+    })
   } else if (command.type === 'start') {
     minId = command.minId
     maxId = command.maxId

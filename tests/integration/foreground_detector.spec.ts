@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import pg from 'pg'
 import { BACKGROUND_TAG, countForegroundSessions } from '#services/foreground_detector'
+import { KeyRotationService } from '#services/key_rotation_service'
+import { createKek, kekName, seed, versionCounts } from '#tests/helpers/rotation'
 
 /** A session of its own on the test database (another client of the app's DB). */
 async function otherSession(applicationName = 'psql') {
@@ -63,4 +66,41 @@ test.group('foreground detector (pg_stat_activity)', () => {
       await other.end()
     }
   })
+})
+
+test.group('rewrap pacing (real rotation, real pg_stat_activity)', () => {
+  /** Log lines of one run (LOG_FILE is written synchronously, see bin/test.ts). */
+  function runLog(runId: string) {
+    return readFileSync(process.env.LOG_FILE!, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .filter((entry) => String(entry.run) === runId)
+  }
+
+  test('with another session busy the loop paces itself; --nice-ratio 0 never does', async ({
+    assert,
+  }) => {
+    const kek = kekName('pace')
+    await createKek(kek)
+    await seed(kek, 400)
+    const other = await otherSession()
+    const busy = setInterval(() => other.query('SELECT 1').catch(() => {}), 50)
+    try {
+      const rotations = await app.container.make(KeyRotationService)
+      const paced = await rotations.rotate(kek, { batchSize: 50, niceRatio: 1 })
+      assert.equal(paced.status, 'completed')
+      assert.isTrue(
+        runLog(paced.id).some((e) => e.paced === true && /rewrap paced/.test(e.msg)),
+        'logged the switch to paced'
+      )
+      const full = await rotations.rotate(kek, { batchSize: 50, niceRatio: 0 })
+      assert.equal(full.status, 'completed')
+      assert.isFalse(runLog(full.id).some((e) => e.paced === true))
+      assert.deepEqual(await versionCounts(kek), { 3: 400 })
+    } finally {
+      clearInterval(busy)
+      await other.end()
+    }
+  }).timeout(60_000)
 })
