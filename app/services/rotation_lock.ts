@@ -13,6 +13,9 @@ import pg from 'pg'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 
+/** Lock keys are `hashtextextended(LOCK_PREFIX || key, 0)`: one formula for taking and checking. */
+const LOCK_PREFIX = 'rewrap:rotation:'
+
 /**
  * A held rotation lock.
  */
@@ -34,8 +37,8 @@ export class RotationLock {
     await client.connect()
     try {
       const { rows } = await client.query(
-        `SELECT pg_try_advisory_lock(hashtextextended('rewrap:rotation:' || $1, 0)) AS ok`,
-        [kekName]
+        `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`,
+        [LOCK_PREFIX + kekName]
       )
       if (rows[0].ok) return new RotationLock(client)
     } catch (error) {
@@ -70,10 +73,10 @@ export class RotationLock {
            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
              AND ((l.classid::bigint << 32) | l.objid::bigint)
-                 = hashtextextended('rewrap:rotation:' || k, 0))`,
-      [keys]
+                 = hashtextextended(k, 0))`,
+      [keys.map((key) => LOCK_PREFIX + key)]
     )
-    return new Set((rows as Array<{ k: string }>).map((row) => row.k))
+    return new Set((rows as Array<{ k: string }>).map((row) => row.k.slice(LOCK_PREFIX.length)))
   }
 
   /**

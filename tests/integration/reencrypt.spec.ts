@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
@@ -16,8 +14,7 @@ import {
   versionCounts,
   waitFor,
 } from '#tests/helpers/rotation'
-
-const ACE = fileURLToPath(new URL('../../ace.js', import.meta.url))
+import { spawnAce } from '#tests/helpers/ace_child'
 
 let kernel: Kernel | undefined
 
@@ -122,27 +119,18 @@ test.group('reencrypt: recovery for a compromised KEK', () => {
     await createKek(to)
     const expected = await seed(from, 1500)
 
-    const child = spawn(
-      process.execPath,
-      [
-        ACE,
-        'reencrypt',
-        '--from',
-        from,
-        '--to',
-        to,
-        '--batch-size',
-        '50',
-        '--sleep-ms',
-        '25',
-        '--json',
-      ],
-      { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] }
-    )
-    let output = ''
-    child.stdout.on('data', (chunk) => (output += chunk))
-    child.stderr.on('data', (chunk) => (output += chunk))
-    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+    const { child, output, exited } = spawnAce([
+      'reencrypt',
+      '--from',
+      from,
+      '--to',
+      to,
+      '--batch-size',
+      '50',
+      '--sleep-ms',
+      '25',
+      '--json',
+    ])
     const running = await waitFor(async () => {
       const row = await db.from('reencrypt_runs').where('from_kek', from).first()
       return row && Number(row.reencrypted) >= 200 ? row : null
@@ -155,7 +143,7 @@ test.group('reencrypt: recovery for a compromised KEK', () => {
     const afterCrash = await db.from('reencrypt_runs').where('from_kek', from).firstOrFail()
     assert.equal(afterCrash.status, 'running')
     const moved = await rowsOf(to)
-    assert.isBelow(moved, 1500, `killed too late: ${output.slice(-300)}`)
+    assert.isBelow(moved, 1500, `killed too late: ${output().slice(-300)}`)
     assert.equal(Number(afterCrash.reencrypted), moved, 'counter matches rows committed')
     assert.equal(await rowsOf(from), 1500 - moved)
     await assertAllDecrypt(assert, expected)

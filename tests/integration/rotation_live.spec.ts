@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
@@ -14,8 +12,7 @@ import {
   versionCounts,
   waitFor,
 } from '#tests/helpers/rotation'
-
-const ACE = fileURLToPath(new URL('../../ace.js', import.meta.url))
+import { spawnAce } from '#tests/helpers/ace_child'
 
 test.group('rotation: zero downtime', () => {
   test('reads stay correct and no concurrent write is lost while a rotation runs', async ({
@@ -83,17 +80,15 @@ test.group('rotation: crash safety', () => {
     await createKek(kek)
     const expected = await seed(kek, 4000)
 
-    const child = spawn(
-      process.execPath,
-      [ACE, 'rotate:kek', kek, '--batch-size', '100', '--sleep-ms', '25', '--json'],
-      { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] }
-    )
-    let output = ''
-    child.stdout.on('data', (chunk) => (output += chunk))
-    child.stderr.on('data', (chunk) => (output += chunk))
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => resolve(code))
-    )
+    const { child, output, exited } = spawnAce([
+      'rotate:kek',
+      kek,
+      '--batch-size',
+      '100',
+      '--sleep-ms',
+      '25',
+      '--json',
+    ])
 
     // Kill it once it has committed some batches, long before it is done.
     const running = await waitFor(async () => {
@@ -107,7 +102,7 @@ test.group('rotation: crash safety', () => {
     const afterCrash = await db.from('key_rotations').where('kek_name', kek).firstOrFail()
     assert.equal(afterCrash.status, 'running', 'the killed run stays resumable')
     const counts = await versionCounts(kek)
-    assert.isAbove(counts[1] ?? 0, 0, `killed too late: ${output.slice(-300)}`)
+    assert.isAbove(counts[1] ?? 0, 0, `killed too late: ${output().slice(-300)}`)
     assert.equal(Number(afterCrash.rewrapped), counts[2], 'counter matches rows committed')
 
     const rotations = await app.container.make(KeyRotationService)

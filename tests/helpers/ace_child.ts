@@ -1,0 +1,29 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const ACE = fileURLToPath(new URL('../../ace.js', import.meta.url))
+
+/** A `node ace …` child process of a test. */
+export interface AceChild {
+  child: ChildProcess
+  /** Its stdout and stderr so far. */
+  output(): string
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>
+}
+
+/**
+ * Starts `node ace <args>` in its own process with the test run's
+ * environment (database, keys, LOG_FILE), e.g. to SIGKILL it mid-run.
+ */
+export function spawnAce(args: string[]): AceChild {
+  const child = spawn(process.execPath, [ACE, ...args], {
+    env: { ...process.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, output: () => output, exited }
+}
