@@ -330,8 +330,17 @@ async function rewrapVariant(
  * `node ace rotate:kek <kek> --json` as a child process: the real command,
  * its own peak RSS (VmHWM, app boot included) and its run's duration.
  */
-async function cliVariant(ctx: Context, scaleRows: number): Promise<Measurement> {
+async function cliVariant(ctx: Context, scaleRows: number, full: boolean): Promise<Measurement> {
   const nodeOptions = ctx.options.cliNodeOptions
+  // An idle window right before (same table state, same moment of the machine's load): the
+  // baseline of this variant's foreground-latency target.
+  let idleBefore: ForegroundStats | null = null
+  if (full) {
+    log(`  idle foreground window before rotate:kek (${ctx.options.idleSeconds} s)`)
+    const window = await measure(ctx, 'idle-cli', true, () => sleep(ctx.options.idleSeconds * 1000))
+    idleBefore = window.foreground
+    log(`    idle p50 ${idleBefore?.p50Ms} ms, p99 ${idleBefore?.p99Ms} ms`)
+  }
   log(
     `  cli: NODE_OPTIONS="${nodeOptions}" node ${ctx.cliEntry} rotate:kek --json (local KMS, own process, default throttle)`
   )
@@ -375,6 +384,7 @@ async function cliVariant(ctx: Context, scaleRows: number): Promise<Measurement>
         targetVersion: run.targetVersion,
       },
       entry: ctx.cliEntry,
+      idleBefore,
       nodeOptions,
       args: ctx.options.cliArgs,
       processSeconds: round(r.seconds, 2),
@@ -434,7 +444,7 @@ async function scale(ctx: Context, scaleRows: number, full: boolean): Promise<Me
   results.push(...(await floorPair(ctx, scaleRows, 1)))
   results.push(await rewrapVariant(ctx, 'local', ctx.localRaw, scaleRows))
   if (ctx.vault) results.push(await rewrapVariant(ctx, 'vault', ctx.vault, scaleRows))
-  if (ctx.options.cli) results.push(await cliVariant(ctx, scaleRows))
+  if (ctx.options.cli) results.push(await cliVariant(ctx, scaleRows, full))
   if (full) {
     results.push(...(await floorPair(ctx, scaleRows, 3)))
   }
@@ -515,12 +525,15 @@ function evaluateTargets(
     })
   }
   const ratioOf = (fg: ForegroundStats) => fg.p99Ms! / idle!.p99Ms!
-  if (cli?.foreground && idle?.p99Ms && cli.foreground.p99Ms !== null) {
+  const idleBefore = cli?.details.idleBefore as ForegroundStats | null | undefined
+  if (cli?.foreground?.p99Ms && idleBefore?.p99Ms) {
     const fg = cli.foreground
+    const ratio = fg.p99Ms! / idleBefore.p99Ms
     targets.push({
-      target: 'Foreground p99 during `rotate:kek` with the default throttle ≤ 1.5× idle',
-      measured: `${fg.p99Ms} ms vs ${idle.p99Ms} ms idle (${ratioOf(fg).toFixed(2)}×) at ${cli.rowsPerSecond.toLocaleString()} rows/s`,
-      pass: ratioOf(fg) <= 1.5,
+      target:
+        'Foreground p99 during `rotate:kek` with the default throttle ≤ 1.5× idle (the idle window just before it)',
+      measured: `${fg.p99Ms} ms vs ${idleBefore.p99Ms} ms idle (${ratio.toFixed(2)}×; ${idle?.p99Ms ? `${ratioOf(fg).toFixed(2)}× the first idle window` : ''}) at ${cli.rowsPerSecond.toLocaleString()} rows/s`,
+      pass: ratio <= 1.5,
     })
   }
   for (const m of [cli, local]) {
