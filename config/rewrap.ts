@@ -49,6 +49,8 @@ const rewrapConfig = {
      * on the database it runs at full speed. 0 = always full speed.
      */
     niceRatio: 4,
+    /** Rows per batch while paced: shorter bursts of database work between the sleeps. */
+    pacedBatchSize: 250,
     /** How "other sessions use the database" is sampled (pg_stat_activity). */
     foreground: {
       /** At most one sample per this many ms. */

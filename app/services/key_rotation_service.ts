@@ -337,8 +337,11 @@ export class KeyRotationService {
               : 'rewrap at full speed: no other sessions'
           )
         }
-        if (!overlap)
-          prepared = this.#prepare(driver, run, cursorVersion, cursorId, target, batchSize)
+        if (!overlap) {
+          // Paced: shorter bursts of database work between the sleeps.
+          const size = throttle.paced ? Math.min(batchSize, config.pacedBatchSize) : batchSize
+          prepared = this.#prepare(driver, run, cursorVersion, cursorId, target, size)
+        }
       }
 
       const remaining = await this.store.countStale(run.kekName, target)

@@ -103,4 +103,34 @@ test.group('rewrap pacing (real rotation, real pg_stat_activity)', () => {
       await other.end()
     }
   }).timeout(60_000)
+
+  test('while paced, batches shrink to pacedBatchSize (250) and run one at a time', async ({
+    assert,
+  }) => {
+    const kek = kekName('pace-size')
+    await createKek(kek)
+    await seed(kek, 2600)
+    const other = await otherSession()
+    const busy = setInterval(() => other.query('SELECT 1').catch(() => {}), 50)
+    try {
+      const rotations = await app.container.make(KeyRotationService)
+      const done: number[] = []
+      const run = await rotations.rotate(kek, {
+        batchSize: 1000,
+        niceRatio: 1,
+        onProgress: (p) => {
+          done.push(p.done)
+        },
+      })
+      assert.equal(run.status, 'completed')
+      assert.equal(run.rewrapped, 2600)
+      // Full speed until the first sample: batch 1 and, overlapped with its UPDATE, batch 2.
+      // Then paced: 250 rows at most, each read after the sleep.
+      const sizes = done.map((d, i) => d - (done[i - 1] ?? 0))
+      assert.deepEqual(sizes, [1000, 1000, 250, 250, 100])
+    } finally {
+      clearInterval(busy)
+      await other.end()
+    }
+  }).timeout(60_000)
 })
