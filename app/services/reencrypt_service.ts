@@ -32,7 +32,7 @@ import { Clock } from '#services/clock'
 import { runProgress, safeMessage, type RunProgress } from '#services/run_progress'
 import { DekCache } from '#services/dek_cache'
 import { RotationLock } from '#services/rotation_lock'
-import { pgArray } from '#services/rotation_store'
+import { pgArray, updateRunRow } from '#services/rotation_store'
 import { Throttle } from '#services/throttle'
 import { BACKGROUND_TAG, ForegroundDetector } from '#services/foreground_detector'
 
@@ -437,13 +437,7 @@ export class ReencryptService {
   }
 
   async #update(id: string, fields: Record<string, unknown>): Promise<ReencryptRun> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} UPDATE reencrypt_runs SET ${Object.keys(fields)
-        .map((key) => `${key} = ?`)
-        .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
-      [...Object.values(fields).map((v) => (v === undefined ? null : v)), id] as any[]
-    )
-    return toRun(rows[0])
+    return toRun(await updateRunRow('reencrypt_runs', id, fields))
   }
 }
 

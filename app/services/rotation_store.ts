@@ -60,6 +60,24 @@ export function pgArray(values: unknown[]) {
   return { toPostgres: () => values } as unknown as string
 }
 
+/**
+ * Sets `fields` (snake_case columns, from code, never from input) and
+ * `updated_at` on one row of a run table; answers the row.
+ */
+export async function updateRunRow(
+  table: 'key_rotations' | 'reencrypt_runs',
+  id: string,
+  fields: Record<string, unknown>
+): Promise<Record<string, any>> {
+  const { rows } = await db.rawQuery(
+    `${BACKGROUND_TAG} UPDATE ${table} SET ${Object.keys(fields)
+      .map((key) => `${key} = ?`)
+      .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
+    [...Object.values(fields).map((v) => (v === undefined ? null : v)), id] as any[]
+  )
+  return rows[0]
+}
+
 function toRun(row: Record<string, any>): RotationRun {
   return {
     id: String(row.id),
@@ -158,13 +176,7 @@ export class RotationStore {
    * Updates a run's fields (snake_case columns).
    */
   async update(id: string, fields: Record<string, unknown>): Promise<RotationRun> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} UPDATE key_rotations SET ${Object.keys(fields)
-        .map((key) => `${key} = ?`)
-        .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
-      [...Object.values(fields).map((v) => (v === undefined ? null : v)), id] as any[]
-    )
-    return toRun(rows[0])
+    return toRun(await updateRunRow('key_rotations', id, fields))
   }
 
   /**

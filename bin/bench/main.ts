@@ -376,13 +376,7 @@ async function cliVariant(ctx: Context, scaleRows: number, full: boolean): Promi
     runSeconds,
     phase,
     {
-      run: {
-        status: run.status,
-        rewrapped: run.rewrapped,
-        skipped: run.skipped,
-        failed: run.failed,
-        targetVersion: run.targetVersion,
-      },
+      run: V.runSummary(run as Parameters<typeof V.runSummary>[0]),
       entry: ctx.cliEntry,
       idleBefore,
       nodeOptions,

@@ -105,6 +105,17 @@ export function timedDriver(inner: KmsDriver, timings: StepTimings): KmsDriver {
   }
 }
 
+/** The counts of a finished run the bench reports (from the service or `rotate:kek --json`). */
+export function runSummary(run: ServiceRunResult['run']): ServiceRunResult['run'] {
+  return {
+    status: run.status,
+    rewrapped: run.rewrapped,
+    skipped: run.skipped,
+    failed: run.failed,
+    targetVersion: run.targetVersion,
+  }
+}
+
 /** What a Rewrap run did. */
 export interface ServiceRunResult {
   seconds: number
@@ -143,17 +154,7 @@ export async function runRewrap(
       niceRatio: 0,
     })
     const seconds = (performance.now() - started) / 1000
-    return {
-      seconds,
-      run: {
-        status: run.status,
-        rewrapped: run.rewrapped,
-        skipped: run.skipped,
-        failed: run.failed,
-        targetVersion: run.targetVersion,
-      },
-      timings,
-    }
+    return { seconds, run: runSummary(run), timings }
   } finally {
     app.container.restore(KmsManager)
   }
