@@ -1,6 +1,7 @@
 import app from '@adonisjs/core/services/app'
 import env from '#start/env'
 import { defineConfig } from '@adonisjs/lucid'
+import { registerBackend, type PgClientLike } from '#services/backend_priority'
 
 /**
  * The embedded Postgres `npm start` runs when DATABASE_URL is unset.
@@ -25,6 +26,20 @@ function withApplicationName(url: string, name: string): string {
   }
 }
 
+const background = app.getEnvironment() === 'console'
+
+/**
+ * Ace processes remember each connection's backend pid, so that background
+ * work can lower the priority of its Postgres backends when the server runs
+ * on this host (app/services/backend_priority.ts).
+ */
+function afterCreate(conn: PgClientLike, done: (error: unknown, conn: PgClientLike) => void) {
+  registerBackend(conn).then(
+    () => done(null, conn),
+    (error) => done(error, conn)
+  )
+}
+
 const dbConfig = defineConfig({
   connection: 'postgres',
   prettyPrintDebugQueries: false,
@@ -34,10 +49,10 @@ const dbConfig = defineConfig({
       connection: {
         connectionString: withApplicationName(
           env.get('DATABASE_URL') ?? embeddedDatabaseUrl,
-          app.getEnvironment() === 'console' ? 'rewrap-bg' : 'rewrap'
+          background ? 'rewrap-bg' : 'rewrap'
         ),
       },
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: 10, ...(background ? { afterCreate } : {}) },
       migrations: {
         naturalSort: true,
         paths: ['database/migrations'],

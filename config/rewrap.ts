@@ -65,6 +65,13 @@ const rewrapConfig = {
      * Not applied to API-started runs (they share the HTTP server's process).
      */
     cpuNice: 19 as number | null,
+    /**
+     * Also re-nice such a process's own Postgres backends to `cpuNice` when
+     * the database server runs on this host (embedded Postgres, a local
+     * server; needs the same OS user or CAP_SYS_NICE). Each pid is checked
+     * to be the server end of the process's own TCP connection first.
+     */
+    niceLocalBackends: true,
     /** A KMS outage longer than this pauses the run as `failed` (resumable). */
     kmsOutageMs: 5 * 60_000,
     /** Extra passes to catch rows left stale by writes racing the scan. */

@@ -8,7 +8,8 @@
 | and once at start-up, so a scheduler that was down catches up at once.
 | Decisions come from key ages, so running it often is harmless.
 | `scheduler:run` does only background work: it lowers its CPU priority
-| (config/rewrap.ts `rotation.cpuNice`) before the first tick.
+| and that of its local Postgres backends (config/rewrap.ts `rotation.cpuNice`,
+| `niceLocalBackends`) before the first tick.
 |
 */
 import app from '@adonisjs/core/services/app'
@@ -19,8 +20,8 @@ const { lifecycle, rotation } = app.config.get<RewrapConfig>('rewrap')
 
 scheduler
   .call(async () => {
-    const { lowerCpuPriority } = await import('#services/cpu_priority')
-    lowerCpuPriority(rotation.cpuNice)
+    const { enterBackgroundPriority } = await import('#services/cpu_priority')
+    enterBackgroundPriority(rotation)
     const { RotationScheduler } = await import('#services/rotation_scheduler')
     const rotations = await app.container.make(RotationScheduler)
     await rotations.tick()

@@ -2,7 +2,7 @@ import { BaseCommand } from '@adonisjs/core/ace'
 import cliProgress from 'cli-progress'
 import type { RewrapConfig } from '#config/rewrap'
 import { errorLine } from '#exceptions/handler'
-import { lowerCpuPriority } from '#services/cpu_priority'
+import { enterBackgroundPriority } from '#services/cpu_priority'
 import type { RunProgress } from '#services/run_progress'
 
 /** What a long-running command's work receives. */
@@ -25,7 +25,8 @@ export abstract class RewrapCommand extends BaseCommand {
 
   /**
    * Runs long background work (rewrap, re-encrypt): lowers this process's
-   * CPU priority (config/rewrap.ts `rotation.cpuNice`; not under tests),
+   * CPU priority and that of its local Postgres backends (config/rewrap.ts
+   * `rotation.cpuNice`, `niceLocalBackends`; not under tests),
    * turns the first SIGINT/SIGTERM into an abort (a second one exits 130),
    * and reports progress — a bar named `label` on a TTY, else one JSON line
    * `{ event: "<label>.progress", …describe(run) }` every 2 s (none with
@@ -37,7 +38,7 @@ export abstract class RewrapCommand extends BaseCommand {
     work: (hooks: BackgroundHooks<Run>) => Promise<T>
   ): Promise<T> {
     if (!this.app.inTest) {
-      lowerCpuPriority(this.app.config.get<RewrapConfig>('rewrap').rotation.cpuNice)
+      enterBackgroundPriority(this.app.config.get<RewrapConfig>('rewrap').rotation)
     }
     const controller = new AbortController()
     const stop = () => {

@@ -12,6 +12,7 @@
 */
 import { readdirSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
+import { lowerRegisteredBackends } from '#services/backend_priority'
 
 /**
  * Lowers the priority of this process to `nice` (0 to 19; a lower value
@@ -41,4 +42,21 @@ export function lowerCpuPriority(nice: number | null | undefined): number | null
   } catch {
     return null
   }
+}
+
+/** The part of config/rewrap.ts `rotation` that sets a background process's priority. */
+export interface BackgroundPriorityOptions {
+  cpuNice: number | null
+  niceLocalBackends: boolean
+}
+
+/**
+ * Enters background priority: this process at `cpuNice` and, with
+ * `niceLocalBackends`, its Postgres backends too when the server runs on
+ * this host (backend_priority.ts). Answers the nice value in effect.
+ */
+export function enterBackgroundPriority(options: BackgroundPriorityOptions): number | null {
+  const nice = lowerCpuPriority(options.cpuNice)
+  if (nice !== null && nice > 0 && options.niceLocalBackends) lowerRegisteredBackends(nice)
+  return nice
 }

@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { test } from '@japa/runner'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+/*
+| In a child process (the module keeps the process's background priority),
+| against the test database's real server: three connections, two of them
+| registered as the pool's afterCreate does, one before and one after the
+| process enters background priority, one never registered.
+*/
+const SCRIPT = `
+import { readFileSync, statSync } from 'node:fs'
+import pg from 'pg'
+import { registerBackend, lowerBackendPriority } from '#services/backend_priority'
+import { enterBackgroundPriority } from '#services/cpu_priority'
+const nice = (pid) => {
+  const stat = readFileSync('/proc/' + pid + '/stat', 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+}
+const connect = async () => {
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL })
+  await client.connect()
+  const { rows } = await client.query('select pg_backend_pid() as pid')
+  return { client, pid: rows[0].pid }
+}
+const early = await connect()
+await registerBackend(early.client)
+const other = await connect()
+const crossed = lowerBackendPriority(other.pid, early.client, 15)
+const entered = enterBackgroundPriority({ cpuNice: 12, niceLocalBackends: true })
+const late = await connect()
+await registerBackend(late.client)
+const out = {
+  crossed,
+  entered,
+  early: nice(early.pid),
+  late: nice(late.pid),
+  other: nice(other.pid),
+  uid: process.getuid(),
+  backendUid: statSync('/proc/' + early.pid).uid,
+}
+for (const c of [early, other, late]) await c.client.end()
+console.log(JSON.stringify(out))
+`
+
+test.group('backend priority (real Postgres on this host)', () => {
+  test('a background process lowers its own backends, only those, before and after entering', async ({
+    assert,
+  }) => {
+    if (process.platform !== 'linux') return
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import=@poppinss/ts-exec', '--input-type=module', '-e', SCRIPT],
+      { cwd: ROOT }
+    )
+    const out = JSON.parse(stdout.trim().split('\n').pop()!)
+    assert.equal(out.entered, 12)
+    assert.equal(out.crossed, 'not-local', "another connection's backend is never touched")
+    assert.equal(out.other, 0, 'a connection that is not registered keeps its priority')
+    if (out.uid !== 0 && out.uid !== out.backendUid) {
+      // Another user's server without CAP_SYS_NICE: refused, nothing changed.
+      assert.deepEqual([out.early, out.late], [0, 0])
+      return
+    }
+    assert.equal(out.early, 12, 'registered before: lowered on entering')
+    assert.equal(out.late, 12, 'registered after: lowered at once')
+  }).timeout(30_000)
+})
