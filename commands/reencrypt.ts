@@ -66,19 +66,22 @@ export default class Reencrypt extends RewrapCommand {
       sleepMs: this.sleepMs,
       niceRatio: this.niceRatio,
     })
-    const run = await this.background<ReencryptRun, ReencryptRun>(
+    const { run, failures } = await this.background(
       'reencrypt',
-      (r) => ({ run: r.id, from: r.fromKek, to: r.toKek }),
-      ({ signal, onProgress }) =>
-        service.reencrypt(input.from, input.to, {
+      (r: ReencryptRun) => ({ run: r.id, from: r.fromKek, to: r.toKek }),
+      async ({ signal, onProgress }) => {
+        const done = await service.reencrypt(input.from, input.to, {
           batchSize: input.batchSize,
           sleepMs: input.sleepMs,
           niceRatio: input.niceRatio,
           signal,
           onProgress,
         })
+        // Inside the background work: a SIGTERM keeps the database open until this is read.
+        return { run: done, failures: await service.failures(done.id, 100) }
+      }
     )
-    await this.#report(run, await service.failures(run.id, 100))
+    await this.#report(run, failures)
   }
 
   async #report(run: ReencryptRun, failures: ReencryptFailure[]) {

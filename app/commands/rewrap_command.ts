@@ -27,8 +27,10 @@ export abstract class RewrapCommand extends BaseCommand {
    * Runs long background work (rewrap, re-encrypt): lowers this process's
    * CPU priority and that of its local Postgres backends (config/rewrap.ts
    * `rotation.cpuNice`, `niceLocalBackends`; not under tests),
-   * turns the first SIGINT/SIGTERM into an abort (a second one exits 130),
-   * and reports progress — a bar named `label` on a TTY, else one JSON line
+   * turns the first SIGINT/SIGTERM (or an app termination) into an abort
+   * (reason `operator` for Ctrl-C, else `shutdown`) and holds the app's
+   * termination until the work has stored its stopped run (a second signal
+   * exits 130 at once), and reports progress — a bar named `label` on a TTY, else one JSON line
    * `{ event: "<label>.progress", …describe(run) }` every 2 s (none with
    * `--json`).
    */
@@ -41,13 +43,18 @@ export abstract class RewrapCommand extends BaseCommand {
       enterBackgroundPriority(this.app.config.get<RewrapConfig>('rewrap').rotation)
     }
     const controller = new AbortController()
-    const stop = () => {
-      if (controller.signal.aborted) process.exit(130)
-      controller.abort()
+    // Ctrl-C is a person stopping the run (it stays paused: the scheduler leaves it alone);
+    // SIGTERM is a shutdown (the scheduler resumes it).
+    let signals = 0
+    const stop = (reason: 'operator' | 'shutdown') => {
+      if (++signals > 1) process.exit(130)
+      if (!controller.signal.aborted) controller.abort(reason)
       if (!this.json) this.logger.warning('Stopping after the current batch… (again to force)')
     }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
+    const onSigint = () => stop('operator')
+    const onSigterm = () => stop('shutdown')
+    process.on('SIGINT', onSigint)
+    process.on('SIGTERM', onSigterm)
     const bar =
       process.stdout.isTTY && !this.json && !this.app.inTest
         ? new cliProgress.SingleBar(
@@ -77,12 +84,19 @@ export abstract class RewrapCommand extends BaseCommand {
         )
       }
     }
+    const running = work({ signal: controller.signal, onProgress })
+    // On SIGTERM bin/console.ts terminates the app, which closes the database once the
+    // terminating hooks are done: the work first stores its stopped run.
+    this.app.terminating(async () => {
+      if (!controller.signal.aborted) controller.abort('shutdown')
+      await running.catch(() => null)
+    })
     try {
-      return await work({ signal: controller.signal, onProgress })
+      return await running
     } finally {
       bar?.stop()
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
+      process.off('SIGINT', onSigint)
+      process.off('SIGTERM', onSigterm)
     }
   }
 

@@ -29,7 +29,12 @@ import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { runProgress, safeMessage, type RunProgress } from '#services/run_progress'
 import { RotationLock } from '#services/rotation_lock'
-import { RotationStore, type RotationRun, type StaleRow } from '#services/rotation_store'
+import {
+  RotationStore,
+  type CancelledBy,
+  type RotationRun,
+  type StaleRow,
+} from '#services/rotation_store'
 import { ForegroundDetector } from '#services/foreground_detector'
 import { Throttle } from '#services/throttle'
 
@@ -52,7 +57,11 @@ export interface RotateOptions {
   onStarted?: (run: RotationRun) => void
   /** Progress after every batch. */
   onProgress?: (progress: RotationProgress) => void | Promise<void>
-  /** Aborting finishes the current batch and leaves the run resumable. */
+  /**
+   * Aborting finishes the current batch and leaves the run resumable. Abort
+   * with the reason `'operator'` for a person's stop (the run then stays
+   * paused: the scheduler leaves it alone); any other reason is a shutdown.
+   */
   signal?: AbortSignal
 }
 
@@ -208,6 +217,7 @@ export class KeyRotationService {
       return this.store.update(unfinished.id, {
         status: 'running',
         cancel_requested: false,
+        cancelled_by: null,
         last_error: null,
         finished_at: null,
       })
@@ -324,8 +334,16 @@ export class KeyRotationService {
         )
         if (stopping || commit.cancelRequested || options.signal?.aborted) {
           if (!stopping) await prepared.catch(() => null)
-          logger.info({ kek: run.kekName, run: run.id }, 'rotation cancelled; resumable')
-          return this.store.update(run.id, { status: 'cancelled', cancel_requested: false })
+          const by: CancelledBy =
+            commit.cancelRequested || options.signal?.reason === 'operator'
+              ? 'operator'
+              : 'shutdown'
+          logger.info({ kek: run.kekName, run: run.id, by }, 'rotation cancelled; resumable')
+          return this.store.update(run.id, {
+            status: 'cancelled',
+            cancel_requested: false,
+            cancelled_by: by,
+          })
         }
         await throttle.afterBatch(batch.rows.length)
         if (throttle.paced === overlap) {

@@ -4,7 +4,9 @@
 |--------------------------------------------------------------------------
 |
 | The decision of the scheduled task (start/scheduler.ts), per managed KEK:
-|   1. an unfinished run (crashed, failed, cancelled) → resume it;
+|   1. an unfinished run (crashed, failed, stopped by a shutdown) → resume
+|      it; one an operator cancelled stays paused (skipped, until resumed
+|      by hand), and the KEK is not rotated meanwhile;
 |   2. else the latest version's age (KMS creation time vs the Clock) ≥ the
 |      cryptoperiod → rotate and rewrap;
 |   3. else rows below the latest version (a rotation done outside the app,
@@ -122,6 +124,14 @@ export class RotationScheduler {
     const base: RotateOptions = { ...options.rotate, trigger: 'scheduler', requestedBy: null }
 
     const unfinished = await this.store.findUnfinished(policy.name)
+    if (unfinished?.status === 'cancelled' && unfinished.cancelledBy === 'operator') {
+      return {
+        ...decision,
+        action: 'skipped',
+        reason: `run #${unfinished.id} was cancelled by an operator; it stays paused until \`node ace rotate:kek ${policy.name} --resume\` (or POST /rotations with resume)`,
+        run: unfinished,
+      }
+    }
     if (unfinished) {
       const run = await this.rotations.rotate(policy.name, { ...base, resume: true })
       return this.#ran(decision, 'resumed', `resumed run #${run.id}: ${run.status}`, run)

@@ -168,6 +168,11 @@ export interface RotationRunView {
   pass: number
   cancelRequested: boolean
   /**
+   * Who stopped a `cancelled` run: `operator` (stays paused until resumed)
+   * or `shutdown` (the scheduler resumes it); null otherwise.
+   */
+  cancelledBy: 'operator' | 'shutdown' | null
+  /**
    * True for a `running` run that no live process is working on (its
    * process died: nobody holds the KEK's rotation lock). Resume it.
    */
@@ -285,6 +290,7 @@ export function runView(run: RotationRun, live = true): RotationRunView {
     failed: run.failed,
     pass: run.pass,
     cancelRequested: run.cancelRequested,
+    cancelledBy: run.cancelledBy,
     stalled: run.status === 'running' && !live,
     lastError: run.lastError,
     options: {

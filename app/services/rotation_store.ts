@@ -31,11 +31,20 @@ export interface RotationRun {
   trigger: 'cli' | 'api' | 'scheduler'
   requestedBy: string | null
   cancelRequested: boolean
+  /** Who stopped a `cancelled` run (see `CancelledBy`); null otherwise. */
+  cancelledBy: CancelledBy | null
   lastError: string | null
   startedAt: Date
   finishedAt: Date | null
   heartbeatAt: Date
 }
+
+/**
+ * Who stopped a run: an `operator` (API cancel, Ctrl-C of `rotate:kek`) —
+ * it stays paused until resumed by hand — or a `shutdown` (SIGTERM, a lost
+ * lock) — the scheduler resumes it.
+ */
+export type CancelledBy = 'operator' | 'shutdown'
 
 /** Statuses of a run that can be resumed. */
 export const UNFINISHED_STATUSES = ['running', 'failed', 'cancelled'] as const
@@ -97,6 +106,7 @@ function toRun(row: Record<string, any>): RotationRun {
     trigger: row.trigger,
     requestedBy: row.requested_by,
     cancelRequested: row.cancel_requested,
+    cancelledBy: row.cancelled_by ?? null,
     lastError: row.last_error,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

@@ -38,6 +38,7 @@ const RUN_KEYS = [
   'failed',
   'pass',
   'cancelRequested',
+  'cancelledBy',
   'stalled',
   'lastError',
   'options',
@@ -470,6 +471,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
 
     const stopped = await pollRun(client, read, id, (r) => r.status !== 'running')
     assert.equal(stopped.status, 'cancelled')
+    assert.equal(stopped.cancelledBy, 'operator', 'a cancel through the API is an operator stop')
     assert.isBelow(stopped.progress.done, 1500)
     const counts = await versionCounts(kek)
     assert.isAbove(counts[1] ?? 0, 0, 'rows left at version 1')
@@ -489,6 +491,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.equal(resumed.body().id, id)
     const finished = await pollRun(client, read, id, (r) => r.status !== 'running')
     assert.equal(finished.status, 'completed')
+    assert.isNull(finished.cancelledBy)
     assert.equal(finished.rewrapped, 1500)
     assert.deepEqual(await versionCounts(kek), { 2: 1500 })
   }).timeout(60_000)

@@ -117,3 +117,39 @@ test.group('rotation: crash safety', () => {
     await assertAllDecrypt(assert, expected)
   }).timeout(120_000)
 })
+
+test.group('rotation: stopping rotate:kek', () => {
+  for (const [signal, by] of [
+    ['SIGINT', 'operator'],
+    ['SIGTERM', 'shutdown'],
+  ] as const) {
+    test(`${signal} finishes the batch, exits 130, and records the run as cancelled by ${by}`, async ({
+      assert,
+    }) => {
+      const kek = kekName('stop')
+      await createKek(kek)
+      await seed(kek, 3000)
+      const { child, output, exited } = spawnAce([
+        'rotate:kek',
+        kek,
+        '--batch-size',
+        '100',
+        '--sleep-ms',
+        '25',
+        '--json',
+      ])
+      await waitFor(async () => {
+        const row = await db.from('key_rotations').where('kek_name', kek).first()
+        return row && Number(row.rewrapped) >= 300 ? row : null
+      }, 60_000)
+      child.kill(signal)
+      assert.equal(await exited, 130, output().slice(-300))
+      const run = await db.from('key_rotations').where('kek_name', kek).firstOrFail()
+      assert.equal(run.status, 'cancelled')
+      assert.equal(run.cancelled_by, by)
+      const counts = await versionCounts(kek)
+      assert.equal(Number(run.rewrapped), counts[2], 'stopped on a batch boundary')
+      assert.isAbove(counts[1] ?? 0, 0, 'stopped before the end')
+    }).timeout(120_000)
+  }
+})

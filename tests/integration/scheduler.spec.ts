@@ -193,11 +193,51 @@ test.group('scheduler: rotation by key age', (group) => {
       onProgress: () => controller.abort(),
     })
     assert.equal(run.status, 'cancelled')
+    assert.equal(run.cancelledBy, 'shutdown', 'an abort without a reason is a shutdown')
     const [decision] = await tick()
     assert.equal(decision.action, 'resumed', decision.reason)
     assert.equal(decision.run?.id, run.id)
     assert.equal(await latestVersion(kek), 2)
     assert.deepEqual(await versionCounts(kek), { 2: 300 })
+  })
+
+  test('a run an operator cancelled stays paused: not resumed, not rotated, until resumed by hand', async ({
+    assert,
+  }) => {
+    const kek = kekName('sch')
+    manage(kek)
+    await createKek(kek)
+    const expected = await seed(kek, 300)
+    const controller = new AbortController()
+    const rotations = await app.container.make(KeyRotationService)
+    const run = await rotations.rotate(kek, {
+      batchSize: 50,
+      signal: controller.signal,
+      onProgress: () => controller.abort('operator'),
+    })
+    assert.equal(run.status, 'cancelled')
+    assert.equal(run.cancelledBy, 'operator')
+    const left = await versionCounts(kek)
+    assert.isAbove(left[1] ?? 0, 0)
+
+    // Even long past the cryptoperiod: the scheduler stands aside.
+    clock.offsetMs = 200 * DAY
+    for (let i = 0; i < 2; i++) {
+      const [decision] = await tick()
+      assert.equal(decision.action, 'skipped')
+      assert.include(decision.reason, 'cancelled by an operator')
+      assert.include(decision.reason, `rotate:kek ${kek} --resume`)
+      assert.equal(decision.run?.id, run.id)
+    }
+    assert.equal(await latestVersion(kek), 2, 'not rotated again')
+    assert.deepEqual(await versionCounts(kek), left, 'no row moved')
+
+    const resumed = await rotations.rotate(kek, { resume: true })
+    assert.equal(resumed.id, run.id)
+    assert.equal(resumed.status, 'completed')
+    assert.isNull(resumed.cancelledBy)
+    assert.deepEqual(await versionCounts(kek), { 2: 300 })
+    await assertAllDecrypt(assert, expected)
   })
 
   test('a KEK the KMS does not know is skipped; the others go on', async ({ assert }) => {
