@@ -49,8 +49,11 @@ const rewrapConfig = {
      * on the database it runs at full speed. 0 = always full speed.
      */
     niceRatio: 4,
-    /** Rows per batch while paced: shorter bursts of database work between the sleeps. */
-    pacedBatchSize: 250,
+    /**
+     * Rows per batch while paced: shorter bursts of database work between the
+     * sleeps (100: the foreground p99 of docs/benchmarks.md; 250 made it 1.2–1.8×).
+     */
+    pacedBatchSize: 100,
     /** How "other sessions use the database" is sampled (pg_stat_activity). */
     foreground: {
       /** At most one sample per this many ms. */

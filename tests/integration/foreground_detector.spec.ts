@@ -104,7 +104,7 @@ test.group('rewrap pacing (real rotation, real pg_stat_activity)', () => {
     }
   }).timeout(60_000)
 
-  test('while paced, batches shrink to pacedBatchSize (250) and run one at a time', async ({
+  test('while paced, batches shrink to pacedBatchSize (100) and run one at a time', async ({
     assert,
   }) => {
     const kek = kekName('pace-size')
@@ -125,9 +125,9 @@ test.group('rewrap pacing (real rotation, real pg_stat_activity)', () => {
       assert.equal(run.status, 'completed')
       assert.equal(run.rewrapped, 2600)
       // Full speed until the first sample: batch 1 and, overlapped with its UPDATE, batch 2.
-      // Then paced: 250 rows at most, each read after the sleep.
+      // Then paced: 100 rows at most, each read after the sleep.
       const sizes = done.map((d, i) => d - (done[i - 1] ?? 0))
-      assert.deepEqual(sizes, [1000, 1000, 250, 250, 100])
+      assert.deepEqual(sizes, [1000, 1000, 100, 100, 100, 100, 100, 100])
     } finally {
       clearInterval(busy)
       await other.end()
