@@ -1,9 +1,5 @@
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { test } from '@japa/runner'
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+import { runScript } from '#tests/helpers/child_script'
 
 /*
 | In a child process (the module keeps the process's background priority),
@@ -51,12 +47,7 @@ test.group('backend priority (real Postgres on this host)', () => {
     assert,
   }) => {
     if (process.platform !== 'linux') return
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import=@poppinss/ts-exec', '--input-type=module', '-e', SCRIPT],
-      { cwd: ROOT }
-    )
-    const out = JSON.parse(stdout.trim().split('\n').pop()!)
+    const out = await runScript(SCRIPT)
     assert.equal(out.entered, 12)
     assert.equal(out.crossed, 'not-local', "another connection's backend is never touched")
     assert.equal(out.other, 0, 'a connection that is not registered keeps its priority')

@@ -14,6 +14,19 @@ import {
 } from '#tests/helpers/rotation'
 import { spawnAce } from '#tests/helpers/ace_child'
 
+/**
+ * `rotate:kek <kek> --json` in a child process, slowed down (batches of 100,
+ * 25 ms sleeps); resolves with its run row once `rows` rows are committed.
+ */
+async function startRotateKek(kek: string, rows: number) {
+  const ace = spawnAce(['rotate:kek', kek, '--batch-size', '100', '--sleep-ms', '25', '--json'])
+  const running = await waitFor(async () => {
+    const row = await db.from('key_rotations').where('kek_name', kek).first()
+    return row && Number(row.rewrapped) >= rows ? row : null
+  }, 60_000)
+  return { ...ace, running }
+}
+
 test.group('rotation: zero downtime', () => {
   test('reads stay correct and no concurrent write is lost while a rotation runs', async ({
     assert,
@@ -80,21 +93,8 @@ test.group('rotation: crash safety', () => {
     await createKek(kek)
     const expected = await seed(kek, 4000)
 
-    const { child, output, exited } = spawnAce([
-      'rotate:kek',
-      kek,
-      '--batch-size',
-      '100',
-      '--sleep-ms',
-      '25',
-      '--json',
-    ])
-
     // Kill it once it has committed some batches, long before it is done.
-    const running = await waitFor(async () => {
-      const row = await db.from('key_rotations').where('kek_name', kek).first()
-      return row && Number(row.rewrapped) >= 500 ? row : null
-    }, 60_000)
+    const { child, output, exited, running } = await startRotateKek(kek, 500)
     child.kill('SIGKILL')
     await exited
     assert.equal(running.status, 'running')
@@ -129,19 +129,7 @@ test.group('rotation: stopping rotate:kek', () => {
       const kek = kekName('stop')
       await createKek(kek)
       await seed(kek, 3000)
-      const { child, output, exited } = spawnAce([
-        'rotate:kek',
-        kek,
-        '--batch-size',
-        '100',
-        '--sleep-ms',
-        '25',
-        '--json',
-      ])
-      await waitFor(async () => {
-        const row = await db.from('key_rotations').where('kek_name', kek).first()
-        return row && Number(row.rewrapped) >= 300 ? row : null
-      }, 60_000)
+      const { child, output, exited } = await startRotateKek(kek, 300)
       child.kill(signal)
       assert.equal(await exited, 130, output().slice(-300))
       const run = await db.from('key_rotations').where('kek_name', kek).firstOrFail()

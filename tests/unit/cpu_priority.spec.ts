@@ -1,9 +1,5 @@
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { test } from '@japa/runner'
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+import { runScript } from '#tests/helpers/child_script'
 
 /*
 | Run in a child process: lowering the test runner's own priority would slow
@@ -29,12 +25,7 @@ test.group('cpu priority', () => {
     assert,
   }) => {
     if (process.platform !== 'linux') return
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import=@poppinss/ts-exec', '--input-type=module', '-e', SCRIPT],
-      { cwd: ROOT }
-    )
-    const out = JSON.parse(stdout.trim().split('\n').pop()!)
+    const out = await runScript(SCRIPT)
     assert.isAbove(out.before.length, 1, 'Node runs several threads')
     assert.isTrue(out.before.every((n: number) => n === 0))
     assert.equal(out.first, 19)
