@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress'
 import type { RewrapConfig } from '#config/rewrap'
 import { errorLine } from '#exceptions/handler'
 import { enterBackgroundPriority } from '#services/cpu_priority'
+import type { CancelledBy } from '#services/rotation_store'
 import type { RunProgress } from '#services/run_progress'
 
 /** What a long-running command's work receives. */
@@ -46,7 +47,7 @@ export abstract class RewrapCommand extends BaseCommand {
     // Ctrl-C is a person stopping the run (it stays paused: the scheduler leaves it alone);
     // SIGTERM is a shutdown (the scheduler resumes it).
     let signals = 0
-    const stop = (reason: 'operator' | 'shutdown') => {
+    const stop = (reason: CancelledBy) => {
       if (++signals > 1) process.exit(130)
       if (!controller.signal.aborted) controller.abort(reason)
       if (!this.json) this.logger.warning('Stopping after the current batch… (again to force)')

@@ -25,7 +25,7 @@ import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { RotationLock } from '#services/rotation_lock'
-import { RotationStore, type RotationRun } from '#services/rotation_store'
+import { RotationStore, type CancelledBy, type RotationRun } from '#services/rotation_store'
 import type { StartRotationInput } from '#validators/rotation_api'
 
 /** Cryptoperiod used when config/rewrap.ts sets none: 90 days. */
@@ -171,7 +171,7 @@ export interface RotationRunView {
    * Who stopped a `cancelled` run: `operator` (stays paused until resumed)
    * or `shutdown` (the scheduler resumes it); null otherwise.
    */
-  cancelledBy: 'operator' | 'shutdown' | null
+  cancelledBy: CancelledBy | null
   /**
    * True for a `running` run that no live process is working on (its
    * process died: nobody holds the KEK's rotation lock). Resume it.

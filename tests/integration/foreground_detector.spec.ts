@@ -19,6 +19,18 @@ async function otherSession(applicationName = 'psql') {
   return client
 }
 
+/** Runs `work` while another session runs a statement every 50 ms (foreground load). */
+async function whileBusy<T>(work: () => Promise<T>): Promise<T> {
+  const other = await otherSession()
+  const busy = setInterval(() => other.query('SELECT 1').catch(() => {}), 50)
+  try {
+    return await work()
+  } finally {
+    clearInterval(busy)
+    await other.end()
+  }
+}
+
 test.group('foreground detector (pg_stat_activity)', () => {
   test('counts another session that just ran a statement, not one whose last statement was background work', async ({
     assert,
@@ -84,9 +96,7 @@ test.group('rewrap pacing (real rotation, real pg_stat_activity)', () => {
     const kek = kekName('pace')
     await createKek(kek)
     await seed(kek, 400)
-    const other = await otherSession()
-    const busy = setInterval(() => other.query('SELECT 1').catch(() => {}), 50)
-    try {
+    await whileBusy(async () => {
       const rotations = await app.container.make(KeyRotationService)
       const paced = await rotations.rotate(kek, { batchSize: 50, niceRatio: 1 })
       assert.equal(paced.status, 'completed')
@@ -98,10 +108,7 @@ test.group('rewrap pacing (real rotation, real pg_stat_activity)', () => {
       assert.equal(full.status, 'completed')
       assert.isFalse(runLog(full.id).some((e) => e.paced === true))
       assert.deepEqual(await versionCounts(kek), { 3: 400 })
-    } finally {
-      clearInterval(busy)
-      await other.end()
-    }
+    })
   }).timeout(60_000)
 
   test('while paced, batches shrink to pacedBatchSize (100) and run one at a time', async ({
@@ -110,9 +117,7 @@ test.group('rewrap pacing (real rotation, real pg_stat_activity)', () => {
     const kek = kekName('pace-size')
     await createKek(kek)
     await seed(kek, 2600)
-    const other = await otherSession()
-    const busy = setInterval(() => other.query('SELECT 1').catch(() => {}), 50)
-    try {
+    await whileBusy(async () => {
       const rotations = await app.container.make(KeyRotationService)
       const done: number[] = []
       const run = await rotations.rotate(kek, {
@@ -128,9 +133,6 @@ test.group('rewrap pacing (real rotation, real pg_stat_activity)', () => {
       // Then paced: 100 rows at most, each read after the sleep.
       const sizes = done.map((d, i) => d - (done[i - 1] ?? 0))
       assert.deepEqual(sizes, [1000, 1000, 100, 100, 100, 100, 100, 100])
-    } finally {
-      clearInterval(busy)
-      await other.end()
-    }
+    })
   }).timeout(60_000)
 })
