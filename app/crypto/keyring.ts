@@ -13,7 +13,11 @@
 */
 import { createSecretKey, type KeyObject } from 'node:crypto'
 import { seal, open, NONCE_BYTES, KEY_BYTES, type RandomBytes } from '#crypto/aead'
-import { formatVaultCiphertext, parseVaultCiphertext } from '#crypto/vault_ciphertext'
+import {
+  decodeStdBase64,
+  formatVaultCiphertext,
+  splitVaultCiphertext,
+} from '#crypto/vault_ciphertext'
 
 /**
  * KEK versions encrypt and decrypt many times (every rewrapped row does
@@ -120,38 +124,63 @@ export interface KeyringConfig {
 }
 
 /**
- * Applies a config change with Vault's checks.
+ * Applies a config change with the checks, order and messages of Vault's
+ * pathKeysConfigWrite (builtin/logical/transit/path_keys_config.go): a
+ * version is only checked against the latest when it changes; then
+ * min_encryption_version (when not 0) must be ≥ min_decryption_version;
+ * and, when anything changed, neither may end below min_available_version
+ * (after a trim, min_encryption_version 0 — "latest" — is refused too).
  */
 export function configureKeyring(ring: Keyring, config: KeyringConfig): Keyring {
   const next = { ...ring }
+  let changed = false
   if (config.minDecryptionVersion !== undefined) {
-    const v = config.minDecryptionVersion
-    if (!Number.isInteger(v) || v < 0)
-      throw new KeyringError('min decryption version must be a non-negative integer')
-    const effective = v === 0 ? 1 : v
-    if (effective > ring.latestVersion) {
-      throw new KeyringError('cannot set min decryption version higher than the latest version')
+    let v = config.minDecryptionVersion
+    if (!Number.isInteger(v)) throw new KeyringError('min decryption version must be an integer')
+    if (v < 0) throw new KeyringError('min decryption version cannot be negative')
+    // Vault forces 0 to 1 (with a warning the HTTP handler adds).
+    if (v === 0) v = 1
+    if (v !== ring.minDecryptionVersion) {
+      if (v > ring.latestVersion) {
+        throw new KeyringError(
+          `cannot set min decryption version of ${v}, latest key version is ${ring.latestVersion}`
+        )
+      }
+      next.minDecryptionVersion = v
+      changed = true
     }
-    if (ring.minAvailableVersion > 0 && effective < ring.minAvailableVersion) {
-      throw new KeyringError(
-        'cannot set min decryption version below the min available version (trimmed)'
-      )
-    }
-    next.minDecryptionVersion = effective
   }
   if (config.minEncryptionVersion !== undefined) {
     const v = config.minEncryptionVersion
-    if (!Number.isInteger(v) || v < 0)
-      throw new KeyringError('min encryption version must be a non-negative integer')
-    if (v > ring.latestVersion) {
-      throw new KeyringError('cannot set min encryption version higher than the latest version')
+    if (!Number.isInteger(v)) throw new KeyringError('min encryption version must be an integer')
+    if (v < 0) throw new KeyringError('min encryption version cannot be negative')
+    if (v !== ring.minEncryptionVersion) {
+      if (v > ring.latestVersion) {
+        throw new KeyringError(
+          `cannot set min encryption version of ${v}, latest key version is ${ring.latestVersion}`
+        )
+      }
+      next.minEncryptionVersion = v
+      changed = true
     }
-    next.minEncryptionVersion = v
   }
   if (next.minEncryptionVersion > 0 && next.minEncryptionVersion < next.minDecryptionVersion) {
-    throw new KeyringError('min encryption version must not be lower than min decryption version')
+    throw new KeyringError(
+      `cannot set min encryption/decryption values; min encryption version of ${next.minEncryptionVersion} must be greater than or equal to min decryption version of ${next.minDecryptionVersion}`
+    )
   }
-  if (config.deletionAllowed !== undefined) next.deletionAllowed = config.deletionAllowed
+  if (config.deletionAllowed !== undefined && config.deletionAllowed !== ring.deletionAllowed) {
+    next.deletionAllowed = config.deletionAllowed
+    changed = true
+  }
+  if (!changed) return next
+  if (next.minAvailableVersion > next.minEncryptionVersion) {
+    throw new KeyringError('min encryption version should not be less than min available version')
+  }
+  if (next.minAvailableVersion > next.minDecryptionVersion) {
+    // "less then": Vault's own spelling, kept so clients matching it keep working.
+    throw new KeyringError('min decryption version should not be less then min available version')
+  }
   return next
 }
 
@@ -215,22 +244,31 @@ export function keyringInfo(ring: Keyring): KeyringInfo {
 }
 
 /**
- * The version new encryptions use, or the requested one after Vault's checks.
+ * The version new encryptions use, or the requested one after the checks of
+ * Vault's keysutil.Policy.EncryptWithFactory (sdk/helper/keysutil/policy.go):
+ * 0 / absent means latest; negative, above latest, or below
+ * min_encryption_version are refused; then the key lookup (GetKey →
+ * safeGetKeyEntry) fails with "no such key version" for a version Vault no
+ * longer holds in the policy: below min_decryption_version (archived) or
+ * trimmed. So with min_encryption_version 0 and min_decryption_version 2,
+ * `key_version: 1` is refused instead of producing a ciphertext that could
+ * not be decrypted.
  */
 export function encryptionVersion(ring: Keyring, requested?: number): number {
   if (!requested) return ring.latestVersion
-  // Messages as in Vault's keysutil.Policy.EncryptWithFactory.
   if (!Number.isInteger(requested)) throw new KeyringError('invalid key version')
   if (requested < 0) throw new KeyringError('requested version for encryption is negative')
   if (requested > ring.latestVersion) {
     throw new KeyringError('requested version for encryption is higher than the latest key version')
   }
-  if (requested < ring.minEncryptionVersion || requested < ring.minAvailableVersion) {
+  if (requested < ring.minEncryptionVersion) {
     throw new KeyringError(
       'requested version for encryption is less than the minimum encryption key version'
     )
   }
-  if (!ring.versions[requested]) throw new KeyringError('invalid key version')
+  if (requested < ring.minDecryptionVersion || !Object.hasOwn(ring.versions, requested)) {
+    throw new KeyringError('no such key version')
+  }
   return requested
 }
 
@@ -249,20 +287,30 @@ export function encrypt(
 }
 
 /**
- * Decrypts a `vault:vN:…` string with Vault's policy checks.
+ * Decrypts a `vault:vN:…` string with the checks, order and messages of
+ * Vault's keysutil.Policy.DecryptWithFactory (sdk/helper/keysutil/policy.go):
+ * prefix, fields, version number; version 0 is read as 1 (Vault's
+ * compatibility mode with its first releases, where keys started at 0);
+ * "version is too new" above the latest; too old below
+ * min_decryption_version; then the base64 body, the key lookup
+ * (safeGetKeyEntry) and AES-GCM (SymmetricDecryptRaw).
  */
 export function decrypt(ring: Keyring, ciphertext: string): Buffer {
-  if (typeof ciphertext !== 'string' || !ciphertext.startsWith('vault:')) {
-    throw new KeyringError('invalid ciphertext: no prefix')
+  const split = splitVaultCiphertext(ciphertext)
+  if (!split.ok) throw new KeyringError(split.error)
+  const version = split.version === 0n ? 1n : split.version
+  if (version > BigInt(ring.latestVersion)) {
+    throw new KeyringError('invalid ciphertext: version is too new')
   }
-  const parsed = parseVaultCiphertext(ciphertext)
-  if (!parsed) throw new KeyringError('invalid ciphertext: wrong format')
-  if (parsed.version < ring.minDecryptionVersion) {
+  if (ring.minDecryptionVersion > 0 && version < BigInt(ring.minDecryptionVersion)) {
     throw new KeyringError('ciphertext or signature version is disallowed by policy (too old)')
   }
-  const version = ring.versions[parsed.version]
-  if (!version || parsed.version > ring.latestVersion) throw new KeyringError('invalid key version')
-  const plaintext = open(keyObjectOf(version.key), parsed.bytes)
+  const bytes = decodeStdBase64(split.body)
+  if (!bytes) throw new KeyringError('invalid ciphertext: could not decode base64')
+  const number = Number(version)
+  if (!Object.hasOwn(ring.versions, number)) throw new KeyringError('no such key version')
+  if (bytes.length < NONCE_BYTES) throw new KeyringError('invalid ciphertext length')
+  const plaintext = open(keyObjectOf(ring.versions[number].key), bytes)
   if (!plaintext) throw new KeyringError('cipher: message authentication failed')
   return plaintext
 }
