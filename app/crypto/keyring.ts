@@ -13,7 +13,11 @@
 */
 import { createSecretKey, type KeyObject } from 'node:crypto'
 import { seal, open, NONCE_BYTES, KEY_BYTES, type RandomBytes } from '#crypto/aead'
-import { formatVaultCiphertext, parseVaultCiphertext } from '#crypto/vault_ciphertext'
+import {
+  decodeStdBase64,
+  formatVaultCiphertext,
+  splitVaultCiphertext,
+} from '#crypto/vault_ciphertext'
 
 /**
  * KEK versions encrypt and decrypt many times (every rewrapped row does
@@ -112,82 +116,9 @@ export function rotateKeyring(ring: Keyring, key: Buffer, now: number): Keyring 
   }
 }
 
-/** Settable policy fields (Vault's keys/:name/config). */
-export interface KeyringConfig {
-  minDecryptionVersion?: number
-  minEncryptionVersion?: number
-  deletionAllowed?: boolean
-}
-
-/**
- * Applies a config change with Vault's checks.
- */
-export function configureKeyring(ring: Keyring, config: KeyringConfig): Keyring {
-  const next = { ...ring }
-  if (config.minDecryptionVersion !== undefined) {
-    const v = config.minDecryptionVersion
-    if (!Number.isInteger(v) || v < 0)
-      throw new KeyringError('min decryption version must be a non-negative integer')
-    const effective = v === 0 ? 1 : v
-    if (effective > ring.latestVersion) {
-      throw new KeyringError('cannot set min decryption version higher than the latest version')
-    }
-    if (ring.minAvailableVersion > 0 && effective < ring.minAvailableVersion) {
-      throw new KeyringError(
-        'cannot set min decryption version below the min available version (trimmed)'
-      )
-    }
-    next.minDecryptionVersion = effective
-  }
-  if (config.minEncryptionVersion !== undefined) {
-    const v = config.minEncryptionVersion
-    if (!Number.isInteger(v) || v < 0)
-      throw new KeyringError('min encryption version must be a non-negative integer')
-    if (v > ring.latestVersion) {
-      throw new KeyringError('cannot set min encryption version higher than the latest version')
-    }
-    next.minEncryptionVersion = v
-  }
-  if (next.minEncryptionVersion > 0 && next.minEncryptionVersion < next.minDecryptionVersion) {
-    throw new KeyringError('min encryption version must not be lower than min decryption version')
-  }
-  if (config.deletionAllowed !== undefined) next.deletionAllowed = config.deletionAllowed
-  return next
-}
-
-/**
- * Deletes versions below `minAvailableVersion` permanently (Vault's trim).
- */
-export function trimKeyring(ring: Keyring, minAvailableVersion: number): Keyring {
-  const v = minAvailableVersion
-  if (!Number.isInteger(v)) throw new KeyringError('minimum available version must be an integer')
-  // Same checks, same order and same messages as Vault's path_trim.go.
-  if (v < ring.minAvailableVersion) {
-    throw new KeyringError('minimum available version cannot be decremented')
-  }
-  if (ring.minEncryptionVersion === 0) {
-    throw new KeyringError(
-      'minimum available version cannot be set when minimum encryption version is not set'
-    )
-  }
-  if (v > ring.minEncryptionVersion) {
-    throw new KeyringError(
-      'minimum available version cannot be greater than minmum encryption version'
-    )
-  }
-  if (v > ring.minDecryptionVersion) {
-    throw new KeyringError(
-      'minimum available version cannot be greater than minimum decryption version'
-    )
-  }
-  if (v < 0) throw new KeyringError('minimum available version cannot be negative')
-  if (v === 0) throw new KeyringError('minimum available version should be positive')
-  const versions: Record<number, KeyVersion> = {}
-  for (const [key, value] of Object.entries(ring.versions)) {
-    if (Number(key) >= v) versions[Number(key)] = value
-  }
-  return { ...ring, versions, minAvailableVersion: v }
-}
+// Policy changes (config, trim) live in keyring_policy.ts; re-exported so
+// callers keep one import. The cycle is safe: only function declarations.
+export { configureKeyring, trimKeyring, type KeyringConfig } from '#crypto/keyring_policy'
 
 /**
  * The public view Vault's GET keys/:name answers with.
@@ -215,22 +146,31 @@ export function keyringInfo(ring: Keyring): KeyringInfo {
 }
 
 /**
- * The version new encryptions use, or the requested one after Vault's checks.
+ * The version new encryptions use, or the requested one after the checks of
+ * Vault's keysutil.Policy.EncryptWithFactory (sdk/helper/keysutil/policy.go):
+ * 0 / absent means latest; negative, above latest, or below
+ * min_encryption_version are refused; then the key lookup (GetKey →
+ * safeGetKeyEntry) fails with "no such key version" for a version Vault no
+ * longer holds in the policy: below min_decryption_version (archived) or
+ * trimmed. So with min_encryption_version 0 and min_decryption_version 2,
+ * `key_version: 1` is refused instead of producing a ciphertext that could
+ * not be decrypted.
  */
 export function encryptionVersion(ring: Keyring, requested?: number): number {
   if (!requested) return ring.latestVersion
-  // Messages as in Vault's keysutil.Policy.EncryptWithFactory.
   if (!Number.isInteger(requested)) throw new KeyringError('invalid key version')
   if (requested < 0) throw new KeyringError('requested version for encryption is negative')
   if (requested > ring.latestVersion) {
     throw new KeyringError('requested version for encryption is higher than the latest key version')
   }
-  if (requested < ring.minEncryptionVersion || requested < ring.minAvailableVersion) {
+  if (requested < ring.minEncryptionVersion) {
     throw new KeyringError(
       'requested version for encryption is less than the minimum encryption key version'
     )
   }
-  if (!ring.versions[requested]) throw new KeyringError('invalid key version')
+  if (requested < ring.minDecryptionVersion || !Object.hasOwn(ring.versions, requested)) {
+    throw new KeyringError('no such key version')
+  }
   return requested
 }
 
@@ -249,20 +189,30 @@ export function encrypt(
 }
 
 /**
- * Decrypts a `vault:vN:…` string with Vault's policy checks.
+ * Decrypts a `vault:vN:…` string with the checks, order and messages of
+ * Vault's keysutil.Policy.DecryptWithFactory (sdk/helper/keysutil/policy.go):
+ * prefix, fields, version number; version 0 is read as 1 (Vault's
+ * compatibility mode with its first releases, where keys started at 0);
+ * "version is too new" above the latest; too old below
+ * min_decryption_version; then the base64 body, the key lookup
+ * (safeGetKeyEntry) and AES-GCM (SymmetricDecryptRaw).
  */
 export function decrypt(ring: Keyring, ciphertext: string): Buffer {
-  if (typeof ciphertext !== 'string' || !ciphertext.startsWith('vault:')) {
-    throw new KeyringError('invalid ciphertext: no prefix')
+  const split = splitVaultCiphertext(ciphertext)
+  if (!split.ok) throw new KeyringError(split.error)
+  const version = split.version === 0n ? 1n : split.version
+  if (version > BigInt(ring.latestVersion)) {
+    throw new KeyringError('invalid ciphertext: version is too new')
   }
-  const parsed = parseVaultCiphertext(ciphertext)
-  if (!parsed) throw new KeyringError('invalid ciphertext: wrong format')
-  if (parsed.version < ring.minDecryptionVersion) {
+  if (ring.minDecryptionVersion > 0 && version < BigInt(ring.minDecryptionVersion)) {
     throw new KeyringError('ciphertext or signature version is disallowed by policy (too old)')
   }
-  const version = ring.versions[parsed.version]
-  if (!version || parsed.version > ring.latestVersion) throw new KeyringError('invalid key version')
-  const plaintext = open(keyObjectOf(version.key), parsed.bytes)
+  const bytes = decodeStdBase64(split.body)
+  if (!bytes) throw new KeyringError('invalid ciphertext: could not decode base64')
+  const number = Number(version)
+  if (!Object.hasOwn(ring.versions, number)) throw new KeyringError('no such key version')
+  if (bytes.length < NONCE_BYTES) throw new KeyringError('invalid ciphertext length')
+  const plaintext = open(keyObjectOf(ring.versions[number].key), bytes)
   if (!plaintext) throw new KeyringError('cipher: message authentication failed')
   return plaintext
 }

@@ -42,7 +42,13 @@ export function classifyKmsError(message: string, status = 400): KmsErrorCode {
   ) {
     return 'E_KEK_NOT_FOUND'
   }
-  if (text.includes('disallowed by policy') || text.includes('less than the minimum')) {
+  if (
+    text.includes('disallowed by policy') ||
+    text.includes('less than the minimum') ||
+    // Vault's keysutil safeGetKeyEntry: the version was retired (below
+    // min_decryption_version) or trimmed, e.g. a rewrap to such a key_version.
+    text.includes('no such key version')
+  ) {
     return 'E_KEY_VERSION_DISALLOWED'
   }
   if (

@@ -102,20 +102,43 @@ test.group('keyring: tampering', () => {
     }
   })
 
-  test('wrong or missing version prefixes are refused', () => {
+  test('prefixes and versions are read as Vault reads them (DecryptWithFactory)', ({ assert }) => {
     const body = KNOWN_ANSWER.slice('vault:v1:'.length)
     throwsKeyring(() => decrypt(ring, body), 'invalid ciphertext: no prefix')
-    throwsKeyring(() => decrypt(ring, `vault:${body}`), 'invalid ciphertext: wrong format')
-    throwsKeyring(() => decrypt(ring, `vault:v0:${body}`), 'invalid ciphertext: wrong format')
-    throwsKeyring(() => decrypt(ring, `vault:vx:${body}`), 'invalid ciphertext: wrong format')
-    throwsKeyring(() => decrypt(ring, `vault:v2:${body}`), 'invalid key version')
+    throwsKeyring(() => decrypt(ring, `vault:${body}`), 'invalid ciphertext: no prefix')
     throwsKeyring(() => decrypt(ring, `Vault:v1:${body}`), 'invalid ciphertext: no prefix')
+    throwsKeyring(() => decrypt(ring, 'vault:v1'), 'invalid ciphertext: wrong number of fields')
+    for (const version of ['x', '', '1.0', ' 1', '0x1', '99999999999999999999']) {
+      throwsKeyring(
+        () => decrypt(ring, `vault:v${version}:${body}`),
+        'invalid ciphertext: version number could not be decoded'
+      )
+    }
+    throwsKeyring(() => decrypt(ring, `vault:v2:${body}`), 'invalid ciphertext: version is too new')
+    throwsKeyring(
+      () => decrypt(ring, `vault:v9223372036854775807:${body}`),
+      'invalid ciphertext: version is too new'
+    )
+    throwsKeyring(
+      () => decrypt(ring, `vault:v-1:${body}`),
+      'ciphertext or signature version is disallowed by policy (too old)'
+    )
+    // Compatibility mode: v0 (and Atoi's "+1", "01") is version 1.
+    for (const version of ['0', '+1', '01']) {
+      assert.equal(decrypt(ring, `vault:v${version}:${body}`).toString(), PLAINTEXT.toString())
+    }
   })
 
-  test('bad base64 is refused', () => {
-    for (const bad of ['vault:v1:!!!!', 'vault:v1:AAA', 'vault:v1:', 'vault:v1:AA AA']) {
-      throwsKeyring(() => decrypt(ring, bad), 'invalid ciphertext: wrong format')
+  test("bad base64 and short bodies are refused with Vault's messages", () => {
+    for (const bad of ['vault:v1:!!!!', 'vault:v1:AAA', 'vault:v1:AA AA', 'vault:v1:AA=A']) {
+      throwsKeyring(() => decrypt(ring, bad), 'invalid ciphertext: could not decode base64')
     }
+    throwsKeyring(() => decrypt(ring, 'vault:v1:'), 'invalid ciphertext length')
+    throwsKeyring(() => decrypt(ring, 'vault:v1:AAAA'), 'invalid ciphertext length')
+    throwsKeyring(
+      () => decrypt(ring, 'vault:v1:AAAA:extra'),
+      'invalid ciphertext: could not decode base64'
+    )
   })
 
   test('a ciphertext of another key (same version) fails authentication', () => {
@@ -160,8 +183,14 @@ test.group('keyring: versions and policy', () => {
     const restored = configureKeyring(retired, { minDecryptionVersion: 1 })
     assert.equal(decrypt(restored, old).toString(), PLAINTEXT.toString())
     assert.equal(configureKeyring(ring, { minDecryptionVersion: 0 }).minDecryptionVersion, 1)
-    throwsKeyring(() => configureKeyring(ring, { minDecryptionVersion: 4 }), /higher than/)
-    throwsKeyring(() => configureKeyring(ring, { minDecryptionVersion: -1 }), /non-negative/)
+    throwsKeyring(
+      () => configureKeyring(ring, { minDecryptionVersion: 4 }),
+      'cannot set min decryption version of 4, latest key version is 3'
+    )
+    throwsKeyring(
+      () => configureKeyring(ring, { minDecryptionVersion: -1 }),
+      'min decryption version cannot be negative'
+    )
   })
 
   test('min_encryption_version limits the versions new encryptions may use', ({ assert }) => {
@@ -178,8 +207,23 @@ test.group('keyring: versions and policy', () => {
     )
     throwsKeyring(
       () => configureKeyring(ring, { minDecryptionVersion: 3 }),
-      /min encryption version must not be lower/
+      'cannot set min encryption/decryption values; min encryption version of 2 must be greater than or equal to min decryption version of 3'
     )
+  })
+
+  test('a retired version cannot encrypt: "no such key version" (EncryptWithFactory)', ({
+    assert,
+  }) => {
+    // min_encryption_version 0 lets any version pass the range checks; Vault
+    // then fails the key lookup because version 1 left the policy's keys.
+    const ring = configureKeyring(ringWithVersions(3), { minDecryptionVersion: 2 })
+    assert.equal(ring.minEncryptionVersion, 0)
+    throwsKeyring(() => encryptionVersion(ring, 1), 'no such key version')
+    throwsKeyring(() => encrypt(ring, PLAINTEXT, countingRandom, 1), 'no such key version')
+    const current = encrypt(ring, PLAINTEXT, countingRandom, 2)
+    throwsKeyring(() => rewrap(ring, current, countingRandom, 1), 'no such key version')
+    assert.equal(decrypt(ring, current).toString(), PLAINTEXT.toString())
+    assert.equal(encryptionVersion(ring, 2), 2)
   })
 
   test('trim: refused with min_encryption_version 0, bounded, never decremented', ({ assert }) => {
@@ -195,7 +239,16 @@ test.group('keyring: versions and policy', () => {
     assert.equal(trimmed.minAvailableVersion, 2)
     assert.deepEqual(Object.keys(trimmed.versions), ['2', '3', '4'])
     throwsKeyring(() => trimKeyring(trimmed, 1), 'minimum available version cannot be decremented')
-    throwsKeyring(() => configureKeyring(trimmed, { minDecryptionVersion: 1 }), /trimmed/)
+    throwsKeyring(
+      () => configureKeyring(trimmed, { minDecryptionVersion: 1 }),
+      'min decryption version should not be less then min available version'
+    )
+    // path_keys_config.go: min_encryption_version 0 ("latest") is below min_available_version.
+    throwsKeyring(
+      () => configureKeyring(trimmed, { minEncryptionVersion: 0 }),
+      'min encryption version should not be less than min available version'
+    )
+    assert.equal(configureKeyring(trimmed, { minEncryptionVersion: 3 }).minEncryptionVersion, 3)
     const further = configureKeyring(trimmed, { minEncryptionVersion: 4, minDecryptionVersion: 4 })
     assert.deepEqual(Object.keys(trimKeyring(further, 4).versions), ['4'])
   })

@@ -9,6 +9,7 @@ import { datakey } from '#kms/transit_server/handlers/datakey'
 import { decrypt } from '#kms/transit_server/handlers/decrypt'
 import { deleteKey } from '#kms/transit_server/handlers/delete_key'
 import { encrypt } from '#kms/transit_server/handlers/encrypt'
+import { random } from '#kms/transit_server/handlers/random'
 import { readKey } from '#kms/transit_server/handlers/read_key'
 import { rewrap } from '#kms/transit_server/handlers/rewrap'
 import { rotateKey } from '#kms/transit_server/handlers/rotate_key'
@@ -38,6 +39,10 @@ const ROUTES: Route[] = [
   route('decrypt/:name', { POST: decrypt }),
   route('rewrap/:name', { POST: rewrap }),
   route('datakey/:plaintext/:name', { POST: datakey }),
+  // Vault's pathRandom: random[/<source>][/<bytes>].
+  route('random', { POST: random }),
+  route('random/:source', { POST: random }),
+  route('random/:source/:urlbytes', { POST: random }),
 ]
 
 /** A matched route. */

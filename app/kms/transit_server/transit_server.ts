@@ -4,7 +4,8 @@
 |--------------------------------------------------------------------------
 |
 | Plain node:http. Serves `/v1/<mount>/…` (keys, rotate, config, trim,
-| encrypt, decrypt, rewrap, datakey) and `/v1/sys/health` with Vault's
+| encrypt, decrypt, rewrap, datakey, random), `/v1/sys/health`,
+| `/v1/sys/seal-status` and `/v1/auth/token/lookup-self` with Vault's
 | status codes and `{"errors":[…]}` bodies, backed by a keyring store and
 | the pure engine of app/crypto/keyring.ts. One handler per endpoint under
 | ./handlers, like Vault's builtin/logical/transit.
@@ -19,6 +20,8 @@ import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { RandomBytes } from '#crypto/aead'
 import { health } from '#kms/transit_server/handlers/health'
+import { lookupSelf } from '#kms/transit_server/handlers/lookup_self'
+import { sealStatus } from '#kms/transit_server/handlers/seal_status'
 import { FaultQueue } from '#kms/transit_server/faults'
 import { TransitHttpError, toHttpError } from '#kms/transit_server/http_error'
 import { DEFAULT_MAX_BODY_BYTES, parseJsonObject, readBody } from '#kms/transit_server/request_body'
@@ -68,10 +71,13 @@ export class TransitServer {
     this.#mount = (options.mount ?? 'transit').replace(/^\/+|\/+$/g, '')
     if (!this.#mount) throw new Error('the transit mount path must not be empty')
     this.#random = options.random ?? randomBytes
+    const now = options.now ?? (() => Math.floor(Date.now() / 1000))
     this.#engine = {
       store: options.store,
-      now: options.now ?? (() => Math.floor(Date.now() / 1000)),
+      now,
       random: this.#random,
+      startedAt: now(),
+      tokenAccessor: requestId(this.#random),
     }
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
     this.#logger = options.logger
@@ -172,11 +178,27 @@ export class TransitServer {
       if (method !== 'GET' && method !== 'HEAD') throw this.#methodNotAllowed(['GET', 'HEAD'])
       return this.#fromResult(await health({ engine: this.#engine, params: {}, body: {}, query }))
     }
+    if (path === '/v1/sys/seal-status') {
+      if (method !== 'GET') throw this.#methodNotAllowed(['GET'])
+      return this.#fromResult(
+        await sealStatus({ engine: this.#engine, params: {}, body: {}, query })
+      )
+    }
     if (!path.startsWith('/v1/')) throw new TransitHttpError(404, 'not found', [])
 
     const token = req.headers['x-vault-token']
     if (!tokensMatch(Array.isArray(token) ? token[0] : token, this.#token)) {
       throw new TransitHttpError(403, 'permission denied')
+    }
+
+    if (path === '/v1/auth/token/lookup-self') {
+      if (!['GET', 'POST', 'PUT'].includes(method)) {
+        throw this.#methodNotAllowed(['GET', 'POST', 'PUT'])
+      }
+      await readBody(req, this.#maxBodyBytes)
+      return this.#fromResult(
+        await lookupSelf({ engine: this.#engine, params: {}, body: {}, query })
+      )
     }
 
     const prefix = `/v1/${this.#mount}/`

@@ -33,6 +33,10 @@ export interface TransitEngine {
   /** Unix seconds. */
   now: () => number
   random: RandomBytes
+  /** When the server was made, unix seconds (the token's creation_time in lookup-self). */
+  startedAt: number
+  /** A random handle for the server's token, unrelated to it (lookup-self's `accessor`). */
+  tokenAccessor: string
 }
 
 /** Options of the transit server. */

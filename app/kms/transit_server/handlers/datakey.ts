@@ -1,4 +1,5 @@
 import { encrypt, encryptionVersion } from '#crypto/keyring'
+import { decodeBase64Strict } from '#kms/transit_server/base64'
 import { badRequest, engineCall } from '#kms/transit_server/http_error'
 import { requireKey } from '#kms/transit_server/key_access'
 import { intField, stringField } from '#kms/transit_server/params'
@@ -18,9 +19,13 @@ export const datakey: TransitHandler = async ({ engine, params, body }) => {
   }
   const bits = intField(body, 'bits') ?? 256
   if (!ALLOWED_BITS.has(bits)) throw badRequest('invalid bits length; must be 128, 256 or 512')
-  if (stringField(body, 'context') || stringField(body, 'nonce')) {
-    throw badRequest('derived keys (context) are not supported by this server')
+  // Vault's pathDatakeyWrite decodes `context` and passes it on; a key that
+  // is not derived ignores it (this server has no derived keys).
+  const context = stringField(body, 'context')
+  if (context && !decodeBase64Strict(context).ok) {
+    throw badRequest('failed to base64-decode context')
   }
+  if (stringField(body, 'nonce')) throw badRequest('provided nonce not allowed for this key')
   const keyVersion = intField(body, 'key_version')
   const ring = await requireKey(engine, params.name)
 

@@ -1,5 +1,10 @@
 import { decrypt as decryptWith, KeyringError } from '#crypto/keyring'
-import { batchStatus, readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
+import { batchStatus, readBatchInput } from '#kms/transit_server/batch'
+import {
+  contextError,
+  requireConsistentContext,
+  unsupportedItemFeature,
+} from '#kms/transit_server/handlers/item_checks'
 import { badRequest } from '#kms/transit_server/http_error'
 import { requireKey } from '#kms/transit_server/key_access'
 import type { TransitHandler } from '#kms/transit_server/types'
@@ -13,16 +18,20 @@ interface DecryptResult {
 /**
  * POST decrypt/:name — `ciphertext` or `batch_input`; 400 on an unknown key.
  * A batch with a failed item answers 400 with every item's result.
+ * `context` is ignored (non-derived keys), as in Vault's pathDecryptWrite.
  */
 export const decrypt: TransitHandler = async ({ engine, params, body }) => {
   const { items, isBatch } = readBatchInput(body)
   if (!isBatch && !items[0].ciphertext) throw badRequest('missing ciphertext to decrypt')
+  requireConsistentContext(items)
   const ring = await requireKey(engine, params.name)
 
   const results = items.map((item): DecryptResult => {
     const reference = item.reference
     if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
-    const unsupported = unsupportedFeature(item)
+    const invalidContext = contextError(item)
+    if (invalidContext) return { error: invalidContext, reference }
+    const unsupported = unsupportedItemFeature(item)
     if (unsupported) return { error: unsupported, reference }
     try {
       return { plaintext: decryptWith(ring, item.ciphertext).toString('base64'), reference }

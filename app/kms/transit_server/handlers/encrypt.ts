@@ -1,7 +1,13 @@
 import { encrypt as encryptWith, encryptionVersion, KeyringError } from '#crypto/keyring'
 import { decodeBase64Strict } from '#kms/transit_server/base64'
-import { batchStatus, readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
+import { batchStatus, readBatchInput } from '#kms/transit_server/batch'
 import { badRequest } from '#kms/transit_server/http_error'
+import {
+  contextError,
+  hasContext,
+  requireConsistentContext,
+  unsupportedItemFeature,
+} from '#kms/transit_server/handlers/item_checks'
 import { KEY_TYPE, upsertKey } from '#kms/transit_server/key_access'
 import { stringField } from '#kms/transit_server/params'
 import type { TransitHandler } from '#kms/transit_server/types'
@@ -16,7 +22,10 @@ interface EncryptResult {
 /**
  * POST encrypt/:name — `plaintext` (base64) or `batch_input`. Creates an
  * unknown key, as Vault does (upsert). A batch with a failed item answers
- * 400 with every item's result in `data.batch_results`.
+ * 400 with every item's result in `data.batch_results`. As in Vault's
+ * pathEncryptWrite, `context` is ignored on an existing (non-derived) key;
+ * on an unknown key Vault would create a derived key, which this server
+ * cannot do, so that is refused instead of creating a different key.
  */
 export const encrypt: TransitHandler = async ({ engine, params, body }) => {
   const { items, isBatch } = readBatchInput(body)
@@ -32,13 +41,21 @@ export const encrypt: TransitHandler = async ({ engine, params, body }) => {
   if (type !== KEY_TYPE)
     throw badRequest(`key type not supported by this server (only ${KEY_TYPE})`)
 
+  requireConsistentContext(items)
+  if (hasContext(items[0]) && !(await engine.store.load(params.name))) {
+    throw badRequest('derived keys (context) are not supported by this server')
+  }
+
   const { ring } = await upsertKey(engine, params.name)
   const results = items.map((item): EncryptResult => {
     const reference = item.reference
-    const unsupported = unsupportedFeature(item)
-    if (unsupported) return { error: unsupported, reference }
+    // Vault's order: plaintext, then context decoding, then the key's features.
     const decoded = decodeBase64Strict(item.plaintext ?? '')
     if (!decoded.ok) return { error: decoded.error, reference }
+    const invalidContext = contextError(item)
+    if (invalidContext) return { error: invalidContext, reference }
+    const unsupported = unsupportedItemFeature(item)
+    if (unsupported) return { error: unsupported, reference }
     try {
       const ciphertext = encryptWith(ring, decoded.bytes, engine.random, item.keyVersion)
       return { ciphertext, key_version: encryptionVersion(ring, item.keyVersion), reference }

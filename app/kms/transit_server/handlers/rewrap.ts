@@ -1,5 +1,10 @@
 import { encryptionVersion, KeyringError, rewrap as rewrapWith } from '#crypto/keyring'
-import { readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
+import { readBatchInput } from '#kms/transit_server/batch'
+import {
+  contextError,
+  requireConsistentContext,
+  unsupportedItemFeature,
+} from '#kms/transit_server/handlers/item_checks'
 import { badRequest } from '#kms/transit_server/http_error'
 import { requireKey } from '#kms/transit_server/key_access'
 import { intField } from '#kms/transit_server/params'
@@ -15,20 +20,26 @@ interface RewrapResult {
 /**
  * POST rewrap/:name — decrypts and re-encrypts under `key_version` (default
  * latest) without returning plaintext. A batch always answers 200: each
- * failed item carries its own `error`.
+ * failed item carries its own `error`. As in Vault's pathRewrapWrite, each
+ * batch item is re-encrypted under its own `key_version` (0 / absent:
+ * latest); the top-level `key_version` only applies to a single ciphertext.
+ * `context` is ignored (non-derived keys).
  */
 export const rewrap: TransitHandler = async ({ engine, params, body }) => {
   const { items, isBatch } = readBatchInput(body)
   if (!isBatch && !items[0].ciphertext) throw badRequest('missing ciphertext to decrypt')
-  const defaultVersion = intField(body, 'key_version')
+  const singleVersion = intField(body, 'key_version')
+  requireConsistentContext(items)
   const ring = await requireKey(engine, params.name)
 
   const results = items.map((item): RewrapResult => {
     const reference = item.reference
     if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
-    const unsupported = unsupportedFeature(item)
+    const invalidContext = contextError(item)
+    if (invalidContext) return { error: invalidContext, reference }
+    const unsupported = unsupportedItemFeature(item)
     if (unsupported) return { error: unsupported, reference }
-    const version = isBatch ? (item.keyVersion ?? defaultVersion) : defaultVersion
+    const version = isBatch ? item.keyVersion : singleVersion
     try {
       const ciphertext = rewrapWith(ring, item.ciphertext, engine.random, version)
       return { ciphertext, key_version: encryptionVersion(ring, version), reference }
