@@ -1,4 +1,5 @@
 import { test } from '@japa/runner'
+import app from '@adonisjs/core/services/app'
 import { defineConfig, resolveManagedKeks, type RewrapConfigInput } from '#app/rewrap_config'
 import rewrapConfig from '#config/rewrap'
 import { defineConfig as defineKmsConfig, validateKmsConfig } from '#kms/define_config'
@@ -135,6 +136,17 @@ test.group('config/rewrap.ts defineConfig', () => {
 })
 
 test.group('KekPolicies', () => {
+  test('the container binds one instance built from config/rewrap.ts', async ({ assert }) => {
+    const policies = await app.container.make(KekPolicies)
+    assert.strictEqual(await app.container.make(KekPolicies), policies)
+    assert.deepEqual(policies.managed(), [...rewrapConfig.lifecycle.keks])
+    assert.deepEqual(policies.policy('not-managed-kek'), {
+      name: 'not-managed-kek',
+      managed: false,
+      ...rewrapConfig.lifecycle.defaults,
+    })
+  })
+
   test('policy(kek): the managed entry, else the defaults; prototype names are plain names', ({
     assert,
   }) => {
@@ -159,7 +171,7 @@ test.group('config/kms.ts defineConfig', () => {
       'Invalid config/kms.ts: default names no configured driver (got "valut"; drivers: local, vault)'
     )
     assert.throws(
-      () => defineKmsConfig({ default: 'nope' as any, drivers: {} }),
+      () => defineKmsConfig({ default: 'nope', drivers: {} } as any),
       'Invalid config/kms.ts: default names no configured driver (got "nope"; drivers: )'
     )
     // A prototype member is not a driver.
