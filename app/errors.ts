@@ -37,30 +37,34 @@ export const E_CIPHERTEXT_INVALID = createError<[detail: string]>(
   422
 )
 
+/*
+| KMS errors carry a FIXED message per code: what a KMS answers (Vault's error
+| text can name its storage host and user) and transport errors (addresses)
+| never reach a client, a run row or a CLI line. The detail travels as the
+| error's `cause` (non-enumerable) and is logged once at the KMS boundary
+| (app/kms/instrumented_driver.ts). Create them with `kmsError()`.
+*/
+
 /** The KMS could not be reached (network, timeout, 5xx, 429 after retries). */
-export const E_KMS_UNAVAILABLE = createError<[detail: string]>(
-  'KMS unavailable: %s',
+export const E_KMS_UNAVAILABLE = createError(
+  'The KMS is unavailable; try again later',
   'E_KMS_UNAVAILABLE',
   503
 )
 
 /** The KMS refused the operation (permission denied, bad token). */
-export const E_KMS_DENIED = createError<[detail: string]>(
-  'KMS denied the request: %s',
+export const E_KMS_DENIED = createError(
+  "The KMS denied the request (permissions of the app's KMS identity)",
   'E_KMS_DENIED',
   502
 )
 
 /** The KMS rejected the request as invalid (4xx other than 403/404/429). */
-export const E_KMS_REJECTED = createError<[detail: string]>(
-  'KMS rejected the request: %s',
-  'E_KMS_REJECTED',
-  422
-)
+export const E_KMS_REJECTED = createError('The KMS rejected the request', 'E_KMS_REJECTED', 422)
 
 /** A key version is below min_decryption_version (retired) or was trimmed. */
-export const E_KEY_VERSION_DISALLOWED = createError<[detail: string]>(
-  'Key version not allowed: %s',
+export const E_KEY_VERSION_DISALLOWED = createError(
+  'The key version is not allowed (retired or trimmed)',
   'E_KEY_VERSION_DISALLOWED',
   422
 )
@@ -79,7 +83,7 @@ export const E_FORBIDDEN = createError<[ability: string]>(
   403
 )
 
-/** A misconfiguration detected at runtime (missing root key, bad driver name). */
+/** A misconfiguration detected at runtime (missing root key, unknown driver name). */
 export const E_KMS_CONFIG = createError<[detail: string]>(
   'KMS misconfigured: %s',
   'E_KMS_CONFIG',
@@ -141,3 +145,47 @@ export const E_REENCRYPT_REFUSED = createError<[detail: string]>(
   'E_REENCRYPT_REFUSED',
   409
 )
+
+/** A config file (config/rewrap.ts, config/kms.ts) is invalid: stops the boot, naming the key. */
+export const E_CONFIG_INVALID = createError<[file: string, detail: string]>(
+  'Invalid %s: %s',
+  'E_CONFIG_INVALID',
+  500
+)
+
+/** An operation (a KMS probe, a count) did not answer in time. */
+export const E_TIMEOUT = createError<[what: string, ms: number]>(
+  '%s timed out after %d ms',
+  'E_TIMEOUT',
+  503
+)
+
+/** A stable error code: `E_` and capitals, digits, underscores. */
+const CODE_PATTERN = /^E_[A-Z0-9_]+$/
+
+/**
+ * The stable code of any thrown value: its own `E_*` code (Rewrap's, the
+ * framework's), else `E_INTERNAL`. Never derived from the message, which
+ * could carry data.
+ */
+export function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && CODE_PATTERN.test(code) ? code : 'E_INTERNAL'
+}
+
+/**
+ * One line fit for a run row, a status report, a log or a CLI: `CODE:
+ * message` for `E_*` errors (their messages carry no secrets; KMS errors
+ * have a fixed one), else `E_INTERNAL` with the error's system code or
+ * class (`E_INTERNAL (ECONNREFUSED)`), never its message.
+ */
+export function safeMessage(error: unknown): string {
+  const code = errorCode(error)
+  const err = (error ?? {}) as { code?: unknown; name?: unknown; message?: unknown }
+  if (code !== 'E_INTERNAL' || err.code === 'E_INTERNAL') {
+    return typeof err.message === 'string' && err.message ? `${code}: ${err.message}` : code
+  }
+  const kind =
+    typeof err.code === 'string' ? err.code : typeof err.name === 'string' ? err.name : ''
+  return kind ? `E_INTERNAL (${kind})` : 'E_INTERNAL'
+}

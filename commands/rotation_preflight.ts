@@ -1,12 +1,8 @@
 import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import type { RewrapConfig } from '#config/rewrap'
-import {
-  KeyLifecycleService,
-  managedKeks,
-  type PreflightReport,
-} from '#services/key_lifecycle_service'
+import { KekPolicies } from '#services/kek_policies'
+import { KeyLifecycleService, type PreflightReport } from '#services/key_lifecycle_service'
 import { lifecycleKekValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
 
@@ -38,8 +34,8 @@ export default class RotationPreflight extends RewrapCommand {
    * Runs the checks and reports them.
    */
   @inject()
-  async run(lifecycle: KeyLifecycleService) {
-    const names = await this.#names()
+  async run(lifecycle: KeyLifecycleService, policies: KekPolicies) {
+    const names = await this.#names(policies)
     const reports: PreflightReport[] = []
     for (const kek of names) reports.push(await lifecycle.preflight(kek))
     const ok = reports.length > 0 && reports.every((r) => r.ok)
@@ -59,11 +55,11 @@ export default class RotationPreflight extends RewrapCommand {
     else this.logger.error('Preflight failed: fix the checks above before rotating')
   }
 
-  async #names(): Promise<string[]> {
+  async #names(policies: KekPolicies): Promise<string[]> {
     if (this.kek !== undefined) {
       const input = await lifecycleKekValidator.validate({ kek: this.kek })
       return [input.kek]
     }
-    return managedKeks(this.app.config.get<RewrapConfig>('rewrap').lifecycle).map((k) => k.name)
+    return policies.managedNames()
   }
 }

@@ -1,12 +1,8 @@
 import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import type { RewrapConfig } from '#config/rewrap'
-import {
-  KeyLifecycleService,
-  managedKeks,
-  type VerifyReport,
-} from '#services/key_lifecycle_service'
+import { KekPolicies } from '#services/kek_policies'
+import { KeyLifecycleService, type VerifyReport } from '#services/key_lifecycle_service'
 import { verifyValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
 
@@ -42,7 +38,7 @@ export default class RotationVerify extends RewrapCommand {
    * Counts, samples, reports.
    */
   @inject()
-  async run(lifecycle: KeyLifecycleService) {
+  async run(lifecycle: KeyLifecycleService, policies: KekPolicies) {
     const names: string[] = []
     let sample = this.sample
     if (this.kek !== undefined) {
@@ -50,8 +46,7 @@ export default class RotationVerify extends RewrapCommand {
       names.push(input.kek)
       sample = input.sample
     } else {
-      const config = this.app.config.get<RewrapConfig>('rewrap').lifecycle
-      names.push(...managedKeks(config).map((k) => k.name))
+      names.push(...policies.managedNames())
     }
     const reports: VerifyReport[] = []
     for (const kek of names) reports.push(await lifecycle.verify(kek, { sample }))

@@ -5,23 +5,18 @@
 */
 
 import env from '#start/env'
+import { defineConfig } from '#app/rewrap_config'
+
+export type { KekPolicy, ManagedKekConfig, RewrapConfig } from '#app/rewrap_config'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
-/** A KEK the app manages through its whole life (rotate, retire, trim). */
-export interface ManagedKekConfig {
-  /** KEK name (as in the KMS and in vault_entries.kek_name). */
-  name: string
-  /** Rotate when the latest version is this old, ms (default `lifecycle.defaults`). */
-  cryptoperiodMs?: number
-  /** `kek:retire` only once the latest version is this old, ms. */
-  soakMs?: number
-  /** `kek:trim` only this long after `kek:retire`, ms. */
-  retentionMs?: number
-}
-
-const rewrapConfig = {
+/**
+ * Validated when the app boots: a bad value stops it with E_CONFIG_INVALID
+ * naming the key (app/rewrap_config.ts).
+ */
+const rewrapConfig = defineConfig({
   /**
    * DEK cache on the entry read path: at most `maxEntries` unwrapped DEKs,
    * each for at most `ttlMs`. Keyed by id and wrapped DEK, so a row that was
@@ -102,9 +97,10 @@ const rewrapConfig = {
     },
     /**
      * The KEKs the scheduler looks after, e.g.
-     * `{ name: 'orders', cryptoperiodMs: 30 * DAY }`. Plus REWRAP_MANAGED_KEKS.
+     * `{ name: 'orders', cryptoperiodMs: 30 * DAY }` (unset periods take
+     * `defaults`). Plus the names of REWRAP_MANAGED_KEKS, with the defaults.
      */
-    keks: env.get('REWRAP_MANAGED_KEKS').map((name): ManagedKekConfig => ({ name })),
+    keks: [...env.get('REWRAP_MANAGED_KEKS')],
     /**
      * When the scheduler task runs (cron, `node ace scheduler:run`): daily at
      * 03:00 by default; REWRAP_SCHEDULE overrides. It only decides from key
@@ -123,9 +119,6 @@ const rewrapConfig = {
       maxPasses: 3,
     },
   },
-}
+})
 
 export default rewrapConfig
-
-/** Type of config/rewrap.ts. */
-export type RewrapConfig = typeof rewrapConfig

@@ -1,6 +1,7 @@
 import type { ApplicationService } from '@adonisjs/core/types'
 import { DekCache } from '#services/dek_cache'
 import type { RewrapConfig } from '#config/rewrap'
+import { KekPolicies } from '#services/kek_policies'
 
 /**
  * Binds the app's own singletons.
@@ -15,6 +16,10 @@ export default class AppProvider {
     this.app.container.singleton(DekCache, () => {
       const config = this.app.config.get<RewrapConfig>('rewrap')
       return new DekCache(config.dekCache.maxEntries, config.dekCache.ttlMs)
+    })
+    this.app.container.singleton(KekPolicies, () => {
+      const { lifecycle } = this.app.config.get<RewrapConfig>('rewrap')
+      return new KekPolicies(lifecycle.keks, lifecycle.defaults)
     })
   }
 }

@@ -4,6 +4,8 @@
 |--------------------------------------------------------------------------
 */
 import { configProvider } from '@adonisjs/core'
+import { E_CONFIG_INVALID } from '#app/errors'
+import { KEK_NAME_PATTERN } from '#validators/entry'
 import type { ConfigProvider } from '@adonisjs/core/types'
 import type { ApplicationService } from '@adonisjs/core/types'
 import type { KmsDriver } from '#kms/contract'
@@ -22,7 +24,43 @@ export interface KmsConfig<Drivers extends Record<string, KmsDriverFactory>> {
 }
 
 /**
- * Defines config/kms.ts. Driver entries are config providers resolved at boot.
+ * Checks that `default` and every `keks` entry name a configured driver
+ * (own keys only: a KEK or driver called `constructor` is just a name) and
+ * that `keks` keys are KEK names. Throws E_CONFIG_INVALID naming the key.
+ */
+export function validateKmsConfig(config: {
+  default: unknown
+  drivers: object
+  keks?: object
+}): void {
+  const names = Object.keys(config.drivers)
+  const known = (name: unknown) => typeof name === 'string' && Object.hasOwn(config.drivers, name)
+  if (!known(config.default)) {
+    throw new E_CONFIG_INVALID([
+      'config/kms.ts',
+      `default names no configured driver (got ${JSON.stringify(config.default)}; drivers: ${names.join(', ')})`,
+    ])
+  }
+  for (const [kek, driver] of Object.entries(config.keks ?? {})) {
+    if (!KEK_NAME_PATTERN.test(kek)) {
+      throw new E_CONFIG_INVALID([
+        'config/kms.ts',
+        `keks: ${JSON.stringify(kek)} is not a KEK name`,
+      ])
+    }
+    if (!known(driver)) {
+      throw new E_CONFIG_INVALID([
+        'config/kms.ts',
+        `keks.${kek} names no configured driver (got ${JSON.stringify(driver)}; drivers: ${names.join(', ')})`,
+      ])
+    }
+  }
+}
+
+/**
+ * Defines config/kms.ts. Validated when the config file loads (a bad
+ * reference stops the boot with E_CONFIG_INVALID); driver entries are
+ * config providers resolved when the KMS manager is first made.
  */
 export function defineConfig<
   Drivers extends Record<string, ConfigProvider<KmsDriverFactory>>,
@@ -31,11 +69,17 @@ export function defineConfig<
   drivers: Drivers
   keks?: Record<string, keyof Drivers>
 }): ConfigProvider<KmsConfig<{ [K in keyof Drivers]: KmsDriverFactory }>> {
+  validateKmsConfig(config)
   return configProvider.create(async (app) => {
     const drivers = {} as { [K in keyof Drivers]: KmsDriverFactory }
     for (const name of Object.keys(config.drivers) as Array<keyof Drivers>) {
       const resolved = await configProvider.resolve<KmsDriverFactory>(app, config.drivers[name])
-      if (!resolved) throw new Error(`Invalid KMS driver config "${String(name)}"`)
+      if (!resolved) {
+        throw new E_CONFIG_INVALID([
+          'config/kms.ts',
+          `drivers.${String(name)} is not a driver (use drivers.local() / drivers.vault())`,
+        ])
+      }
       drivers[name] = resolved
     }
     return { default: config.default, drivers, keks: config.keks }

@@ -63,22 +63,41 @@ export function classifyKmsError(message: string, status = 400): KmsErrorCode {
   return 'E_KMS_REJECTED'
 }
 
+/** What a client sees of a KMS-side ciphertext failure (the KMS's text stays in the log). */
+const KMS_CIPHERTEXT_MESSAGE = 'the KMS could not unwrap the data key'
+
 /**
- * The error to throw for a code; the detail is a KMS message (never secret).
+ * The error to throw for a code. Its message is fixed per code; `detail`
+ * (the KMS's own text or a transport error, which can name hosts and users)
+ * is kept as the error's `cause` only, for the KMS boundary's log line.
  */
 export function kmsError(code: KmsErrorCode, detail: string, kekName: string): Error {
+  const options = { cause: new KmsDetail(detail) }
   switch (code) {
     case 'E_KEK_NOT_FOUND':
-      return new E_KEK_NOT_FOUND([kekName])
+      return new E_KEK_NOT_FOUND([kekName], options)
     case 'E_CIPHERTEXT_INVALID':
-      return new E_CIPHERTEXT_INVALID([detail])
+      return new E_CIPHERTEXT_INVALID([KMS_CIPHERTEXT_MESSAGE], options)
     case 'E_KEY_VERSION_DISALLOWED':
-      return new E_KEY_VERSION_DISALLOWED([detail])
+      return new E_KEY_VERSION_DISALLOWED([], options)
     case 'E_KMS_DENIED':
-      return new E_KMS_DENIED([detail])
+      return new E_KMS_DENIED([], options)
     case 'E_KMS_UNAVAILABLE':
-      return new E_KMS_UNAVAILABLE([detail])
+      return new E_KMS_UNAVAILABLE([], options)
     default:
-      return new E_KMS_REJECTED([detail])
+      return new E_KMS_REJECTED([], options)
   }
+}
+
+/**
+ * What the KMS (or the transport to it) said: for operators' logs only.
+ */
+export class KmsDetail extends Error {
+  name = 'KmsDetail'
+}
+
+/** The KMS detail behind an error, if it carries one. */
+export function kmsDetailOf(error: unknown): string | undefined {
+  const cause = (error as { cause?: unknown } | null)?.cause
+  return cause instanceof KmsDetail ? cause.message : undefined
 }

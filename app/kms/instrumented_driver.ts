@@ -10,9 +10,18 @@
 | Only names, operations, durations and codes are recorded: never a key,
 | a DEK or an argument.
 |
+| It is also where a KMS failure's detail is logged, once: the errors the
+| drivers throw carry a fixed message per code (what clients, run rows and
+| CLI lines see) and the KMS's own text as their cause (it can name the
+| KMS's storage host and user), which is written here at WARN, with the
+| driver, operation, KEK name and code.
+|
 */
+import logger from '@adonisjs/core/services/logger'
 import { Counter, Histogram } from 'prom-client'
+import { errorCode } from '#app/errors'
 import type { KmsDriver, RewrapResult } from '#kms/contract'
+import { kmsDetailOf } from '#kms/error_codes'
 
 /** Contract calls that are timed. */
 const OPERATIONS = new Set<string>([
@@ -44,10 +53,14 @@ export const kmsErrors = new Counter({
   registers: [],
 })
 
-/** The stable code of a thrown error (E_* codes only; anything else is E_UNKNOWN). */
-function errorCode(error: unknown): string {
-  const code = (error as { code?: unknown })?.code
-  return typeof code === 'string' && code.startsWith('E_') ? code : 'E_UNKNOWN'
+/** The KEK a contract call is about (its first argument). */
+function kekOf(args: unknown[]): string | undefined {
+  return typeof args[0] === 'string' ? args[0] : undefined
+}
+
+/** The operator's view of a failed call: the KMS's detail, else the error's own message. */
+function detailOf(error: unknown): string {
+  return kmsDetailOf(error) ?? String((error as { message?: unknown } | null)?.message ?? error)
 }
 
 /**
@@ -69,18 +82,45 @@ export function instrumentDriver(driver: KmsDriver, driverName: string): KmsDriv
           const result = await value.apply(target, args)
           end({ outcome: 'ok' })
           if (property === 'rewrap' && Array.isArray(result)) {
-            for (const item of result as RewrapResult[]) {
-              if (!item.ok)
-                kmsErrors.inc({ driver: driverName, op: 'rewrap_item', code: item.code })
-            }
+            logRewrapFailures(driverName, kekOf(args), result as RewrapResult[])
           }
           return result
         } catch (error) {
           end({ outcome: 'error' })
-          kmsErrors.inc({ driver: driverName, op: property, code: errorCode(error) })
+          const code = errorCode(error)
+          kmsErrors.inc({ driver: driverName, op: property, code })
+          logger.warn(
+            { kms: driverName, op: property, kek: kekOf(args), code, detail: detailOf(error) },
+            'KMS call failed'
+          )
           throw error
         }
       }
     },
   })
+}
+
+/**
+ * Counts a rewrap call's rejected items and logs them in one line: how many
+ * per code, and the KMS's text of the first one.
+ */
+function logRewrapFailures(driverName: string, kek: string | undefined, items: RewrapResult[]) {
+  const failed = items.filter((item) => !item.ok)
+  if (failed.length === 0) return
+  const codes = new Map<string, number>()
+  for (const item of failed) {
+    kmsErrors.inc({ driver: driverName, op: 'rewrap_item', code: item.code })
+    codes.set(item.code, (codes.get(item.code) ?? 0) + 1)
+  }
+  logger.warn(
+    {
+      kms: driverName,
+      op: 'rewrap',
+      kek,
+      failed: failed.length,
+      codes: Object.fromEntries(codes),
+      detail: failed[0].message,
+    },
+    'KMS rejected rewrap items'
+  )
 }

@@ -8,8 +8,9 @@
 | providers/kms_provider.ts; inject it with `@inject()`.
 |
 */
+import { E_KMS_CONFIG } from '#app/errors'
 import type { KmsDriver } from '#kms/contract'
-import type { KmsConfig, KmsDriverFactory } from '#kms/define_config'
+import { validateKmsConfig, type KmsConfig, type KmsDriverFactory } from '#kms/define_config'
 import { instrumentDriver } from '#kms/instrumented_driver'
 
 /**
@@ -17,8 +18,30 @@ import { instrumentDriver } from '#kms/instrumented_driver'
  */
 export class KmsManager {
   #cache = new Map<string, Promise<KmsDriver>>()
+  /** Driver factories by name (a Map: a name is never an Object.prototype member). */
+  #factories: Map<string, KmsDriverFactory>
+  /** KEK name → driver name overrides. */
+  #keks: Map<string, string>
 
-  constructor(public config: KmsConfig<Record<string, KmsDriverFactory>>) {}
+  /**
+   * The config, validated (E_CONFIG_INVALID for an unknown default or `keks`
+   * driver). `drivers` and `keks` are kept as null-prototype copies, so that
+   * reading `config.keks[name]` for a KEK named `constructor` or `__proto__`
+   * finds nothing rather than an Object.prototype member; prefer
+   * `driverNameFor()`.
+   */
+  config: KmsConfig<Record<string, KmsDriverFactory>>
+
+  constructor(config: KmsConfig<Record<string, KmsDriverFactory>>) {
+    validateKmsConfig(config)
+    this.#factories = new Map(Object.entries(config.drivers))
+    this.#keks = new Map(Object.entries(config.keks ?? {}).map(([k, d]) => [k, String(d)]))
+    this.config = {
+      default: config.default,
+      drivers: Object.assign(Object.create(null), config.drivers),
+      keks: Object.assign(Object.create(null), config.keks ?? {}),
+    }
+  }
 
   /**
    * A driver by name (default when omitted).
@@ -27,8 +50,8 @@ export class KmsManager {
     const driverName = String(name ?? this.config.default)
     let driver = this.#cache.get(driverName)
     if (!driver) {
-      const factory = this.config.drivers[driverName]
-      if (!factory) throw new Error(`Unknown KMS driver "${driverName}"`)
+      const factory = this.#factories.get(driverName)
+      if (!factory) throw new E_KMS_CONFIG([`unknown KMS driver "${driverName}"`])
       // Timed and error-counted for /metrics (app/kms/instrumented_driver.ts).
       driver = Promise.resolve(factory()).then((created) => instrumentDriver(created, driverName))
       this.#cache.set(driverName, driver)
@@ -40,7 +63,14 @@ export class KmsManager {
    * The driver that holds a KEK.
    */
   forKek(kekName: string): Promise<KmsDriver> {
-    return this.use(this.config.keks?.[kekName] as string | undefined)
+    return this.use(this.driverNameFor(kekName))
+  }
+
+  /**
+   * The name of the driver that holds a KEK (its `keks` entry, else the default).
+   */
+  driverNameFor(kekName: string): string {
+    return this.#keks.get(kekName) ?? String(this.config.default)
   }
 
   /**

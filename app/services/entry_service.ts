@@ -16,10 +16,11 @@ import { randomBytes } from 'node:crypto'
 import { inject } from '@adonisjs/core'
 import { Logger } from '@adonisjs/core/logger'
 import db from '@adonisjs/lucid/services/db'
-import { E_CIPHERTEXT_INVALID, E_ENTRY_NOT_FOUND, E_KMS_REJECTED } from '#app/errors'
+import { E_CIPHERTEXT_INVALID, E_ENTRY_NOT_FOUND } from '#app/errors'
 import { entryAad, openJson, sealJson, EnvelopeError } from '#crypto/envelope'
 import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
 import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
+import { kmsError } from '#kms/error_codes'
 import { KmsManager } from '#kms/kms_manager'
 import { DekCache } from '#services/dek_cache'
 
@@ -295,7 +296,7 @@ export class EntryService {
       ])
       const versions = wrapped.map((value) => vaultCiphertextVersion(value) ?? 0)
       if (wrapped.length !== n || versions.some((v) => v < 1)) {
-        throw new E_KMS_REJECTED(['wrap answered an unexpected result'])
+        throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', kekName)
       }
       const ids = (reserved.rows as Array<{ id: string }>).map((r) => r.id)
       const nonces = this.random(NONCE_BYTES * n)

@@ -16,25 +16,23 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import { E_KEK_NOT_FOUND, E_RETIRE_REFUSED, E_TRIM_REFUSED, E_UNRETIRE_REFUSED } from '#app/errors'
-import type { ManagedKekConfig, RewrapConfig } from '#config/rewrap'
+import {
+  E_KEK_NOT_FOUND,
+  E_RETIRE_REFUSED,
+  E_TRIM_REFUSED,
+  E_UNRETIRE_REFUSED,
+  errorCode,
+} from '#app/errors'
 import type { KekInfo } from '#kms/contract'
+import { kmsError, type KmsErrorCode } from '#kms/error_codes'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { DekCache } from '#services/dek_cache'
 import { EntryService } from '#services/entry_service'
+import { KekPolicies, type KekPolicy } from '#services/kek_policies'
 import { KeyRotationService, type RotationPlan } from '#services/key_rotation_service'
 import { RotationLock } from '#services/rotation_lock'
 import { RotationStore } from '#services/rotation_store'
-
-/** A managed KEK with every period resolved (ms). */
-export interface KekPolicy {
-  name: string
-  managed: boolean
-  cryptoperiodMs: number
-  soakMs: number
-  retentionMs: number
-}
 
 /** One preflight check. */
 export interface PreflightCheck {
@@ -86,23 +84,6 @@ export interface LifecycleChange {
   trimAllowedAt?: string | null
 }
 
-/**
- * The managed KEKs of config/rewrap.ts, periods resolved, deduplicated.
- */
-export function managedKeks(config: RewrapConfig['lifecycle']): KekPolicy[] {
-  const byName = new Map<string, KekPolicy>()
-  for (const kek of config.keks as ManagedKekConfig[]) {
-    byName.set(kek.name, {
-      name: kek.name,
-      managed: true,
-      cryptoperiodMs: kek.cryptoperiodMs ?? config.defaults.cryptoperiodMs,
-      soakMs: kek.soakMs ?? config.defaults.soakMs,
-      retentionMs: kek.retentionMs ?? config.defaults.retentionMs,
-    })
-  }
-  return [...byName.values()]
-}
-
 /** "3d 4h", "5h 2m", "12m", "40s". */
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000))
@@ -125,21 +106,9 @@ export class KeyLifecycleService {
     private clock: Clock,
     private rotations: KeyRotationService,
     private entries: EntryService,
-    private cache: DekCache
+    private cache: DekCache,
+    private policies: KekPolicies
   ) {}
-
-  #config(): RewrapConfig['lifecycle'] {
-    return app.config.get<RewrapConfig>('rewrap').lifecycle
-  }
-
-  /**
-   * The periods of a KEK: its managed entry, else the defaults.
-   */
-  policy(kekName: string): KekPolicy {
-    const config = this.#config()
-    const managed = managedKeks(config).find((k) => k.name === kekName)
-    return managed ?? { name: kekName, managed: false, ...config.defaults }
-  }
 
   /**
    * The runbook's checklist before a rotation. Never changes anything but a
@@ -161,7 +130,7 @@ export class KeyLifecycleService {
       info = await driver.readKey(kekName)
       checks.push({ name: 'kms', ok: true, detail: 'KMS reachable' })
     } catch (error) {
-      checks.push({ name: 'kms', ok: false, detail: `KMS not usable: ${codeOf(error)}` })
+      checks.push({ name: 'kms', ok: false, detail: `KMS not usable: ${errorCode(error)}` })
       return report
     }
     if (!info) {
@@ -178,7 +147,7 @@ export class KeyLifecycleService {
     try {
       const [wrapped] = await driver.wrap(kekName, [dek])
       const [rewrapped] = await driver.rewrap(kekName, [wrapped])
-      if (!rewrapped.ok) throw Object.assign(new Error('rewrap'), { code: rewrapped.code })
+      if (!rewrapped.ok) throw kmsError(rewrapped.code as KmsErrorCode, rewrapped.message, kekName)
       const [back] = await driver.unwrap(kekName, [rewrapped.wrapped])
       const same = back.length === dek.length && timingSafeEqual(back, dek)
       back.fill(0)
@@ -193,7 +162,7 @@ export class KeyLifecycleService {
       checks.push({
         name: 'permissions',
         ok: false,
-        detail: `wrap/rewrap/unwrap failed: ${codeOf(error)}`,
+        detail: `wrap/rewrap/unwrap failed: ${errorCode(error)}`,
       })
     } finally {
       dek.fill(0)
@@ -256,7 +225,7 @@ export class KeyLifecycleService {
       try {
         await this.entries.find(id)
       } catch (error) {
-        const code = codeOf(error)
+        const code = errorCode(error)
         if (code !== 'E_ENTRY_NOT_FOUND') failures.push({ id, code })
       }
     }
@@ -280,7 +249,7 @@ export class KeyLifecycleService {
    */
   async retire(kekName: string, options: { requestedBy?: string | null } = {}) {
     const info = await this.#readKey(kekName)
-    const policy = this.policy(kekName)
+    const policy = this.policies.policy(kekName)
     const latest = info.latestVersion
     const createdAt = info.versions.find((v) => v.version === latest)?.createdAt
     const now = this.clock.now()
@@ -354,7 +323,7 @@ export class KeyLifecycleService {
    */
   async trim(kekName: string) {
     const info = await this.#readKey(kekName)
-    const policy = this.policy(kekName)
+    const policy = this.policies.policy(kekName)
     const min = info.minDecryptionVersion
     if (min <= Math.max(1, info.minAvailableVersion)) {
       throw new E_TRIM_REFUSED([
@@ -478,10 +447,4 @@ export class KeyLifecycleService {
     const list = await migrator.getList()
     return list.filter((m) => m.status === 'pending').map((m) => m.name)
   }
-}
-
-/** An error's stable code (never its details). */
-function codeOf(error: unknown): string {
-  const err = error as { code?: string; name?: string }
-  return err?.code ?? err?.name ?? 'unknown error'
 }

@@ -22,12 +22,14 @@ import {
   E_ROTATION_INVALID,
   E_ROTATION_NOT_FOUND,
   E_ROTATION_UNFINISHED,
+  errorCode,
+  safeMessage,
 } from '#app/errors'
 import type { RewrapConfig } from '#config/rewrap'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
-import { runProgress, safeMessage, type RunProgress } from '#services/run_progress'
+import { runProgress, type RunProgress } from '#services/run_progress'
 import { RotationLock } from '#services/rotation_lock'
 import {
   RotationStore,
@@ -448,7 +450,7 @@ export class KeyRotationService {
           target
         )
       } catch (error) {
-        const code = (error as { code?: string }).code
+        const code = errorCode(error)
         const elapsed = this.clock.now().getTime() - started
         if (code !== 'E_KMS_UNAVAILABLE' || elapsed >= bound) throw error
         logger.warn({ kek: run.kekName, run: run.id, attempt }, 'KMS unavailable; backing off')

@@ -21,15 +21,16 @@ import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
 import db from '@adonisjs/lucid/services/db'
-import { E_KEK_NOT_FOUND, E_KMS_REJECTED, E_REENCRYPT_REFUSED } from '#app/errors'
+import { E_KEK_NOT_FOUND, E_REENCRYPT_REFUSED, errorCode, safeMessage } from '#app/errors'
 import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
 import { entryAad, openEnvelope, sealEnvelope } from '#crypto/envelope'
 import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
 import type { RewrapConfig } from '#config/rewrap'
 import type { KmsDriver } from '#kms/contract'
+import { kmsError } from '#kms/error_codes'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
-import { runProgress, safeMessage, type RunProgress } from '#services/run_progress'
+import { runProgress, type RunProgress } from '#services/run_progress'
 import { DekCache } from '#services/dek_cache'
 import { RotationLock } from '#services/rotation_lock'
 import { pgArray, updateRunRow } from '#services/rotation_store'
@@ -279,7 +280,7 @@ export class ReencryptService {
         try {
           plaintexts.push(openEnvelope(dek, row.ciphertext, entryAad(row.id, run.fromKek)))
         } catch (error) {
-          codes[i] = errorCode(error, 'E_CIPHERTEXT_INVALID')
+          codes[i] = errorCode(error)
           plaintexts.push(null)
         }
       })
@@ -287,7 +288,7 @@ export class ReencryptService {
       const newDeks = okIndexes.map((i) => pool.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES))
       const wrapped = okIndexes.length > 0 ? await toDriver.wrap(run.toKek, newDeks) : []
       if (wrapped.length !== okIndexes.length) {
-        throw new E_KMS_REJECTED(['wrap answered an unexpected result'])
+        throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', run.toKek)
       }
       const ids: string[] = []
       const oldWrapped: string[] = []
@@ -296,7 +297,8 @@ export class ReencryptService {
       const ciphertexts: Buffer[] = []
       okIndexes.forEach((i, k) => {
         const version = vaultCiphertextVersion(wrapped[k])
-        if (!version) throw new E_KMS_REJECTED(['wrap answered an unexpected result'])
+        if (!version)
+          throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', run.toKek)
         ids.push(rows[i].id)
         oldWrapped.push(rows[i].wrappedDek)
         newWrapped.push(wrapped[k])
@@ -442,11 +444,5 @@ export class ReencryptService {
 }
 
 function isOutage(error: unknown): boolean {
-  return (error as { code?: string })?.code === 'E_KMS_UNAVAILABLE'
-}
-
-/** An `E_…` code from an error, else `fallback` (never the message: it could carry data). */
-function errorCode(error: unknown, fallback = 'E_KMS_REJECTED'): string {
-  const code = (error as { code?: unknown })?.code
-  return typeof code === 'string' && /^E_[A-Z0-9_]+$/.test(code) ? code : fallback
+  return errorCode(error) === 'E_KMS_UNAVAILABLE'
 }

@@ -20,12 +20,11 @@
 |
 */
 import { inject } from '@adonisjs/core'
-import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
-import type { RewrapConfig } from '#config/rewrap'
+import { errorCode } from '#app/errors'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
-import { managedKeks, type KekPolicy } from '#services/key_lifecycle_service'
+import { KekPolicies, type KekPolicy } from '#services/kek_policies'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
 import { RotationLock } from '#services/rotation_lock'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
@@ -61,7 +60,8 @@ export class RotationScheduler {
   constructor(
     private kms: KmsManager,
     private clock: Clock,
-    private rotations: KeyRotationService
+    private rotations: KeyRotationService,
+    private policies: KekPolicies
   ) {}
 
   /**
@@ -69,9 +69,8 @@ export class RotationScheduler {
    * one KEK's failure: it is reported (and logged) and the next KEK goes on.
    */
   async tick(options: TickOptions = {}): Promise<TickDecision[]> {
-    const config = app.config.get<RewrapConfig>('rewrap').lifecycle
     const decisions: TickDecision[] = []
-    for (const policy of managedKeks(config)) {
+    for (const policy of this.policies.managed()) {
       const decision = await this.#tickKek(policy, options)
       const level = decision.action === 'failed' ? 'error' : 'info'
       logger[level](
@@ -95,7 +94,7 @@ export class RotationScheduler {
     try {
       lock = await RotationLock.tryAcquireForApp(`scheduler:${policy.name}`)
     } catch (error) {
-      return { ...decision, action: 'failed', reason: `lock: ${codeOf(error)}` }
+      return { ...decision, action: 'failed', reason: `lock: ${errorCode(error)}` }
     }
     if (!lock) {
       return { ...decision, action: 'busy', reason: 'another scheduler is deciding for this KEK' }
@@ -103,7 +102,7 @@ export class RotationScheduler {
     try {
       return await this.#decide(policy, options, decision)
     } catch (error) {
-      const code = codeOf(error)
+      const code = errorCode(error)
       if (BUSY_CODES.has(code)) {
         return { ...decision, action: 'busy', reason: `another process is on it (${code})` }
       }
@@ -179,10 +178,4 @@ export class RotationScheduler {
     const ok = run.status === 'completed' || run.status === 'cancelled'
     return { ...decision, action: ok ? action : 'failed', reason, run }
   }
-}
-
-/** An error's stable code (never its details). */
-function codeOf(error: unknown): string {
-  const err = error as { code?: string; name?: string }
-  return err?.code ?? err?.name ?? 'unknown error'
 }

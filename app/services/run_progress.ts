@@ -35,13 +35,3 @@ export function runProgress<Run extends { totalRows: number }>(
     etaSeconds: rate > 0 ? Math.ceil(left / rate) : null,
   }
 }
-
-/**
- * An error's message fit for a run row: Rewrap errors (E_*) carry no
- * secrets; anything else is reduced to its code or class.
- */
-export function safeMessage(error: unknown): string {
-  const err = error as { code?: string; message?: string; name?: string }
-  if (err?.code?.startsWith('E_')) return `${err.code}: ${err.message}`
-  return err?.code ?? err?.name ?? 'unknown error'
-}

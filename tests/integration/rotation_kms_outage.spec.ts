@@ -30,7 +30,7 @@ function flakyManager(real: KmsDriver, state: { failures: number; rewrapCalls: n
     state.rewrapCalls++
     if (state.failures > 0) {
       state.failures--
-      throw new E_KMS_UNAVAILABLE(['status 503: Vault is sealed'])
+      throw new E_KMS_UNAVAILABLE([], { cause: new Error('status 503: Vault is sealed') })
     }
     return real.rewrap(name, wrapped, version)
   }

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import type { ManagedKekConfig } from '#config/rewrap'
+import { resolveManagedKeks } from '#app/rewrap_config'
+import type { RewrapConfig } from '#config/rewrap'
 import { LocalKmsDriver } from '#kms/drivers/local'
 import { decodeRootKey } from '#kms/drivers/local_factory'
 import { KmsManager } from '#kms/kms_manager'
 import { LocalKeyringStore } from '#kms/local_keyring_store'
 import { Clock } from '#services/clock'
+import { KekPolicies } from '#services/kek_policies'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { RotationLock } from '#services/rotation_lock'
 import { RotationScheduler } from '#services/rotation_scheduler'
@@ -47,9 +49,11 @@ async function shiftedKms() {
   return new KmsManager({ default: 'local', drivers: { local: () => driver } } as any)
 }
 
+/** The scheduler manages exactly these KEKs, with the configured default periods. */
 function manage(...names: string[]) {
-  const keks: ManagedKekConfig[] = names.map((name) => ({ name }))
-  app.config.set('rewrap.lifecycle.keks', keks)
+  const { defaults } = app.config.get<RewrapConfig>('rewrap').lifecycle
+  const policies = new KekPolicies(resolveManagedKeks(names, defaults), defaults)
+  app.container.swap(KekPolicies, () => policies)
 }
 
 async function tick() {
@@ -62,16 +66,14 @@ async function runsOf(kek: string) {
 }
 
 test.group('scheduler: rotation by key age', (group) => {
-  let saved: unknown
   group.setup(async () => {
-    saved = app.config.get('rewrap.lifecycle.keks')
     const manager = await shiftedKms()
     app.container.swap(KmsManager, () => manager)
     app.container.swap(Clock, () => clock)
     return () => {
       app.container.restore(KmsManager)
       app.container.restore(Clock)
-      app.config.set('rewrap.lifecycle.keks', saved)
+      app.container.restore(KekPolicies)
     }
   })
   group.each.setup(() => {

@@ -12,7 +12,7 @@
 |
 */
 import vault from 'node-vault'
-import { E_KEK_EXISTS, E_KMS_UNAVAILABLE } from '#app/errors'
+import { E_KEK_EXISTS } from '#app/errors'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { classifyKmsError, kmsError } from '#kms/error_codes'
 import { keyringToKekInfo } from '#kms/kek_info'
@@ -274,10 +274,12 @@ export class VaultKmsDriver implements KmsDriver {
   }
 
   #toError(name: string, error: unknown): Error {
-    if (error instanceof TransportError) return new E_KMS_UNAVAILABLE([error.message])
+    if (error instanceof TransportError) return kmsError('E_KMS_UNAVAILABLE', error.message, name)
     const failure = error as VaultFailure
     const status = failure.response?.statusCode
-    if (!status) return new E_KMS_UNAVAILABLE(['unexpected client failure'])
+    if (!status) {
+      return kmsError('E_KMS_UNAVAILABLE', `unexpected client failure: ${failure?.message}`, name)
+    }
     const body = failure.response?.body
     const message = String(body?.errors?.[0] ?? `status ${status}`)
     const code = classifyKmsError(message, status)

@@ -64,7 +64,8 @@ export function matchRoute(method: string, relativePath: string): RouteMatch | n
     if (!params) continue
     return {
       params,
-      handler: candidate.handlers[method],
+      // Own members only: a method name is never looked up on Object.prototype.
+      handler: Object.hasOwn(candidate.handlers, method) ? candidate.handlers[method] : undefined,
       allowed: Object.keys(candidate.handlers),
     }
   }

@@ -80,7 +80,7 @@ export class DownDriver implements KmsDriver {
 
   #fail(): never {
     this.calls++
-    throw new E_KMS_UNAVAILABLE(['connect ECONNREFUSED (test double)'])
+    throw new E_KMS_UNAVAILABLE([], { cause: new Error('connect ECONNREFUSED (test double)') })
   }
   async createKey(): Promise<KekInfo> {
     this.#fail()
