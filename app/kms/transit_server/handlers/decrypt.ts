@@ -1,5 +1,6 @@
 import { decrypt as decryptWith, KeyringError } from '#crypto/keyring'
 import { batchStatus, readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
+import { mapBatch } from '#kms/transit_server/batch'
 import { badRequest } from '#kms/transit_server/http_error'
 import { requireKey } from '#kms/transit_server/key_access'
 import type { TransitHandler } from '#kms/transit_server/types'
@@ -19,7 +20,7 @@ export const decrypt: TransitHandler = async ({ engine, params, body }) => {
   if (!isBatch && !items[0].ciphertext) throw badRequest('missing ciphertext to decrypt')
   const ring = await requireKey(engine, params.name)
 
-  const results = items.map((item): DecryptResult => {
+  const results = await mapBatch(items, (item): DecryptResult => {
     const reference = item.reference
     if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
     const unsupported = unsupportedFeature(item)

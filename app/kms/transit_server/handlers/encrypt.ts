@@ -1,6 +1,7 @@
 import { encrypt as encryptWith, encryptionVersion, KeyringError } from '#crypto/keyring'
 import { decodeBase64Strict } from '#kms/transit_server/base64'
 import { batchStatus, readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
+import { mapBatch } from '#kms/transit_server/batch'
 import { badRequest } from '#kms/transit_server/http_error'
 import { KEY_TYPE, upsertKey } from '#kms/transit_server/key_access'
 import { stringField } from '#kms/transit_server/params'
@@ -33,7 +34,7 @@ export const encrypt: TransitHandler = async ({ engine, params, body }) => {
     throw badRequest(`key type not supported by this server (only ${KEY_TYPE})`)
 
   const { ring } = await upsertKey(engine, params.name)
-  const results = items.map((item): EncryptResult => {
+  const results = await mapBatch(items, (item): EncryptResult => {
     const reference = item.reference
     const unsupported = unsupportedFeature(item)
     if (unsupported) return { error: unsupported, reference }

@@ -1,5 +1,5 @@
 import { encryptionVersion, KeyringError, rewrap as rewrapWith } from '#crypto/keyring'
-import { readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
+import { mapBatch, readBatchInput, unsupportedFeature } from '#kms/transit_server/batch'
 import { badRequest } from '#kms/transit_server/http_error'
 import { requireKey } from '#kms/transit_server/key_access'
 import { intField } from '#kms/transit_server/params'
@@ -23,7 +23,7 @@ export const rewrap: TransitHandler = async ({ engine, params, body }) => {
   const defaultVersion = intField(body, 'key_version')
   const ring = await requireKey(engine, params.name)
 
-  const results = items.map((item): RewrapResult => {
+  const results = await mapBatch(items, (item): RewrapResult => {
     const reference = item.reference
     if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
     const unsupported = unsupportedFeature(item)
