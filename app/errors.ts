@@ -141,3 +141,10 @@ export const E_REENCRYPT_REFUSED = createError<[detail: string]>(
   'E_REENCRYPT_REFUSED',
   409
 )
+
+/** The KMS answered with a redirect Rewrap does not follow (another origin, too many hops). */
+export const E_KMS_REDIRECT = createError<[detail: string]>(
+  'KMS redirect not followed: %s',
+  'E_KMS_REDIRECT',
+  502
+)
