@@ -9,6 +9,11 @@
 | the pure engine of app/crypto/keyring.ts. One handler per endpoint under
 | ./handlers, like Vault's builtin/logical/transit.
 |
+| Authentication: X-Vault-Token, else `Authorization: Bearer` (token.ts);
+| failed checks throttled per remote address (auth_throttle.ts). A
+| `batch_input` holds at most MAX_BATCH_ITEMS items and is processed in
+| chunks with turns of the event loop between them (batch.ts).
+|
 | Never logged, never put in an error: the token, bodies (plaintext,
 | DEKs, ciphertext), key material. The request log holds method, path and
 | status only.
