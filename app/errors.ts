@@ -189,3 +189,10 @@ export function safeMessage(error: unknown): string {
     typeof err.code === 'string' ? err.code : typeof err.name === 'string' ? err.name : ''
   return kind ? `E_INTERNAL (${kind})` : 'E_INTERNAL'
 }
+
+/** The KMS answered with a redirect Rewrap does not follow (another origin, too many hops). */
+export const E_KMS_REDIRECT = createError(
+  'The KMS answered with a redirect off its configured address; not followed',
+  'E_KMS_REDIRECT',
+  502
+)

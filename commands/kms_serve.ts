@@ -3,6 +3,7 @@ import type { CommandOptions } from '@adonisjs/core/types/ace'
 import logger from '@adonisjs/core/services/logger'
 import env from '#start/env'
 import { createTransitServer } from '#kms/transit_server/from_app'
+import { resolveServeToken } from '#kms/transit_server/serve_token'
 
 /**
  * Serves the local KMS over a Vault Transit-compatible HTTP API, so that
@@ -18,11 +19,13 @@ export default class KmsServe extends BaseCommand {
   /** Longer help for `node ace kms:serve --help`. */
   static help = [
     "Keyrings live in the kms_keys table, sealed under KMS_ROOT_KEY (the local driver's store).",
-    'Clients send the token as X-Vault-Token; paths are /v1/<mount>/keys/:name, encrypt/:name, …',
-    'Prefer KMS_SERVE_TOKEN over --token: command lines are visible to other local users.',
+    'Clients send the token as X-Vault-Token (or Authorization: Bearer); paths are',
+    '/v1/<mount>/keys/:name, encrypt/:name, … The token (at least 24 characters) comes from',
+    'KMS_SERVE_TOKEN or --token-file, never the command line (visible to other local users).',
+    'batch_input is capped at 10,000 items; 20 failed token checks in 60 s lock an address out for 60 s.',
     '',
-    '  {{ binaryName }} kms:serve --port 8200 --mount transit',
-    '  KMS_SERVE_TOKEN=… KMS_SERVE_PORT=8200 {{ binaryName }} kms:serve',
+    '  KMS_SERVE_TOKEN=… {{ binaryName }} kms:serve --port 8200 --mount transit',
+    '  {{ binaryName }} kms:serve --token-file /etc/rewrap/kms-serve.token',
   ]
 
   /** Boots the app (database) and keeps the process alive while serving. */
@@ -32,9 +35,13 @@ export default class KmsServe extends BaseCommand {
   @flags.number({ description: 'Port to listen on (env KMS_SERVE_PORT; default 8200)' })
   declare port?: number
 
-  /** Token clients must present (env KMS_SERVE_TOKEN); required. */
-  @flags.string({ description: 'Token clients must send as X-Vault-Token (env KMS_SERVE_TOKEN)' })
+  /** Refused (argv is visible in `ps`): kept so that its use gets a clear error. */
+  @flags.string({ description: 'Refused: use KMS_SERVE_TOKEN or --token-file' })
   declare token?: string
+
+  /** File holding the token (first line); else env KMS_SERVE_TOKEN. */
+  @flags.string({ description: 'File holding the token (else env KMS_SERVE_TOKEN)' })
+  declare tokenFile?: string
 
   /** Transit mount path. */
   @flags.string({ description: 'Mount path of the transit API', default: 'transit' })
@@ -48,11 +55,18 @@ export default class KmsServe extends BaseCommand {
    * Starts the server; stops it on SIGINT / SIGTERM.
    */
   async run() {
-    const token = this.token || env.get('KMS_SERVE_TOKEN')?.release()
-    if (!token) {
-      this.logger.error(
-        'kms:serve refuses to start without a token: pass --token or set KMS_SERVE_TOKEN'
-      )
+    let token: string
+    try {
+      const resolved = resolveServeToken({
+        argvToken: this.token,
+        tokenFile: this.tokenFile,
+        envToken: env.get('KMS_SERVE_TOKEN')?.release(),
+      })
+      token = resolved.token
+      for (const warning of resolved.warnings) this.logger.warning(warning)
+    } catch (error) {
+      const { code, message } = error as { code?: string; message: string }
+      this.logger.error(`${code ?? 'E_KMS_CONFIG'}: ${message}`)
       this.exitCode = 1
       await this.app.terminate()
       return

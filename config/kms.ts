@@ -18,6 +18,7 @@ const kmsConfig = defineConfig({
       namespace: env.get('VAULT_NAMESPACE'),
       mount: env.get('VAULT_TRANSIT_MOUNT', 'transit'),
       timeoutMs: env.get('VAULT_TIMEOUT_MS', 30_000),
+      allowInsecureHttp: env.get('VAULT_ALLOW_INSECURE_HTTP', false),
       batchSize: 1000,
       concurrency: 4,
       retry: { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 },

@@ -44,6 +44,8 @@ export default await Env.create(new URL('../', import.meta.url), {
   VAULT_NAMESPACE: Env.schema.string.optional(),
   VAULT_TRANSIT_MOUNT: Env.schema.string.optional(),
   VAULT_TIMEOUT_MS: Env.schema.number.optional(),
+  /** Accept a plain http:// VAULT_ADDR on a non-loopback host (default: refused). */
+  VAULT_ALLOW_INSECURE_HTTP: Env.schema.boolean.optional(),
 
   /**
    * kms:serve (the Vault Transit-compatible server)

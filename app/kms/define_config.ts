@@ -10,6 +10,7 @@ import type { ConfigProvider } from '@adonisjs/core/types'
 import type { ApplicationService } from '@adonisjs/core/types'
 import type { KmsDriver } from '#kms/contract'
 import type { VaultDriverOptions } from '#kms/drivers/vault'
+import { assertSecureEndpoint } from '#kms/vault_transport'
 
 /** Creates a driver instance once the app has booted. */
 export type KmsDriverFactory = () => KmsDriver | Promise<KmsDriver>
@@ -105,8 +106,9 @@ export const drivers = {
       return () => createLocalDriver(app, config)
     })
   },
-  /** HashiCorp Vault Transit through node-vault. */
+  /** HashiCorp Vault Transit through node-vault; refuses an insecure address at boot. */
   vault(config: VaultDriverOptions): ConfigProvider<KmsDriverFactory> {
+    assertSecureEndpoint(config.endpoint, config.allowInsecureHttp)
     return configProvider.create(async () => {
       const { VaultKmsDriver } = await import('#kms/drivers/vault')
       return () => new VaultKmsDriver(config)

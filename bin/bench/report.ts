@@ -31,6 +31,35 @@ export interface Measurement {
   details: Record<string, unknown>
 }
 
+/**
+ * A measurement of one phase; ratios are filled in later by {@link addRatios}.
+ */
+export function measurement(
+  key: string,
+  label: string,
+  scaleRows: number,
+  processedRows: number,
+  seconds: number,
+  phase: { resources: PhaseResources; foreground: ForegroundStats | null },
+  details: Record<string, unknown>,
+  extrapolated = false
+): Measurement {
+  return {
+    key,
+    label,
+    scaleRows,
+    processedRows,
+    seconds: round(seconds, 2),
+    rowsPerSecond: Math.round(processedRows / seconds),
+    extrapolated,
+    vsPublished: null,
+    vsFloor: null,
+    resources: phase.resources,
+    foreground: phase.foreground,
+    details,
+  }
+}
+
 /** A target with its verdict. */
 export interface TargetResult {
   target: string

@@ -5,6 +5,9 @@
 */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
 import { freePort, randomId, vaultDriverFor, waitFor } from '#tests/helpers/transit'
@@ -118,5 +121,67 @@ test.group('kms:serve (child process)', () => {
     assert.notEqual(code, 0)
     assert.match(child.output(), /without a token/)
     assert.match(child.output(), /KMS_SERVE_TOKEN/)
+  })
+
+  test('takes its token from --token-file, never from the command line', async ({
+    assert,
+    cleanup,
+  }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kms-serve-token-'))
+    cleanup(() => rmSync(dir, { recursive: true, force: true }))
+    const token = randomBytes(24).toString('base64url')
+    const file = join(dir, 'token')
+    writeFileSync(file, `${token}\n`, { mode: 0o600 })
+    const port = await freePort()
+    const child = spawnServe(['--port', String(port), '--token-file', file])
+    cleanup(() => {
+      if (child.process.exitCode === null) child.process.kill('SIGKILL')
+    })
+    let exited = false
+    void child.exit.then(() => (exited = true))
+    const url = `http://127.0.0.1:${port}`
+    await waitFor(
+      async () => {
+        if (exited) throw new Error(`kms:serve exited early:\n${child.output()}`)
+        const res = await fetch(`${url}/v1/sys/health`)
+        return res.status === 200
+      },
+      { timeoutMs: 90_000, intervalMs: 100, what: 'kms:serve to listen' }
+    )
+    assert.notInclude(child.process.spawnargs.join(' '), token)
+    const path = `${url}/v1/transit/keys/file-${randomId()}`
+    const known = await fetch(path, { headers: { authorization: `Bearer ${token}` } })
+    assert.equal(known.status, 404)
+    const wrong = await fetch(path, { headers: { 'x-vault-token': `${token}x` } })
+    assert.equal(wrong.status, 403)
+    child.process.kill('SIGTERM')
+    const { code } = await exitWithin(child, 30_000)
+    assert.equal(code, 0, child.output())
+    assert.notInclude(child.output(), token)
+    assert.notMatch(child.output(), /readable by other users/)
+  })
+
+  test('refuses a short token and --token on the command line, with one E_KMS_CONFIG line', async ({
+    assert,
+  }) => {
+    const short = 'short-token-0123456789'
+    const argvToken = randomBytes(24).toString('base64url')
+    const shortChild = spawnServe(['--port', String(await freePort())], { KMS_SERVE_TOKEN: short })
+    const argvChild = spawnServe(['--port', String(await freePort()), '--token', argvToken], {
+      KMS_SERVE_TOKEN: randomBytes(24).toString('base64url'),
+    })
+    const [shortExit, argvExit] = await Promise.all([
+      exitWithin(shortChild, 60_000),
+      exitWithin(argvChild, 60_000),
+    ])
+    assert.equal(shortExit.code, 1, shortChild.output())
+    assert.equal(argvExit.code, 1, argvChild.output())
+    const lines = (child: Child) => child.output().trim().split('\n')
+    assert.lengthOf(lines(shortChild), 1, shortChild.output())
+    assert.match(lines(shortChild)[0], /E_KMS_CONFIG: .*is 22 characters; at least 24 are required/)
+    assert.notInclude(shortChild.output(), short)
+    assert.lengthOf(lines(argvChild), 1, argvChild.output())
+    assert.match(lines(argvChild)[0], /E_KMS_CONFIG: .*--token is refused: .*\(ps\)/)
+    assert.notInclude(argvChild.output(), argvToken)
   })
 })

@@ -12,12 +12,17 @@
 |
 */
 import vault from 'node-vault'
-import { E_KEK_EXISTS } from '#app/errors'
+import { E_KEK_EXISTS, E_KMS_REDIRECT } from '#app/errors'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { classifyKmsError, kmsError } from '#kms/error_codes'
 import { keyringToKekInfo } from '#kms/kek_info'
 import { defaultRetryDeps, withRetry, type RetryDeps, type RetryOptions } from '#kms/retry'
-import { fetchTransport, responseHeaders, TransportError } from '#kms/vault_transport'
+import {
+  assertSecureEndpoint,
+  fetchTransport,
+  responseHeaders,
+  TransportError,
+} from '#kms/vault_transport'
 
 /** Options of the vault driver. */
 export interface VaultDriverOptions {
@@ -35,6 +40,8 @@ export interface VaultDriverOptions {
   retry?: RetryOptions
   /** Injected for tests. */
   retryDeps?: RetryDeps
+  /** Accept a plain http:// endpoint on a non-loopback host (VAULT_ALLOW_INSECURE_HTTP). */
+  allowInsecureHttp?: boolean
 }
 
 interface VaultFailure {
@@ -57,6 +64,7 @@ export class VaultKmsDriver implements KmsDriver {
   #known = new Set<string>()
 
   constructor(options: VaultDriverOptions) {
+    assertSecureEndpoint(options.endpoint, options.allowInsecureHttp)
     this.#client = vault({
       'endpoint': options.endpoint,
       'token': options.token,
@@ -275,6 +283,7 @@ export class VaultKmsDriver implements KmsDriver {
 
   #toError(name: string, error: unknown): Error {
     if (error instanceof TransportError) return kmsError('E_KMS_UNAVAILABLE', error.message, name)
+    if (error instanceof E_KMS_REDIRECT) return error
     const failure = error as VaultFailure
     const status = failure.response?.statusCode
     if (!status) {

@@ -10,6 +10,11 @@
 | the pure engine of app/crypto/keyring.ts. One handler per endpoint under
 | ./handlers, like Vault's builtin/logical/transit.
 |
+| Authentication: X-Vault-Token, else `Authorization: Bearer` (token.ts);
+| failed checks throttled per remote address (auth_throttle.ts). A
+| `batch_input` holds at most MAX_BATCH_ITEMS items and is processed in
+| chunks with turns of the event loop between them (batch.ts).
+|
 | Never logged, never put in an error: the token, bodies (plaintext,
 | DEKs, ciphertext), key material. The request log holds method, path and
 | status only.
@@ -19,6 +24,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { RandomBytes } from '#crypto/aead'
+import { AuthThrottle } from '#kms/transit_server/auth_throttle'
 import { health } from '#kms/transit_server/handlers/health'
 import { lookupSelf } from '#kms/transit_server/handlers/lookup_self'
 import { sealStatus } from '#kms/transit_server/handlers/seal_status'
@@ -27,7 +33,7 @@ import { TransitHttpError, toHttpError } from '#kms/transit_server/http_error'
 import { DEFAULT_MAX_BODY_BYTES, parseJsonObject, readBody } from '#kms/transit_server/request_body'
 import { requestId, vaultEnvelope } from '#kms/transit_server/response'
 import { matchRoute } from '#kms/transit_server/router'
-import { tokensMatch } from '#kms/transit_server/token'
+import { assertTokenStrength, presentedToken, tokensMatch } from '#kms/transit_server/token'
 import type {
   HandlerResult,
   InjectedFault,
@@ -64,10 +70,12 @@ export class TransitServer {
   #random: RandomBytes
   #logger?: TransitLogger
   #faults = new FaultQueue()
+  #throttle: AuthThrottle
 
   constructor(options: TransitServerOptions) {
-    if (!options.token) throw new Error('the transit server needs a token')
+    assertTokenStrength(options.token)
     this.#token = options.token
+    this.#throttle = new AuthThrottle(options.authThrottle)
     this.#mount = (options.mount ?? 'transit').replace(/^\/+|\/+$/g, '')
     if (!this.#mount) throw new Error('the transit mount path must not be empty')
     this.#random = options.random ?? randomBytes
@@ -186,10 +194,7 @@ export class TransitServer {
     }
     if (!path.startsWith('/v1/')) throw new TransitHttpError(404, 'not found', [])
 
-    const token = req.headers['x-vault-token']
-    if (!tokensMatch(Array.isArray(token) ? token[0] : token, this.#token)) {
-      throw new TransitHttpError(403, 'permission denied')
-    }
+    this.#authenticate(req)
 
     if (path === '/v1/auth/token/lookup-self') {
       if (!['GET', 'POST', 'PUT'].includes(method)) {
@@ -210,6 +215,18 @@ export class TransitServer {
     const body = parseJsonObject(await readBody(req, this.#maxBodyBytes))
     const result = await match.handler({ engine: this.#engine, params: match.params, body, query })
     return this.#fromResult(result)
+  }
+
+  /**
+   * X-Vault-Token or `Authorization: Bearer`; failures counted per remote
+   * address, a locked-out address answered 429 before any comparison.
+   */
+  #authenticate(req: IncomingMessage) {
+    const address = req.socket.remoteAddress ?? 'unknown'
+    this.#throttle.assertAllowed(address)
+    if (tokensMatch(presentedToken(req.headers), this.#token)) return
+    this.#throttle.recordFailure(address)
+    throw new TransitHttpError(403, 'permission denied')
   }
 
   #fromResult(result: HandlerResult): Reply {

@@ -5,6 +5,7 @@
 */
 import type { RandomBytes } from '#crypto/aead'
 import type { Keyring } from '#crypto/keyring'
+import type { AuthThrottleOptions } from '#kms/transit_server/auth_throttle'
 
 /**
  * Where the server keeps keyrings. LocalKeyringStore (Postgres, sealed
@@ -42,8 +43,10 @@ export interface TransitEngine {
 /** Options of the transit server. */
 export interface TransitServerOptions {
   store: TransitKeyStore
-  /** Value clients must send as X-Vault-Token. */
+  /** Value clients must send as X-Vault-Token (or `Authorization: Bearer`); ≥ 24 characters. */
   token: string
+  /** Failed-authentication throttle per remote address. */
+  authThrottle?: AuthThrottleOptions
   /** Mount path, `transit` by default. */
   mount?: string
   /** Unix seconds; injected for tests. */

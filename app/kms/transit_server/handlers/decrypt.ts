@@ -1,5 +1,5 @@
 import { decrypt as decryptWith, KeyringError } from '#crypto/keyring'
-import { batchStatus, readBatchInput } from '#kms/transit_server/batch'
+import { batchStatus, mapBatch, readBatchInput } from '#kms/transit_server/batch'
 import {
   contextError,
   requireConsistentContext,
@@ -26,7 +26,7 @@ export const decrypt: TransitHandler = async ({ engine, params, body }) => {
   requireConsistentContext(items)
   const ring = await requireKey(engine, params.name)
 
-  const results = items.map((item): DecryptResult => {
+  const results = await mapBatch(items, (item): DecryptResult => {
     const reference = item.reference
     if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
     const invalidContext = contextError(item)

@@ -1,6 +1,6 @@
 import { encrypt as encryptWith, encryptionVersion, KeyringError } from '#crypto/keyring'
 import { decodeBase64Strict } from '#kms/transit_server/base64'
-import { batchStatus, readBatchInput } from '#kms/transit_server/batch'
+import { batchStatus, mapBatch, readBatchInput } from '#kms/transit_server/batch'
 import { badRequest } from '#kms/transit_server/http_error'
 import {
   contextError,
@@ -47,7 +47,7 @@ export const encrypt: TransitHandler = async ({ engine, params, body }) => {
   }
 
   const { ring } = await upsertKey(engine, params.name)
-  const results = items.map((item): EncryptResult => {
+  const results = await mapBatch(items, (item): EncryptResult => {
     const reference = item.reference
     // Vault's order: plaintext, then context decoding, then the key's features.
     const decoded = decodeBase64Strict(item.plaintext ?? '')

@@ -1,5 +1,5 @@
 import { encryptionVersion, KeyringError, rewrap as rewrapWith } from '#crypto/keyring'
-import { readBatchInput } from '#kms/transit_server/batch'
+import { mapBatch, readBatchInput } from '#kms/transit_server/batch'
 import {
   contextError,
   requireConsistentContext,
@@ -32,7 +32,7 @@ export const rewrap: TransitHandler = async ({ engine, params, body }) => {
   requireConsistentContext(items)
   const ring = await requireKey(engine, params.name)
 
-  const results = items.map((item): RewrapResult => {
+  const results = await mapBatch(items, (item): RewrapResult => {
     const reference = item.reference
     if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
     const invalidContext = contextError(item)
