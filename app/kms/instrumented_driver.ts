@@ -18,6 +18,7 @@ import type { KmsDriver, RewrapResult } from '#kms/contract'
 const OPERATIONS = new Set<string>([
   'createKey',
   'readKey',
+  'listKeys',
   'rotateKey',
   'configureKey',
   'trimKey',
@@ -53,7 +54,7 @@ function errorCode(error: unknown): string {
 /**
  * Wraps a driver so that its contract calls are timed and their failures
  * counted. The proxy keeps the driver's prototype (instanceof still holds)
- * and forwards every other member (`listKeys`, `close`, …) bound to the
+ * and forwards every other member (`close`, …) bound to the
  * driver itself.
  */
 export function instrumentDriver(driver: KmsDriver, driverName: string): KmsDriver {

@@ -93,6 +93,7 @@ export function timedDriver(inner: KmsDriver, timings: StepTimings): KmsDriver {
   return {
     createKey: (name) => inner.createKey(name),
     readKey: (name) => inner.readKey(name),
+    listKeys: () => inner.listKeys(),
     rotateKey: (name) => inner.rotateKey(name),
     configureKey: (name, config) => inner.configureKey(name, config),
     trimKey: (name, min) => inner.trimKey(name, min),
