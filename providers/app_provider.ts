@@ -1,5 +1,6 @@
 import type { ApplicationService } from '@adonisjs/core/types'
 import { DekCache } from '#services/dek_cache'
+import { EntryCountCache } from '#services/entry_counts'
 import type { RewrapConfig } from '#config/rewrap'
 
 /**
@@ -16,5 +17,7 @@ export default class AppProvider {
       const config = this.app.config.get<RewrapConfig>('rewrap')
       return new DekCache(config.dekCache.maxEntries, config.dekCache.ttlMs)
     })
+    // One row-count cache per process: status, /metrics and /health/ready share it.
+    this.app.container.singleton(EntryCountCache, () => new EntryCountCache())
   }
 }

@@ -40,7 +40,26 @@ export class KmsManager {
    * The driver that holds a KEK.
    */
   forKek(kekName: string): Promise<KmsDriver> {
-    return this.use(this.config.keks?.[kekName] as string | undefined)
+    return this.use(this.driverNameFor(kekName))
+  }
+
+  /**
+   * The name of the driver that holds a KEK (config `keks`, else the default).
+   */
+  driverNameFor(kekName: string): string {
+    return String(this.config.keks?.[kekName] ?? this.config.default)
+  }
+
+  /**
+   * The drivers that hold KEKs: the default and every one `keks` names.
+   */
+  driverNames(): string[] {
+    return [
+      ...new Set([
+        String(this.config.default),
+        ...Object.values(this.config.keks ?? {}).map(String),
+      ]),
+    ]
   }
 
   /**

@@ -27,7 +27,7 @@ import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { managedKeks, type KekPolicy } from '#services/key_lifecycle_service'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
-import { RotationLock } from '#services/rotation_lock'
+import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 
 /** What one tick did for one KEK. */
@@ -55,13 +55,12 @@ const BUSY_CODES = new Set(['E_ROTATION_IN_PROGRESS', 'E_ROTATION_UNFINISHED'])
  */
 @inject()
 export class RotationScheduler {
-  /** Run persistence. */
-  store = new RotationStore()
-
   constructor(
     private kms: KmsManager,
     private clock: Clock,
-    private rotations: KeyRotationService
+    private rotations: KeyRotationService,
+    private store: RotationStore,
+    private locks: AdvisoryLock
   ) {}
 
   /**
@@ -91,9 +90,9 @@ export class RotationScheduler {
       dueAt: null,
       run: null,
     }
-    let lock: RotationLock | null
+    let lock: HeldLock | null
     try {
-      lock = await RotationLock.tryAcquireForApp(`scheduler:${policy.name}`)
+      lock = await this.locks.tryAcquire(lockKeys.scheduler(policy.name))
     } catch (error) {
       return { ...decision, action: 'failed', reason: `lock: ${codeOf(error)}` }
     }

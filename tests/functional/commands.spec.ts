@@ -5,6 +5,7 @@ import db from '@adonisjs/lucid/services/db'
 import { Secret } from '@adonisjs/core/helpers'
 import type { Kernel } from '@adonisjs/core/ace'
 import ApiClient from '#models/api_client'
+import { Clock } from '#services/clock'
 import { EntryService } from '#services/entry_service'
 import { KekService } from '#services/kek_service'
 import { rememberToken } from '#tests/helpers/secrets'
@@ -222,10 +223,10 @@ test.group('commands / kek:list', (group) => {
     // A fixed clock: ages are exact.
     const info = await driver.readKey(name)
     const now = new Date(info!.versions[0].createdAt.getTime() + 90_061_000)
-    const service = await app.container.make(KekService)
-    service.now = () => now
-    app.container.swap(KekService, () => service)
-    restore = () => app.container.restore(KekService)
+    const clock = new Clock()
+    clock.now = () => now
+    app.container.swap(Clock, () => clock)
+    restore = () => app.container.restore(Clock)
 
     const out = await ace('kek:list', ['--json'])
     assert.equal(out.exitCode, 0, out.all.join('\n'))
@@ -235,11 +236,11 @@ test.group('commands / kek:list', (group) => {
     assert.equal(kek.minDecryptionVersion, 1)
     assert.equal(kek.rows, 5)
     assert.deepEqual(
-      kek.versions.map((v: any) => [v.version, v.rows, v.decryptable]),
+      kek.versions.map((v: any) => [v.version, v.rows, v.decryptable, v.state]),
       [
-        [1, 3, true],
-        [2, 2, true],
-        [3, 0, true],
+        [1, 3, true, 'active'],
+        [2, 2, true, 'active'],
+        [3, 0, true, 'active'],
       ]
     )
     assert.equal(kek.versions[0].ageSeconds, 90_061)
@@ -272,6 +273,7 @@ test.group('commands / kek:list', (group) => {
     const v1 = kek.versions.find((v: any) => v.version === 1)
     assert.equal(v1.rows, 2)
     assert.isFalse(v1.decryptable)
+    assert.equal(v1.state, 'retired')
   })
 })
 

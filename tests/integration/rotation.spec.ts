@@ -2,7 +2,8 @@ import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
-import { RotationLock } from '#services/rotation_lock'
+import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
+import { RotationStore } from '#services/rotation_store'
 import {
   assertAllDecrypt,
   createKek,
@@ -148,7 +149,7 @@ test.group('rotation: failures, lock, cancel, resume', () => {
     assert.equal(run.rewrapped, 197)
     assert.equal(run.failed, 3)
     assert.notInclude(run.lastError ?? '', 'vault:v1:')
-    const failures = await rotations.store.failures(run.id)
+    const failures = await new RotationStore().failures(run.id)
     assert.deepEqual(
       failures.map((f) => f.entryId),
       broken
@@ -167,7 +168,7 @@ test.group('rotation: failures, lock, cancel, resume', () => {
     const kek = kekName()
     await createKek(kek)
     await seed(kek, 10)
-    const other = await RotationLock.tryAcquire(dbUrl(), kek)
+    const other = await new AdvisoryLock().tryAcquireOn(dbUrl(), lockKeys.rotation(kek))
     assert.isNotNull(other)
     try {
       await rotateKek(kek)
