@@ -29,8 +29,6 @@ import { safeMessage } from '#services/run_progress'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { StaleRowRewrapper, type RewrapOptions } from '#services/stale_row_rewrapper'
 
-export type { RotationProgress } from '#services/stale_row_rewrapper'
-
 /** Options of a rotation. */
 export interface RotateOptions extends RewrapOptions {
   /** Rotate the KEK first (default true; false = rewrap to the current latest). */
