@@ -4,11 +4,13 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { Secret } from '@adonisjs/core/helpers'
 import type { Kernel } from '@adonisjs/core/ace'
+import { KmsManager } from '#kms/kms_manager'
 import ApiClient from '#models/api_client'
 import { Clock } from '#services/clock'
 import { EntryService } from '#services/entry_service'
 import { KekService } from '#services/kek_service'
 import { rememberToken } from '#tests/helpers/secrets'
+import { startTransitServer, vaultDriverFor } from '#tests/helpers/transit'
 import { realDriver } from './support/kms_doubles.js'
 
 const run = randomBytes(3).toString('hex')
@@ -274,6 +276,42 @@ test.group('commands / kek:list', (group) => {
     assert.equal(v1.rows, 2)
     assert.isFalse(v1.decryptable)
     assert.equal(v1.state, 'retired')
+  })
+})
+
+test.group('commands / kek:list over the vault driver', () => {
+  test('lists the KEKs the KMS holds (LIST keys), with or without rows', async ({ assert }) => {
+    const fixture = await startTransitServer()
+    const { driver } = vaultDriverFor(fixture)
+    app.container.swap(
+      KmsManager,
+      () => new KmsManager({ default: 'vault', drivers: { vault: () => driver } })
+    )
+    try {
+      const name = kekName('vault-list')
+      await driver.createKey(name)
+      await driver.rotateKey(name)
+
+      const out = await ace('kek:list', ['--json'])
+      assert.equal(out.exitCode, 0, out.all.join('\n'))
+      const kek = jsonOutput(out.stdout).keks.find((k: any) => k.name === name)
+      assert.exists(kek, 'a KEK with no rows is listed from the KMS')
+      assert.isTrue(kek.exists)
+      assert.equal(kek.rows, 0)
+      assert.deepEqual(
+        kek.versions.map((v: any) => [v.version, v.state, v.rows]),
+        [
+          [1, 'active', 0],
+          [2, 'active', 0],
+        ]
+      )
+      assert.isTrue(
+        fixture.server.requestLog.some((r) => r.method === 'GET' && r.path === '/v1/transit/keys')
+      )
+    } finally {
+      app.container.restore(KmsManager)
+      await fixture.close()
+    }
   })
 })
 
