@@ -164,6 +164,38 @@ test.group('rotation: failures, lock, cancel, resume', () => {
     assert.equal(retry.status, 'completed_with_errors')
   })
 
+  test('the run store and the advisory lock come from the container', async ({ assert }) => {
+    const kek = kekName()
+    await createKek(kek)
+    await seed(kek, 30)
+    const committed: number[] = []
+    const locked: string[] = []
+    class RecordingStore extends RotationStore {
+      override commitBatch(input: Parameters<RotationStore['commitBatch']>[0]) {
+        committed.push(input.ids.length + input.failedIds.length)
+        return super.commitBatch(input)
+      }
+    }
+    class RecordingLock extends AdvisoryLock {
+      override tryAcquire(key: string) {
+        locked.push(key)
+        return super.tryAcquire(key)
+      }
+    }
+    app.container.swap(RotationStore, () => new RecordingStore())
+    app.container.swap(AdvisoryLock, () => new RecordingLock())
+    try {
+      const run = await rotateKek(kek, { batchSize: 10 })
+      assert.equal(run.status, 'completed')
+      assert.deepEqual(committed, [10, 10, 10])
+      // The rotation lock's key is the KEK's name, as before AdvisoryLock named it.
+      assert.deepEqual(locked, [kek])
+    } finally {
+      app.container.restore(RotationStore)
+      app.container.restore(AdvisoryLock)
+    }
+  })
+
   test('a second rotation of the same KEK answers E_ROTATION_IN_PROGRESS', async ({ assert }) => {
     const kek = kekName()
     await createKek(kek)
