@@ -4,13 +4,14 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { Secret } from '@adonisjs/core/helpers'
 import type { Kernel } from '@adonisjs/core/ace'
+import type { VaultKmsDriver } from '#kms/drivers/vault'
 import { KmsManager } from '#kms/kms_manager'
 import ApiClient from '#models/api_client'
 import { Clock } from '#services/clock'
 import { EntryService } from '#services/entry_service'
 import { KekService } from '#services/kek_service'
 import { rememberToken } from '#tests/helpers/secrets'
-import { startTransitServer, vaultDriverFor } from '#tests/helpers/transit'
+import { startTransitServer, vaultDriverFor, type TransitFixture } from '#tests/helpers/transit'
 import { realDriver } from './support/kms_doubles.js'
 
 const run = randomBytes(3).toString('hex')
@@ -280,7 +281,10 @@ test.group('commands / kek:list', (group) => {
 })
 
 test.group('commands / kek:list over the vault driver', () => {
-  test('lists the KEKs the KMS holds (LIST keys), with or without rows', async ({ assert }) => {
+  /** Runs `check` with the app's KMS being the vault driver over an in-process transit server. */
+  async function withVaultKms(
+    check: (kms: { driver: VaultKmsDriver; fixture: TransitFixture }) => Promise<void>
+  ) {
     const fixture = await startTransitServer()
     const { driver } = vaultDriverFor(fixture)
     app.container.swap(
@@ -288,6 +292,15 @@ test.group('commands / kek:list over the vault driver', () => {
       () => new KmsManager({ default: 'vault', drivers: { vault: () => driver } })
     )
     try {
+      await check({ driver, fixture })
+    } finally {
+      app.container.restore(KmsManager)
+      await fixture.close()
+    }
+  }
+
+  test('lists the KEKs the KMS holds (LIST keys), with or without rows', async ({ assert }) => {
+    await withVaultKms(async ({ driver, fixture }) => {
       const name = kekName('vault-list')
       await driver.createKey(name)
       await driver.rotateKey(name)
@@ -308,10 +321,27 @@ test.group('commands / kek:list over the vault driver', () => {
       assert.isTrue(
         fixture.server.requestLog.some((r) => r.method === 'GET' && r.path === '/v1/transit/keys')
       )
-    } finally {
-      app.container.restore(KmsManager)
-      await fixture.close()
-    }
+    })
+  })
+
+  test('a token that may not list keys still lists the KEKs rows name', async ({ assert }) => {
+    await withVaultKms(async ({ driver, fixture }) => {
+      const name = kekName('vault-nolist')
+      await driver.createKey(name)
+      const entries = await app.container.make(EntryService)
+      await entries.seed(name, { rows: 2, batchSize: 10 })
+      // A narrow Vault policy: the list is denied, reads of named keys are not.
+      fixture.server.injectFaults([
+        { status: 403, message: 'permission denied', pathIncludes: '/v1/transit/keys' },
+      ])
+
+      const out = await ace('kek:list', ['--json'])
+      assert.equal(out.exitCode, 0, out.all.join('\n'))
+      assert.equal(fixture.server.pendingFaults, 0, 'the list was asked and denied')
+      const kek = jsonOutput(out.stdout).keks.find((k: any) => k.name === name)
+      assert.equal(kek.rows, 2)
+      assert.isTrue(kek.exists)
+    })
   })
 })
 
