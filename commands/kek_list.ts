@@ -55,7 +55,8 @@ export default class KekList extends RewrapCommand {
         if (v.version === kek.latestVersion) state.push('latest')
         if (kek.minDecryptionVersion !== null && v.version === kek.minDecryptionVersion)
           state.push('min decryption')
-        if (!v.decryptable) state.push(kek.exists ? 'not decryptable' : 'missing in KMS')
+        if (!v.decryptable)
+          state.push(kek.exists ? `${v.state}, not decryptable` : 'missing in KMS')
         table.row([
           kek.name,
           `v${v.version}`,

@@ -1,5 +1,6 @@
 import type { ApplicationService } from '@adonisjs/core/types'
 import { DekCache } from '#services/dek_cache'
+import { EntryCountCache } from '#services/entry_counts'
 import type { RewrapConfig } from '#config/rewrap'
 import { KekPolicies } from '#services/kek_policies'
 
@@ -21,5 +22,7 @@ export default class AppProvider {
       const { lifecycle } = this.app.config.get<RewrapConfig>('rewrap')
       return new KekPolicies(lifecycle.keks, lifecycle.defaults)
     })
+    // One row-count cache per process: status, /metrics and /health/ready share it.
+    this.app.container.singleton(EntryCountCache, () => new EntryCountCache())
   }
 }

@@ -1,6 +1,9 @@
 import { inject } from '@adonisjs/core'
 import type { HttpContext } from '@adonisjs/core/http'
+import type { RotationRun } from '#services/rotation_store'
+import { KeyRotationService } from '#services/key_rotation_service'
 import { RotationStatusService } from '#services/rotation_status_service'
+import { RunTransformer } from '#transformers/run_transformer'
 import {
   listRotationsValidator,
   rotationStatusValidator,
@@ -13,7 +16,10 @@ import {
  */
 @inject()
 export default class RotationsController {
-  constructor(private rotations: RotationStatusService) {}
+  constructor(
+    private rotations: KeyRotationService,
+    private statusReport: RotationStatusService
+  ) {}
 
   /**
    * GET /rotations/status?kek= → `{ generatedAt, countsAsOf, countsMaxAgeSeconds, keks }`
@@ -22,7 +28,7 @@ export default class RotationsController {
     const { kek } = await request.validateUsing(rotationStatusValidator, {
       data: request.qs(),
     })
-    return this.rotations.status(kek)
+    return this.statusReport.status(kek)
   }
 
   /**
@@ -30,32 +36,42 @@ export default class RotationsController {
    */
   async index({ request }: HttpContext) {
     const query = await request.validateUsing(listRotationsValidator, { data: request.qs() })
-    return { data: await this.rotations.list(query) }
+    return { data: await this.#views(await this.rotations.list(query)) }
   }
 
   /**
    * GET /rotations/:id → run
    */
   async show({ params }: HttpContext) {
-    return this.rotations.show(String(params.id))
+    const [view] = await this.#views([await this.rotations.find(String(params.id))])
+    return view
   }
 
   /**
    * POST /rotations → 202 run (running in the background)
    */
   async store({ request, response, auth }: HttpContext) {
-    const input = await request.validateUsing(startRotationValidator)
-    const run = await this.rotations.start(input, auth.user?.name ?? null)
+    const { kek, ...options } = await request.validateUsing(startRotationValidator)
+    const run = await this.rotations.start(kek, {
+      ...options,
+      trigger: 'api',
+      requestedBy: auth.user?.name ?? null,
+    })
     response.status(202)
-    return run
+    return RunTransformer.transform(run)
   }
 
   /**
    * POST /rotations/:id/cancel → 202 run (stops after its current batch)
    */
   async cancel({ params, response }: HttpContext) {
-    const run = await this.rotations.cancel(String(params.id))
+    const [view] = await this.#views([await this.rotations.cancel(String(params.id))])
     response.status(202)
-    return run
+    return view
+  }
+
+  /** Runs as the API shows them, `running` ones checked against the live rotation locks. */
+  async #views(runs: RotationRun[]) {
+    return RunTransformer.transformMany(runs, await this.rotations.liveKeks(runs))
   }
 }

@@ -57,6 +57,8 @@ export interface KmsDriver {
   createKey(name: string): Promise<KekInfo>
   /** Reads a KEK, null when unknown. */
   readKey(name: string): Promise<KekInfo | null>
+  /** Names of every KEK the driver holds, sorted; [] when none (Vault: LIST keys). */
+  listKeys(): Promise<string[]>
   /** Adds a new latest version; new wraps use it at once. */
   rotateKey(name: string): Promise<KekInfo>
   /** Sets min decryption / encryption versions (retire, unretire). */

@@ -27,6 +27,7 @@ import { kmsDetailOf } from '#kms/error_codes'
 const OPERATIONS = new Set<string>([
   'createKey',
   'readKey',
+  'listKeys',
   'rotateKey',
   'configureKey',
   'trimKey',
@@ -66,7 +67,7 @@ function detailOf(error: unknown): string {
 /**
  * Wraps a driver so that its contract calls are timed and their failures
  * counted. The proxy keeps the driver's prototype (instanceof still holds)
- * and forwards every other member (`listKeys`, `close`, …) bound to the
+ * and forwards every other member (`close`, …) bound to the
  * driver itself.
  */
 export function instrumentDriver(driver: KmsDriver, driverName: string): KmsDriver {

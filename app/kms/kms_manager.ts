@@ -74,6 +74,13 @@ export class KmsManager {
   }
 
   /**
+   * The drivers that hold KEKs: the default and every one `keks` names.
+   */
+  driverNames(): string[] {
+    return [...new Set([String(this.config.default), ...[...this.#keks.values()].map(String)])]
+  }
+
+  /**
    * Closes every driver created so far.
    */
   async close() {

@@ -23,7 +23,9 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
-import { describeFailure, entryCounts, withTimeout } from '#services/rotation_status_service'
+import { withTimeout } from '#app/utils/async'
+import { describeFailure } from '#app/utils/describe_failure'
+import { EntryCountCache } from '#services/entry_counts'
 
 /** A check that takes longer fails (a readiness probe must answer quickly). */
 export const CHECK_TIMEOUT_MS = 5_000
@@ -148,7 +150,10 @@ export class KekRoundTripCheck extends BaseCheck {
  */
 @inject()
 export class HealthService {
-  constructor(private kms: KmsManager) {}
+  constructor(
+    private kms: KmsManager,
+    private entryCounts: EntryCountCache
+  ) {}
 
   /**
    * Runs every check; `isHealthy` is false when any failed.
@@ -172,9 +177,11 @@ export class HealthService {
 
   async #checks(): Promise<BaseCheck[]> {
     const checks: BaseCheck[] = [new DatabaseCheck()]
-    const driverOf = (kek: string) => String(this.kms.config.keks?.[kek] ?? this.kms.config.default)
     const keks = await this.#keks()
-    const drivers = new Set<string>([String(this.kms.config.default), ...keks.map(driverOf)])
+    const drivers = new Set<string>([
+      String(this.kms.config.default),
+      ...keks.map((kek) => this.kms.driverNameFor(kek)),
+    ])
     for (const name of drivers) {
       checks.push(new KmsReachableCheck(name, () => this.kms.use(name)))
     }
@@ -196,7 +203,7 @@ export class HealthService {
         .filter((k): k is string => typeof k === 'string')
     }
     try {
-      const { counts } = await withTimeout(entryCounts.get(), CHECK_TIMEOUT_MS, 'row counts')
+      const { counts } = await withTimeout(this.entryCounts.get(), CHECK_TIMEOUT_MS, 'row counts')
       return [...counts.keys()].sort()
     } catch {
       return []

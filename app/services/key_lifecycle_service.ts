@@ -31,7 +31,8 @@ import { DekCache } from '#services/dek_cache'
 import { EntryService } from '#services/entry_service'
 import { KekPolicies, type KekPolicy } from '#services/kek_policies'
 import { KeyRotationService, type RotationPlan } from '#services/key_rotation_service'
-import { RotationLock } from '#services/rotation_lock'
+import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
+import { rowsPerVersionOf } from '#services/entry_counts'
 import { RotationStore } from '#services/rotation_store'
 
 /** One preflight check. */
@@ -98,16 +99,15 @@ export function formatDuration(ms: number): string {
  */
 @inject()
 export class KeyLifecycleService {
-  /** Run persistence. */
-  store = new RotationStore()
-
   constructor(
     private kms: KmsManager,
     private clock: Clock,
     private rotations: KeyRotationService,
     private entries: EntryService,
     private cache: DekCache,
-    private policies: KekPolicies
+    private policies: KekPolicies,
+    private store: RotationStore,
+    private locks: AdvisoryLock
   ) {}
 
   /**
@@ -169,7 +169,7 @@ export class KeyLifecycleService {
     }
 
     const unfinished = await this.store.findUnfinished(kekName)
-    const lock = await RotationLock.tryAcquireForApp(kekName)
+    const lock = await this.locks.tryAcquire(lockKeys.rotation(kekName))
     await lock?.release()
     checks.push({
       name: 'runs',
@@ -207,17 +207,12 @@ export class KeyLifecycleService {
    */
   async verify(kekName: string, options: { sample?: number } = {}): Promise<VerifyReport> {
     const info = await this.#readKey(kekName)
-    const { rows } = await db.rawQuery(
-      `SELECT kek_version AS version, count(*)::bigint AS rows FROM vault_entries
-        WHERE kek_name = ? GROUP BY kek_version ORDER BY kek_version`,
-      [kekName]
-    )
-    const rowsPerVersion = rows.map((r: any) => ({ version: r.version, rows: Number(r.rows) }))
+    const rowsPerVersion = await rowsPerVersionOf(kekName)
     const staleRows = rowsPerVersion
-      .filter((r: { version: number }) => r.version < info.latestVersion)
-      .reduce((sum: number, r: { rows: number }) => sum + r.rows, 0)
+      .filter((r) => r.version < info.latestVersion)
+      .reduce((sum, r) => sum + r.rows, 0)
 
-    const total = rowsPerVersion.reduce((sum: number, r: { rows: number }) => sum + r.rows, 0)
+    const total = rowsPerVersion.reduce((sum, r) => sum + r.rows, 0)
     const ids = await this.#sampleIds(kekName, options.sample ?? 20, total)
     const failures: VerifyFailure[] = []
     for (const id of ids) {

@@ -3,13 +3,11 @@
 | Key rotation service
 |--------------------------------------------------------------------------
 |
-| rotate(kek) = Step A (the KMS adds a version; new writes use it at once)
-| then Step B: a keyset scan per stale version, in id order, batch by
-| batch — one KMS rewrap call, one compare-and-swap UPDATE that also moves
-| the run's cursor — with the next batch's read and rewrap overlapped with
-| the current UPDATE. Resumable from the committed cursor, one run per
-| KEK at a time (advisory lock), cancellable between batches. Only rewrap
-| is ever asked of the KMS: no DEK is unwrapped, no payload decrypted.
+| rotate(kek) = rotate the KEK once (the design's Step A: the KMS adds a
+| version; new writes use it at once), then rewrap the stale rows (Step B,
+| StaleRowRewrapper). One run per KEK at a time (advisory lock), resumable,
+| cancellable between batches. Also what the admin API asks of runs:
+| start in the background, cancel, list, find, and which are live.
 |
 */
 import { inject } from '@adonisjs/core'
@@ -22,53 +20,29 @@ import {
   E_ROTATION_INVALID,
   E_ROTATION_NOT_FOUND,
   E_ROTATION_UNFINISHED,
-  errorCode,
   safeMessage,
 } from '#app/errors'
 import type { RewrapConfig } from '#config/rewrap'
-import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
-import { Clock } from '#services/clock'
-import { runProgress, type RunProgress } from '#services/run_progress'
-import { RotationLock } from '#services/rotation_lock'
-import {
-  RotationStore,
-  type CancelledBy,
-  type RotationRun,
-  type StaleRow,
-} from '#services/rotation_store'
-import { ForegroundDetector } from '#services/foreground_detector'
-import { Throttle } from '#services/throttle'
+import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
+import { rowsPerVersionOf } from '#services/entry_counts'
+import { RotationStore, type RotationRun } from '#services/rotation_store'
+import { StaleRowRewrapper, type RewrapOptions } from '#services/stale_row_rewrapper'
 
 /** Options of a rotation. */
-export interface RotateOptions {
-  /** Step A: rotate the KEK first (default true; false = rewrap to the current latest). */
+export interface RotateOptions extends RewrapOptions {
+  /** Rotate the KEK first (default true; false = rewrap to the current latest). */
   rotate?: boolean
-  /** Rewrap to this version instead of the latest (implies no Step A). */
+  /** Rewrap to this version instead of the latest (implies no KEK rotation). */
   targetVersion?: number
   /** Continue the KEK's unfinished run; never rotates the KEK again. */
   resume?: boolean
   batchSize?: number
-  sleepMs?: number
-  maxRate?: number
-  /** Adaptive pacing: see config/rewrap.ts `rotation.niceRatio` (0 = full speed). */
-  niceRatio?: number
   trigger?: RotationRun['trigger']
   requestedBy?: string | null
-  /** Called once the run row exists (before Step A), e.g. to answer 202 with its id. */
+  /** Called once the run row exists (before the KEK is rotated), e.g. to answer 202 with its id. */
   onStarted?: (run: RotationRun) => void
-  /** Progress after every batch. */
-  onProgress?: (progress: RotationProgress) => void | Promise<void>
-  /**
-   * Aborting finishes the current batch and leaves the run resumable. Abort
-   * with the reason `'operator'` for a person's stop (the run then stays
-   * paused: the scheduler leaves it alone); any other reason is a shutdown.
-   */
-  signal?: AbortSignal
 }
-
-/** Progress of a running rotation. */
-export type RotationProgress = RunProgress<RotationRun>
 
 /** What a dry run reports. */
 export interface RotationPlan {
@@ -85,23 +59,16 @@ export interface RotationPlan {
   unfinishedRun: RotationRun | null
 }
 
-interface PreparedBatch {
-  version: number
-  rows: StaleRow[]
-  results: Awaited<ReturnType<KmsDriver['rewrap']>>
-}
-
 /**
  * Rotates KEKs and rewraps their DEKs.
  */
 @inject()
 export class KeyRotationService {
-  /** Run persistence (swappable in tests). */
-  store = new RotationStore()
-
   constructor(
     private kms: KmsManager,
-    private clock: Clock
+    private store: RotationStore,
+    private locks: AdvisoryLock,
+    private rewrapper: StaleRowRewrapper
   ) {}
 
   #config(): RewrapConfig['rotation'] {
@@ -120,14 +87,8 @@ export class KeyRotationService {
       !options.resume && options.targetVersion === undefined && options.rotate !== false
     let target = options.targetVersion ?? (rotates ? info.latestVersion + 1 : info.latestVersion)
     if (options.resume && unfinished?.targetVersion) target = unfinished.targetVersion
-    const { default: db } = await import('@adonisjs/lucid/services/db')
-    const { rows } = await db.rawQuery(
-      `SELECT kek_version AS version, count(*)::bigint AS rows FROM vault_entries
-        WHERE kek_name = ? AND kek_version < ? GROUP BY kek_version ORDER BY kek_version`,
-      [kekName, target]
-    )
-    const rowsPerVersion = rows.map((r: any) => ({ version: r.version, rows: Number(r.rows) }))
-    const staleRows = rowsPerVersion.reduce((sum: number, r: { rows: number }) => sum + r.rows, 0)
+    const rowsPerVersion = await rowsPerVersionOf(kekName, target)
+    const staleRows = rowsPerVersion.reduce((sum, r) => sum + r.rows, 0)
     const config = this.#config()
     const batchSize = options.batchSize ?? config.batchSize
     const sleepMs = options.sleepMs ?? config.sleepMs
@@ -151,20 +112,20 @@ export class KeyRotationService {
   }
 
   /**
-   * Rotates a KEK (Step A) and rewraps every stale DEK (Step B). Returns
+   * Rotates a KEK once and rewraps every stale DEK. Returns
    * the finished run: `completed` when every row is at the target,
    * `completed_with_errors` when the KMS rejected some rows (recorded,
    * retried by the next run), `cancelled` or `failed` (resumable).
    */
   async rotate(kekName: string, options: RotateOptions = {}): Promise<RotationRun> {
-    const lock = await RotationLock.tryAcquireForApp(kekName)
+    const lock = await this.locks.tryAcquire(lockKeys.rotation(kekName))
     if (!lock) throw new E_ROTATION_IN_PROGRESS([kekName])
     let run: RotationRun | undefined
     try {
       run = await this.#openRun(kekName, options)
       options.onStarted?.(run)
-      run = await this.#stepA(run)
-      return await this.#stepB(run, options, lock)
+      run = await this.#rotateKekOnce(run)
+      return await this.rewrapper.rewrapStaleRows(run, options, lock)
     } catch (error) {
       if (run && run.status === 'running') {
         await this.store
@@ -206,10 +167,36 @@ export class KeyRotationService {
    * Asks a running run to stop after its current batch (any process).
    */
   async cancel(runId: string): Promise<RotationRun> {
-    const run = await this.store.find(runId)
-    if (!run) throw new E_ROTATION_NOT_FOUND([runId])
+    await this.find(runId)
     await this.store.requestCancel(runId)
     return (await this.store.find(runId))!
+  }
+
+  /**
+   * Runs, newest first (`kek`: of one KEK; `limit`: 50 by default).
+   */
+  list(options: { kek?: string; limit?: number } = {}): Promise<RotationRun[]> {
+    return this.store.list({ kekName: options.kek, limit: options.limit ?? 50 })
+  }
+
+  /**
+   * One run; E_ROTATION_NOT_FOUND when unknown.
+   */
+  async find(runId: string): Promise<RotationRun> {
+    const run = await this.store.find(runId)
+    if (!run) throw new E_ROTATION_NOT_FOUND([runId])
+    return run
+  }
+
+  /**
+   * The KEKs of `runs`' `running` runs that a live process works on (it
+   * holds the KEK's rotation lock); a running run of any other KEK is stalled.
+   */
+  async liveKeks(runs: RotationRun[]): Promise<Set<string>> {
+    const running = runs.filter((run) => run.status === 'running').map((run) => run.kekName)
+    const keys = [...new Set(running)]
+    const held = await this.locks.heldKeys(keys.map(lockKeys.rotation))
+    return new Set(keys.filter((kek) => held.has(lockKeys.rotation(kek))))
   }
 
   async #openRun(kekName: string, options: RotateOptions): Promise<RotationRun> {
@@ -256,11 +243,11 @@ export class KeyRotationService {
   }
 
   /**
-   * Step A, exactly once per run: a run persisted before the KMS call knows
+   * Rotates the KEK exactly once per run: a run persisted before the KMS call knows
    * the version it started from, so after a crash it can tell whether the
    * rotation already happened.
    */
-  async #stepA(run: RotationRun): Promise<RotationRun> {
+  async #rotateKekOnce(run: RotationRun): Promise<RotationRun> {
     if (run.targetVersion !== null) return run
     const driver = await this.kms.forKek(run.kekName)
     const info = await driver.readKey(run.kekName)
@@ -275,229 +262,5 @@ export class KeyRotationService {
       'KEK rotated; new writes use the new version'
     )
     return this.store.update(run.id, { target_version: target })
-  }
-
-  async #stepB(run: RotationRun, options: RotateOptions, lock: RotationLock): Promise<RotationRun> {
-    const config = this.#config()
-    const target = run.targetVersion!
-    const batchSize = Number(run.options.batchSize ?? config.batchSize)
-    const throttle = new Throttle(
-      this.clock,
-      {
-        sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
-        maxRate: Number(options.maxRate ?? run.options.maxRate ?? config.maxRate),
-        niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
-      },
-      new ForegroundDetector(this.clock, config.foreground)
-    )
-    const driver = await this.kms.forKek(run.kekName)
-    const startedAt = this.clock.now().getTime()
-    let doneHere = 0
-    const priorDone = run.rewrapped + run.skipped + run.failed
-    run = await this.store.update(run.id, {
-      total_rows: priorDone + (await this.store.countStale(run.kekName, target)),
-    })
-    logger.info({ kek: run.kekName, run: run.id, target, total: run.totalRows }, 'rewrap started')
-
-    let cursorVersion = run.cursorVersion
-    let cursorId = run.cursorId
-    for (;;) {
-      let failedThisPass = 0
-      let prepared = this.#prepare(driver, run, cursorVersion, cursorId, target, batchSize)
-      for (;;) {
-        const batch = await prepared
-        if (!batch) break
-        const last = batch.rows[batch.rows.length - 1].id
-        cursorVersion = batch.version
-        cursorId = last
-        const stopping = options.signal?.aborted || lock.lost
-        // Full speed: the next batch's SELECT + rewrap overlaps this UPDATE. Paced (the
-        // database serves other work): one step at a time, so the loop never keeps two
-        // cores busy while requests are waiting for one.
-        const overlap = !throttle.paced
-        if (!stopping && overlap) {
-          prepared = this.#prepare(driver, run, cursorVersion, cursorId, target, batchSize)
-          // Awaited after the commit below; handled now so a failure is not "unhandled".
-          prepared.catch(() => {})
-        }
-        const commit = await this.#commit(run, target, batch, cursorVersion, cursorId)
-        failedThisPass += commit.failed
-        doneHere += batch.rows.length
-        run = {
-          ...run,
-          cursorVersion,
-          cursorId,
-          rewrapped: run.rewrapped + commit.updated,
-          skipped: run.skipped + commit.skipped,
-          failed: run.failed + commit.failed,
-        }
-        await options.onProgress?.(
-          runProgress(run, priorDone + doneHere, doneHere, startedAt, this.clock.now().getTime())
-        )
-        if (stopping || commit.cancelRequested || options.signal?.aborted) {
-          if (!stopping) await prepared.catch(() => null)
-          const by: CancelledBy =
-            commit.cancelRequested || options.signal?.reason === 'operator'
-              ? 'operator'
-              : 'shutdown'
-          logger.info({ kek: run.kekName, run: run.id, by }, 'rotation cancelled; resumable')
-          return this.store.update(run.id, {
-            status: 'cancelled',
-            cancel_requested: false,
-            cancelled_by: by,
-          })
-        }
-        await throttle.afterBatch(batch.rows.length)
-        if (throttle.paced === overlap) {
-          // Switched (overlap was !paced before this batch): log switches, not every batch.
-          logger.info(
-            { kek: run.kekName, run: run.id, paced: throttle.paced },
-            throttle.paced
-              ? 'rewrap paced: other sessions use the database'
-              : 'rewrap at full speed: no other sessions'
-          )
-        }
-        if (!overlap) {
-          // Paced: shorter bursts of database work between the sleeps.
-          const size = throttle.paced ? Math.min(batchSize, config.pacedBatchSize) : batchSize
-          prepared = this.#prepare(driver, run, cursorVersion, cursorId, target, size)
-        }
-      }
-
-      const remaining = await this.store.countStale(run.kekName, target)
-      if (remaining === 0) {
-        const final = await this.store.update(run.id, {
-          status: 'completed',
-          finished_at: this.clock.now(),
-        })
-        logger.info(
-          { kek: run.kekName, run: run.id, rewrapped: final.rewrapped },
-          'rotation completed'
-        )
-        return final
-      }
-      if (remaining <= failedThisPass || run.pass >= config.maxPasses) {
-        const final = await this.store.update(run.id, {
-          status: 'completed_with_errors',
-          finished_at: this.clock.now(),
-          last_error: `${remaining} rows still below version ${target}; see key_rotation_failures`,
-        })
-        logger.warn({ kek: run.kekName, run: run.id, remaining }, 'rotation completed with errors')
-        return final
-      }
-      // Rows written at an older version while the scan ran: another pass.
-      cursorVersion = 0
-      cursorId = '0'
-      run = await this.store.update(run.id, {
-        pass: run.pass + 1,
-        cursor_version: 0,
-        cursor_id: 0,
-        total_rows: run.totalRows + remaining,
-      })
-    }
-  }
-
-  /**
-   * Reads the next batch after the cursor (moving to the next stale version
-   * when one is exhausted) and rewraps it. Null when nothing is left.
-   */
-  async #prepare(
-    driver: KmsDriver,
-    run: RotationRun,
-    version: number,
-    afterId: string,
-    target: number,
-    batchSize: number
-  ): Promise<PreparedBatch | null> {
-    let current = version
-    let after = afterId
-    for (;;) {
-      if (current === 0) {
-        const next = await this.store.nextStaleVersion(run.kekName, 0, target)
-        if (next === null) return null
-        current = next
-        after = '0'
-      }
-      const rows = await this.store.readBatch(run.kekName, current, after, batchSize)
-      if (rows.length > 0) {
-        const results = await this.#rewrapWithOutageBound(driver, run, rows, target)
-        return { version: current, rows, results }
-      }
-      const next = await this.store.nextStaleVersion(run.kekName, current + 1, target)
-      if (next === null) return null
-      current = next
-      after = '0'
-    }
-  }
-
-  /**
-   * The driver already retries each request a bounded number of times;
-   * this keeps trying through a longer KMS outage, up to `kmsOutageMs`.
-   */
-  async #rewrapWithOutageBound(
-    driver: KmsDriver,
-    run: RotationRun,
-    rows: StaleRow[],
-    target: number
-  ) {
-    const bound = this.#config().kmsOutageMs
-    const started = this.clock.now().getTime()
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await driver.rewrap(
-          run.kekName,
-          rows.map((r) => r.wrappedDek),
-          target
-        )
-      } catch (error) {
-        const code = errorCode(error)
-        const elapsed = this.clock.now().getTime() - started
-        if (code !== 'E_KMS_UNAVAILABLE' || elapsed >= bound) throw error
-        logger.warn({ kek: run.kekName, run: run.id, attempt }, 'KMS unavailable; backing off')
-        await this.clock.sleep(Math.min(30_000, 500 * 2 ** Math.min(attempt, 6), bound - elapsed))
-      }
-    }
-  }
-
-  async #commit(
-    run: RotationRun,
-    target: number,
-    batch: PreparedBatch,
-    cursorVersion: number,
-    cursorId: string
-  ) {
-    const ids: string[] = []
-    const oldWrapped: string[] = []
-    const newWrapped: string[] = []
-    const failedIds: string[] = []
-    const failedCodes: string[] = []
-    batch.rows.forEach((row, index) => {
-      const result = batch.results[index]
-      if (result.ok) {
-        ids.push(row.id)
-        oldWrapped.push(row.wrappedDek)
-        newWrapped.push(result.wrapped)
-      } else {
-        failedIds.push(row.id)
-        failedCodes.push(result.code)
-      }
-    })
-    const commit = await this.store.commitBatch({
-      runId: run.id,
-      target,
-      cursorVersion,
-      cursorId,
-      ids,
-      oldWrapped,
-      newWrapped,
-      failedIds,
-      failedCodes,
-    })
-    return {
-      updated: commit.updated,
-      skipped: ids.length - commit.updated,
-      failed: failedIds.length,
-      cancelRequested: commit.cancelRequested,
-    }
   }
 }

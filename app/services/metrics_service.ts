@@ -6,7 +6,7 @@
 | GET /metrics: Prometheus text exposition from a prom-client registry of
 | Rewrap's own (not prom-client's global default). Gauges are computed at
 | scrape time from the rotation status (row counts cached a few seconds,
-| see rotation_status_service.ts) and the DEK cache; the KMS latency
+| see entry_counts.ts) and the DEK cache; the KMS latency
 | histogram and error counter are fed by the driver instrumentation in
 | app/kms/instrumented_driver.ts. Labels carry KEK names, versions,
 | driver names, operations and error codes only.

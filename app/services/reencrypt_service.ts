@@ -32,7 +32,7 @@ import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { runProgress, type RunProgress } from '#services/run_progress'
 import { DekCache } from '#services/dek_cache'
-import { RotationLock } from '#services/rotation_lock'
+import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
 import { pgArray, updateRunRow } from '#services/rotation_store'
 import { Throttle } from '#services/throttle'
 import { BACKGROUND_TAG, ForegroundDetector } from '#services/foreground_detector'
@@ -113,7 +113,8 @@ export class ReencryptService {
   constructor(
     private kms: KmsManager,
     private clock: Clock,
-    private cache: DekCache
+    private cache: DekCache,
+    private locks: AdvisoryLock
   ) {}
 
   #config(): RewrapConfig['lifecycle']['reencrypt'] {
@@ -138,7 +139,7 @@ export class ReencryptService {
     if (!(await fromDriver.readKey(from))) throw new E_KEK_NOT_FOUND([from])
     if (!(await toDriver.readKey(to))) throw new E_KEK_NOT_FOUND([to])
 
-    const lock = await RotationLock.tryAcquireForApp(`reencrypt:${from}`)
+    const lock = await this.locks.tryAcquire(lockKeys.reencrypt(from))
     if (!lock) throw new E_REENCRYPT_REFUSED([`a re-encrypt of "${from}" is already running`])
     let run: ReencryptRun | undefined
     try {
@@ -209,7 +210,7 @@ export class ReencryptService {
     fromDriver: KmsDriver,
     toDriver: KmsDriver,
     options: ReencryptOptions,
-    lock: RotationLock
+    lock: HeldLock
   ): Promise<ReencryptRun> {
     const config = this.#config()
     const batchSize = Number(options.batchSize ?? run.options.batchSize ?? config.batchSize)

@@ -26,7 +26,7 @@ import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { KekPolicies, type KekPolicy } from '#services/kek_policies'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
-import { RotationLock } from '#services/rotation_lock'
+import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 
 /** What one tick did for one KEK. */
@@ -54,14 +54,13 @@ const BUSY_CODES = new Set(['E_ROTATION_IN_PROGRESS', 'E_ROTATION_UNFINISHED'])
  */
 @inject()
 export class RotationScheduler {
-  /** Run persistence. */
-  store = new RotationStore()
-
   constructor(
     private kms: KmsManager,
     private clock: Clock,
     private rotations: KeyRotationService,
-    private policies: KekPolicies
+    private policies: KekPolicies,
+    private store: RotationStore,
+    private locks: AdvisoryLock
   ) {}
 
   /**
@@ -90,9 +89,9 @@ export class RotationScheduler {
       dueAt: null,
       run: null,
     }
-    let lock: RotationLock | null
+    let lock: HeldLock | null
     try {
-      lock = await RotationLock.tryAcquireForApp(`scheduler:${policy.name}`)
+      lock = await this.locks.tryAcquire(lockKeys.scheduler(policy.name))
     } catch (error) {
       return { ...decision, action: 'failed', reason: `lock: ${errorCode(error)}` }
     }

@@ -93,6 +93,7 @@ export function timedDriver(inner: KmsDriver, timings: StepTimings): KmsDriver {
   return {
     createKey: (name) => inner.createKey(name),
     readKey: (name) => inner.readKey(name),
+    listKeys: () => inner.listKeys(),
     rotateKey: (name) => inner.rotateKey(name),
     configureKey: (name, config) => inner.configureKey(name, config),
     trimKey: (name, min) => inner.trimKey(name, min),
@@ -143,8 +144,8 @@ export async function runRewrap(
   })
   app.container.swap(KmsManager, () => manager)
   try {
+    app.container.swap(RotationStore, () => new TimedRotationStore(timings))
     const service = await app.container.make(KeyRotationService)
-    service.store = new TimedRotationStore(timings)
     const started = performance.now()
     // Full speed: the engine's throughput, whatever other sessions do (the
     // default throttle is measured on the rotate:kek variant).
@@ -157,6 +158,7 @@ export async function runRewrap(
     return { seconds, run: runSummary(run), timings }
   } finally {
     app.container.restore(KmsManager)
+    app.container.restore(RotationStore)
   }
 }
 

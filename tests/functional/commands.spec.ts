@@ -4,10 +4,14 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { Secret } from '@adonisjs/core/helpers'
 import type { Kernel } from '@adonisjs/core/ace'
+import type { VaultKmsDriver } from '#kms/drivers/vault'
+import { KmsManager } from '#kms/kms_manager'
 import ApiClient from '#models/api_client'
+import { Clock } from '#services/clock'
 import { EntryService } from '#services/entry_service'
 import { KekService } from '#services/kek_service'
 import { rememberToken } from '#tests/helpers/secrets'
+import { startTransitServer, vaultDriverFor, type TransitFixture } from '#tests/helpers/transit'
 import { realDriver } from './support/kms_doubles.js'
 
 const run = randomBytes(3).toString('hex')
@@ -222,10 +226,10 @@ test.group('commands / kek:list', (group) => {
     // A fixed clock: ages are exact.
     const info = await driver.readKey(name)
     const now = new Date(info!.versions[0].createdAt.getTime() + 90_061_000)
-    const service = await app.container.make(KekService)
-    service.now = () => now
-    app.container.swap(KekService, () => service)
-    restore = () => app.container.restore(KekService)
+    const clock = new Clock()
+    clock.now = () => now
+    app.container.swap(Clock, () => clock)
+    restore = () => app.container.restore(Clock)
 
     const out = await ace('kek:list', ['--json'])
     assert.equal(out.exitCode, 0, out.all.join('\n'))
@@ -235,11 +239,11 @@ test.group('commands / kek:list', (group) => {
     assert.equal(kek.minDecryptionVersion, 1)
     assert.equal(kek.rows, 5)
     assert.deepEqual(
-      kek.versions.map((v: any) => [v.version, v.rows, v.decryptable]),
+      kek.versions.map((v: any) => [v.version, v.rows, v.decryptable, v.state]),
       [
-        [1, 3, true],
-        [2, 2, true],
-        [3, 0, true],
+        [1, 3, true, 'active'],
+        [2, 2, true, 'active'],
+        [3, 0, true, 'active'],
       ]
     )
     assert.equal(kek.versions[0].ageSeconds, 90_061)
@@ -272,6 +276,72 @@ test.group('commands / kek:list', (group) => {
     const v1 = kek.versions.find((v: any) => v.version === 1)
     assert.equal(v1.rows, 2)
     assert.isFalse(v1.decryptable)
+    assert.equal(v1.state, 'retired')
+  })
+})
+
+test.group('commands / kek:list over the vault driver', () => {
+  /** Runs `check` with the app's KMS being the vault driver over an in-process transit server. */
+  async function withVaultKms(
+    check: (kms: { driver: VaultKmsDriver; fixture: TransitFixture }) => Promise<void>
+  ) {
+    const fixture = await startTransitServer()
+    const { driver } = vaultDriverFor(fixture)
+    app.container.swap(
+      KmsManager,
+      () => new KmsManager({ default: 'vault', drivers: { vault: () => driver } })
+    )
+    try {
+      await check({ driver, fixture })
+    } finally {
+      app.container.restore(KmsManager)
+      await fixture.close()
+    }
+  }
+
+  test('lists the KEKs the KMS holds (LIST keys), with or without rows', async ({ assert }) => {
+    await withVaultKms(async ({ driver, fixture }) => {
+      const name = kekName('vault-list')
+      await driver.createKey(name)
+      await driver.rotateKey(name)
+
+      const out = await ace('kek:list', ['--json'])
+      assert.equal(out.exitCode, 0, out.all.join('\n'))
+      const kek = jsonOutput(out.stdout).keks.find((k: any) => k.name === name)
+      assert.exists(kek, 'a KEK with no rows is listed from the KMS')
+      assert.isTrue(kek.exists)
+      assert.equal(kek.rows, 0)
+      assert.deepEqual(
+        kek.versions.map((v: any) => [v.version, v.state, v.rows]),
+        [
+          [1, 'active', 0],
+          [2, 'active', 0],
+        ]
+      )
+      assert.isTrue(
+        fixture.server.requestLog.some((r) => r.method === 'GET' && r.path === '/v1/transit/keys')
+      )
+    })
+  })
+
+  test('a token that may not list keys still lists the KEKs rows name', async ({ assert }) => {
+    await withVaultKms(async ({ driver, fixture }) => {
+      const name = kekName('vault-nolist')
+      await driver.createKey(name)
+      const entries = await app.container.make(EntryService)
+      await entries.seed(name, { rows: 2, batchSize: 10 })
+      // A narrow Vault policy: the list is denied, reads of named keys are not.
+      fixture.server.injectFaults([
+        { status: 403, message: 'permission denied', pathIncludes: '/v1/transit/keys' },
+      ])
+
+      const out = await ace('kek:list', ['--json'])
+      assert.equal(out.exitCode, 0, out.all.join('\n'))
+      assert.equal(fixture.server.pendingFaults, 0, 'the list was asked and denied')
+      const kek = jsonOutput(out.stdout).keks.find((k: any) => k.name === name)
+      assert.equal(kek.rows, 2)
+      assert.isTrue(kek.exists)
+    })
   })
 })
 

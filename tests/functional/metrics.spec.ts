@@ -4,7 +4,7 @@ import app from '@adonisjs/core/services/app'
 import { KmsManager } from '#kms/kms_manager'
 import { DekCache } from '#services/dek_cache'
 import { EntryService } from '#services/entry_service'
-import { entryCounts } from '#services/rotation_status_service'
+import { EntryCountCache } from '#services/entry_counts'
 import { createToken } from '#tests/helpers/auth'
 import {
   createKek,
@@ -15,6 +15,12 @@ import {
   versionCounts,
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
+
+/** Forgets the cached row counts: the next report counts afresh. */
+async function clearCounts() {
+  const cache = await app.container.make(EntryCountCache)
+  cache.clear()
+}
 
 /** One sample of the exposition: `name{labels} value`. */
 interface Sample {
@@ -107,7 +113,7 @@ test.group('GET /metrics', (group) => {
     await seed(kek, 40)
     await rotateInKms(kek)
     await seed(kek, 15, 40)
-    entryCounts.clear()
+    await clearCounts()
 
     const exposition = await scrape(client, token)
     for (const sample of exposition.samples) {
@@ -139,7 +145,7 @@ test.group('GET /metrics', (group) => {
       .groupBy('kek_name', 'kek_version')
       .select('kek_name', 'kek_version')
       .count('* as n')
-    entryCounts.clear()
+    await clearCounts()
     const again = await scrape(client, token)
     for (const row of rows) {
       const sample = find(again, 'rewrap_entries', {
@@ -181,7 +187,7 @@ test.group('GET /metrics', (group) => {
     const driver = await kmsDriver(kek)
     await assert.rejects(() => driver.unwrap(kek, ['vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']))
 
-    entryCounts.clear()
+    await clearCounts()
     const after = await scrape(client, token)
     const lastSuccess = find(after, 'rewrap_rotation_last_success_timestamp_seconds', { kek })
     assert.lengthOf(lastSuccess, 1)
@@ -235,7 +241,7 @@ test.group('GET /metrics', (group) => {
     const kek = kekName('fn-metrics-down')
     await createKek(kek)
     await seed(kek, 9)
-    entryCounts.clear()
+    await clearCounts()
     const { driver } = vaultDriverFor(
       { url: `http://127.0.0.1:${await freePort()}`, token: 'test-not-a-real-token' },
       { timeoutMs: 1_000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }

@@ -4,8 +4,8 @@ import type { ApiClient, ApiResponse } from '@japa/api-client'
 import app from '@adonisjs/core/services/app'
 import type { Ability } from '#app/abilities'
 import { KmsManager } from '#kms/kms_manager'
-import { RotationLock } from '#services/rotation_lock'
-import { entryCounts } from '#services/rotation_status_service'
+import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
+import { EntryCountCache } from '#services/entry_counts'
 import { RotationStore } from '#services/rotation_store'
 import { createToken } from '#tests/helpers/auth'
 import {
@@ -18,6 +18,12 @@ import {
   waitFor,
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
+
+/** Forgets the cached row counts: the next report counts afresh. */
+async function clearCounts() {
+  const cache = await app.container.make(EntryCountCache)
+  cache.clear()
+}
 
 /*
 | Each test owns its KEK (unique name) and the rows seeded under it.
@@ -137,7 +143,7 @@ test.group('rotations API / status', (group) => {
     await seed(kek, 20, 30)
     const driver = await kmsDriver(kek)
     const info = (await driver.readKey(kek))!
-    entryCounts.clear()
+    await clearCounts()
 
     const response = await client.get('/rotations/status').qs({ kek }).bearerToken(read)
     response.assertStatus(200)
@@ -209,7 +215,7 @@ test.group('rotations API / status', (group) => {
     const kek = kekName('fn-status-down')
     await createKek(kek)
     await seed(kek, 7)
-    entryCounts.clear()
+    await clearCounts()
     const { driver } = vaultDriverFor(
       { url: `http://127.0.0.1:${await freePort()}`, token: 'test-not-a-real-token' },
       { timeoutMs: 1_000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }
@@ -244,13 +250,13 @@ test.group('rotations API / status', (group) => {
     const kek = kekName('fn-cache')
     await createKek(kek)
     await seed(kek, 5)
-    entryCounts.clear()
+    await clearCounts()
     const first = await client.get('/rotations/status').qs({ kek }).bearerToken(read)
     await seed(kek, 5, 5)
     const second = await client.get('/rotations/status').qs({ kek }).bearerToken(read)
     assert.equal(second.body().countsAsOf, first.body().countsAsOf)
     assert.equal(second.body().keks[0].rows, 5, 'served from the cache')
-    entryCounts.clear()
+    await clearCounts()
     const third = await client.get('/rotations/status').qs({ kek }).bearerToken(read)
     assert.equal(third.body().keks[0].rows, 10)
   })
@@ -312,7 +318,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     )
     assert.deepEqual(Object.keys(list.body().data[0]).sort(), RUN_KEYS)
 
-    entryCounts.clear()
+    await clearCounts()
     const status = await client.get('/rotations/status').qs({ kek }).bearerToken(read)
     const kekStatus = status.body().keks[0]
     assert.isNull(kekStatus.running)
@@ -524,7 +530,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.include(metrics.text().split('\n'), `rewrap_rotation_stalled{kek="${kek}"} 1`)
 
     // A live holder of the KEK's lock (a process working on it) → not stalled.
-    const lock = await RotationLock.tryAcquireForApp(kek)
+    const lock = await new AdvisoryLock().tryAcquire(lockKeys.rotation(kek))
     assert.isNotNull(lock)
     try {
       const held = await client.get(`/rotations/${orphan.id}`).bearerToken(read)

@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { createServer as createNetServer } from 'node:net'
 import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
+import { decodeRootKey } from '#kms/drivers/local_factory'
 import { VaultKmsDriver, type VaultDriverOptions } from '#kms/drivers/vault'
+import { LocalKeyringStore } from '#kms/local_keyring_store'
 import type { RetryDeps } from '#kms/retry'
 import { createTransitServer } from '#kms/transit_server/from_app'
 import type { TransitServer } from '#kms/transit_server/transit_server'
@@ -119,4 +121,26 @@ export function freePort(): Promise<number> {
       probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
     })
   })
+}
+
+/**
+ * A keyring store on a fresh, empty copy of the `kms_keys` table (a KMS
+ * holding no KEK); `drop()` removes the table.
+ */
+export async function emptyKeyringStore(): Promise<{
+  store: LocalKeyringStore
+  drop(): Promise<void>
+}> {
+  const db = await app.container.make('lucid.db')
+  const table = `kms_keys_empty_${randomId()}`
+  await db.rawQuery(`CREATE TABLE ${table} (LIKE kms_keys INCLUDING ALL)`)
+  const { default: env } = await import('#start/env')
+  const rootKey = decodeRootKey(env.get('KMS_ROOT_KEY')?.release())
+  const store = new LocalKeyringStore(db, rootKey, randomBytes, table)
+  return {
+    store,
+    drop: async () => {
+      await db.rawQuery(`DROP TABLE IF EXISTS ${table}`)
+    },
+  }
 }

@@ -14,9 +14,12 @@ import { request as httpRequest } from 'node:http'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import type { KmsDriver } from '#kms/contract'
+import { LocalKmsDriver } from '#kms/drivers/local'
 import { KmsManager } from '#kms/kms_manager'
+import { TransitServer } from '#kms/transit_server/transit_server'
 import { DEFAULT_MAX_BODY_BYTES } from '#kms/transit_server/request_body'
 import {
+  emptyKeyringStore,
   randomId,
   startTransitServer,
   vaultDriverFor,
@@ -29,6 +32,8 @@ const BATCH_SIZE = 3
 
 interface DriverUnderTest {
   driver: KmsDriver
+  /** Releases what setup started (servers, tables). */
+  close?: () => Promise<void>
   /** The server behind the vault driver; undefined for local. */
   fixture?: TransitFixture
   retryDeps?: RecordingRetryDeps
@@ -85,12 +90,21 @@ function requestsSince(fixture: TransitFixture, mark: number) {
 | The contract, once per driver
 |--------------------------------------------------------------------------
 */
-const DRIVERS: Array<{ kind: 'local' | 'vault'; setup: () => Promise<DriverUnderTest> }> = [
+const DRIVERS: Array<{
+  kind: 'local' | 'vault'
+  setup: () => Promise<DriverUnderTest>
+  /** The driver over a KMS that holds no KEK at all. */
+  empty: () => Promise<DriverUnderTest>
+}> = [
   {
     kind: 'local',
     setup: async () => {
       const manager = await app.container.make(KmsManager)
       return { driver: await manager.use('local') }
+    },
+    empty: async () => {
+      const { store, drop } = await emptyKeyringStore()
+      return { driver: new LocalKmsDriver({ store }), close: drop }
     },
   },
   {
@@ -100,10 +114,24 @@ const DRIVERS: Array<{ kind: 'local' | 'vault'; setup: () => Promise<DriverUnder
       const { driver, retryDeps } = vaultDriverFor(fixture, { batchSize: BATCH_SIZE })
       return { driver, fixture, retryDeps }
     },
+    empty: async () => {
+      const { store, drop } = await emptyKeyringStore()
+      const token = `test-${randomId(24)}`
+      const server = new TransitServer({ store, token })
+      await server.listen(0, '127.0.0.1')
+      const { driver } = vaultDriverFor({ url: server.url, token })
+      return {
+        driver,
+        close: async () => {
+          await server.close()
+          await drop()
+        },
+      }
+    },
   },
 ]
 
-for (const { kind, setup } of DRIVERS) {
+for (const { kind, setup, empty } of DRIVERS) {
   test.group(`KMS contract (${kind})`, (group) => {
     let sut: DriverUnderTest
     const kek = (label: string) => `contract-${kind}-${label}-${randomId()}`
@@ -143,6 +171,28 @@ for (const { kind, setup } of DRIVERS) {
       assert.isNull(await sut.driver.readKey(name))
       const created = await sut.driver.createKey(name)
       assert.deepEqual(await sut.driver.readKey(name), created)
+    })
+
+    test('listKeys names every KEK it holds, sorted, and no other', async ({ assert }) => {
+      const suffix = randomId()
+      const names = [`contract-${kind}-list-b-${suffix}`, `contract-${kind}-list-a-${suffix}`]
+      for (const name of names) await sut.driver.createKey(name)
+      const listed = await sut.driver.listKeys()
+      assert.deepEqual(
+        listed.filter((name) => name.endsWith(suffix)),
+        [...names].sort()
+      )
+      assert.deepEqual(listed, [...listed].sort())
+      assert.notInclude(listed, kek('never-created'))
+    })
+
+    test('listKeys of a KMS without KEKs is []', async ({ assert }) => {
+      const bare = await empty()
+      try {
+        assert.deepEqual(await bare.driver.listKeys(), [])
+      } finally {
+        await bare.close?.()
+      }
     })
 
     test('rotateKey adds versions; new wraps use the latest at once', async ({ assert }) => {
@@ -567,6 +617,39 @@ test.group('transit server: HTTP surface', (group) => {
     assert.equal(wrongMethod.status, 405)
     assert.equal(wrongMethod.headers.get('allow'), 'POST, PUT')
     assert.equal(await statusOf('DELETE', `/v1/transit/keys/${name}/rotate`), 405)
+  })
+
+  test("GET keys?list=true answers Vault's LIST shape; a plain GET is 405", async ({ assert }) => {
+    const names = [kek('list-b'), kek('list-a')]
+    for (const name of names) assert.equal(await statusOf('POST', `/v1/transit/keys/${name}`), 200)
+    for (const path of ['/v1/transit/keys?list=true', '/v1/transit/keys?list=1']) {
+      const res = await call('GET', path)
+      assert.equal(res.status, 200, path)
+      assert.containsSubset(res.json, { lease_id: '', renewable: false, mount_type: 'transit' })
+      assert.deepEqual(Object.keys(res.json.data), ['keys'])
+      const keys: string[] = res.json.data.keys
+      assert.deepEqual(keys, [...keys].sort())
+      for (const name of names) assert.include(keys, name)
+    }
+    const plainGet = await call('GET', '/v1/transit/keys')
+    assert.equal(plainGet.status, 405)
+  })
+
+  test('listing keys with no key is 404 {"errors":[]}, as Vault answers', async ({ assert }) => {
+    const { store, drop } = await emptyKeyringStore()
+    const token = `test-${randomId(24)}`
+    const bare = new TransitServer({ store, token })
+    await bare.listen(0, '127.0.0.1')
+    try {
+      const res = await fetch(`${bare.url}/v1/transit/keys?list=true`, {
+        headers: { 'x-vault-token': token },
+      })
+      assert.equal(res.status, 404)
+      assert.deepEqual(await res.json(), { errors: [] })
+    } finally {
+      await bare.close()
+      await drop()
+    }
   })
 
   test('malformed JSON is 400 and the error never echoes the body', async ({ assert }) => {

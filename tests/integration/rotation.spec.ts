@@ -2,7 +2,8 @@ import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
-import { RotationLock } from '#services/rotation_lock'
+import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
+import { RotationStore } from '#services/rotation_store'
 import {
   assertAllDecrypt,
   createKek,
@@ -148,7 +149,7 @@ test.group('rotation: failures, lock, cancel, resume', () => {
     assert.equal(run.rewrapped, 197)
     assert.equal(run.failed, 3)
     assert.notInclude(run.lastError ?? '', 'vault:v1:')
-    const failures = await rotations.store.failures(run.id)
+    const failures = await new RotationStore().failures(run.id)
     assert.deepEqual(
       failures.map((f) => f.entryId),
       broken
@@ -163,11 +164,43 @@ test.group('rotation: failures, lock, cancel, resume', () => {
     assert.equal(retry.status, 'completed_with_errors')
   })
 
+  test('the run store and the advisory lock come from the container', async ({ assert }) => {
+    const kek = kekName()
+    await createKek(kek)
+    await seed(kek, 30)
+    const committed: number[] = []
+    const locked: string[] = []
+    class RecordingStore extends RotationStore {
+      override commitBatch(input: Parameters<RotationStore['commitBatch']>[0]) {
+        committed.push(input.ids.length + input.failedIds.length)
+        return super.commitBatch(input)
+      }
+    }
+    class RecordingLock extends AdvisoryLock {
+      override tryAcquire(key: string) {
+        locked.push(key)
+        return super.tryAcquire(key)
+      }
+    }
+    app.container.swap(RotationStore, () => new RecordingStore())
+    app.container.swap(AdvisoryLock, () => new RecordingLock())
+    try {
+      const run = await rotateKek(kek, { batchSize: 10 })
+      assert.equal(run.status, 'completed')
+      assert.deepEqual(committed, [10, 10, 10])
+      // The rotation lock's key is the KEK's name, as before AdvisoryLock named it.
+      assert.deepEqual(locked, [kek])
+    } finally {
+      app.container.restore(RotationStore)
+      app.container.restore(AdvisoryLock)
+    }
+  })
+
   test('a second rotation of the same KEK answers E_ROTATION_IN_PROGRESS', async ({ assert }) => {
     const kek = kekName()
     await createKek(kek)
     await seed(kek, 10)
-    const other = await RotationLock.tryAcquire(dbUrl(), kek)
+    const other = await new AdvisoryLock().tryAcquireOn(dbUrl(), lockKeys.rotation(kek))
     assert.isNotNull(other)
     try {
       await rotateKek(kek)

@@ -95,7 +95,7 @@ test.group('rotation: KMS outages', (group) => {
     } catch (error) {
       assert.equal((error as any).code, 'E_KMS_UNAVAILABLE')
     }
-    const [failed] = await rotations.store.list({ kekName: kek })
+    const [failed] = await rotations.list({ kek })
     assert.equal(failed.status, 'failed')
     assert.include(failed.lastError!, 'E_KMS_UNAVAILABLE')
     // The batch already rewrapped when the outage began is still committed.

@@ -11,7 +11,7 @@ import { LocalKeyringStore } from '#kms/local_keyring_store'
 import { Clock } from '#services/clock'
 import { KekPolicies } from '#services/kek_policies'
 import { KeyRotationService } from '#services/key_rotation_service'
-import { RotationLock } from '#services/rotation_lock'
+import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
 import { RotationScheduler } from '#services/rotation_scheduler'
 import {
   assertAllDecrypt,
@@ -153,7 +153,7 @@ test.group('scheduler: rotation by key age', (group) => {
     const url = app.config.get<{ connectionString: string }>(
       'database.connections.postgres.connection'
     ).connectionString
-    const held = await RotationLock.tryAcquire(url, kek)
+    const held = await new AdvisoryLock().tryAcquireOn(url, lockKeys.rotation(kek))
     try {
       const [decision] = await tick()
       assert.equal(decision.action, 'busy', decision.reason)

@@ -56,6 +56,10 @@ export class LocalKmsDriver implements KmsDriver {
     return ring ? keyringToKekInfo(keyring.keyringInfo(ring)) : null
   }
 
+  async listKeys(): Promise<string[]> {
+    return [...(await this.#store.names())].sort()
+  }
+
   async rotateKey(name: string): Promise<KekInfo> {
     return this.#change(name, (ring) =>
       keyring.rotateKeyring(ring, this.#random(KEY_BYTES), this.#now())
@@ -102,11 +106,6 @@ export class LocalKmsDriver implements KmsDriver {
         return { ok: false, code: classifyKmsError(message), message }
       }
     })
-  }
-
-  /** Names of all KEKs (optional capability; `kek:list` uses it). */
-  async listKeys(): Promise<string[]> {
-    return this.#store.names()
   }
 
   async close() {}

@@ -17,6 +17,7 @@ import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/
 import { classifyKmsError, kmsError } from '#kms/error_codes'
 import { keyringToKekInfo } from '#kms/kek_info'
 import { defaultRetryDeps, withRetry, type RetryDeps, type RetryOptions } from '#kms/retry'
+import { mapLimited } from '#app/utils/async'
 import {
   assertSecureEndpoint,
   fetchTransport,
@@ -71,6 +72,8 @@ export class VaultKmsDriver implements KmsDriver {
       'namespace': options.namespace,
       'apiVersion': 'v1',
       'request-promise': fetchTransport(options.timeoutMs ?? 30_000),
+      // LIST as `GET …?list=1` (Vault accepts both; Node's HTTP server has no LIST verb).
+      'noCustomHTTPVerbs': true,
       // node-vault's debug output would print request bodies (DEKs): never enable it.
       'debug': () => {},
     } as any)
@@ -98,6 +101,18 @@ export class VaultKmsDriver implements KmsDriver {
       return keyringToKekInfo(response.data)
     } catch (error) {
       if ((error as any)?.code === 'E_KEK_NOT_FOUND') return null
+      throw error
+    }
+  }
+
+  async listKeys(): Promise<string[]> {
+    try {
+      const response = await this.#send('', () => this.#client.list(this.#path('keys')), true)
+      const keys = response?.data?.keys
+      return Array.isArray(keys) ? keys.map(String).sort() : []
+    } catch (error) {
+      // Vault answers an empty list with 404 {"errors":[]}.
+      if ((error as any)?.code === 'E_KEK_NOT_FOUND') return []
       throw error
     }
   }
@@ -232,15 +247,7 @@ export class VaultKmsDriver implements KmsDriver {
     const chunks: In[][] = []
     for (let i = 0; i < items.length; i += this.#batchSize)
       chunks.push(items.slice(i, i + this.#batchSize))
-    const out: Out[][] = new Array(chunks.length)
-    let next = 0
-    const worker = async () => {
-      while (next < chunks.length) {
-        const index = next++
-        out[index] = await run(chunks[index])
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, chunks.length) }, worker))
+    const out = await mapLimited(chunks, this.#concurrency, run)
     void name
     return out.flat()
   }

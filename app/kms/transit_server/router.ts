@@ -9,6 +9,7 @@ import { datakey } from '#kms/transit_server/handlers/datakey'
 import { decrypt } from '#kms/transit_server/handlers/decrypt'
 import { deleteKey } from '#kms/transit_server/handlers/delete_key'
 import { encrypt } from '#kms/transit_server/handlers/encrypt'
+import { listKeys } from '#kms/transit_server/handlers/list_keys'
 import { random } from '#kms/transit_server/handlers/random'
 import { readKey } from '#kms/transit_server/handlers/read_key'
 import { rewrap } from '#kms/transit_server/handlers/rewrap'
@@ -31,6 +32,7 @@ function route(pattern: string, handlers: Record<string, TransitHandler>): Route
 }
 
 const ROUTES: Route[] = [
+  route('keys', { GET: listKeys }),
   route('keys/:name', { GET: readKey, POST: createKey, DELETE: deleteKey }),
   route('keys/:name/rotate', { POST: rotateKey }),
   route('keys/:name/config', { POST: configureKey }),

@@ -20,6 +20,8 @@ export interface TransitKeyStore {
   update(name: string, change: (ring: Keyring) => Keyring): Promise<Keyring | null>
   /** Deletes a keyring; false when it did not exist. */
   delete(name: string): Promise<boolean>
+  /** Names of all keyrings (LIST keys). */
+  names(): Promise<string[]>
 }
 
 /** The minimal logger the server writes to (pino / AdonisJS logger compatible). */

@@ -35,6 +35,10 @@ export class CountingDriver implements KmsDriver {
     this.#count('readKey')
     return this.inner.readKey(name)
   }
+  listKeys(): Promise<string[]> {
+    this.#count('listKeys')
+    return this.inner.listKeys()
+  }
   rotateKey(name: string): Promise<KekInfo> {
     this.#count('rotateKey')
     return this.inner.rotateKey(name)
@@ -86,6 +90,9 @@ export class DownDriver implements KmsDriver {
     this.#fail()
   }
   async readKey(): Promise<KekInfo | null> {
+    this.#fail()
+  }
+  async listKeys(): Promise<string[]> {
     this.#fail()
   }
   async rotateKey(): Promise<KekInfo> {
