@@ -141,3 +141,14 @@ export const E_REENCRYPT_REFUSED = createError<[detail: string]>(
   'E_REENCRYPT_REFUSED',
   409
 )
+
+/*
+| Concurrent writers (compare-and-swap on a row).
+*/
+
+/** A write lost its compare-and-swap to concurrent writers every time it retried. */
+export const E_ENTRY_CONFLICT = createError<[id: string]>(
+  'Entry %s was changed by concurrent writers while it was being written; retry the request',
+  'E_ENTRY_CONFLICT',
+  409
+)
