@@ -30,6 +30,19 @@ const rewrapConfig = {
   dekCache: {
     maxEntries: 10_000,
     ttlMs: 5 * 60_000,
+    /**
+     * Revocation across processes (app/services/dek_cache_invalidation.ts):
+     * the HTTP server LISTENs for kek:retire / kek:trim / dek-cache:flush
+     * notices and empties its cache; while that connection is down the cache
+     * is suspended. A silently dead connection is noticed within
+     * `heartbeatMs + heartbeatTimeoutMs`.
+     */
+    invalidation: {
+      heartbeatMs: 5_000,
+      heartbeatTimeoutMs: 2_000,
+      reconnectMinMs: 100,
+      reconnectMaxMs: 5_000,
+    },
   },
 
   /**

@@ -1,11 +1,14 @@
 import type { ApplicationService } from '@adonisjs/core/types'
 import { DekCache } from '#services/dek_cache'
+import { DekCacheListener } from '#services/dek_cache_invalidation'
 import type { RewrapConfig } from '#config/rewrap'
 
 /**
  * Binds the app's own singletons.
  */
 export default class AppProvider {
+  #listener: DekCacheListener | null = null
+
   constructor(protected app: ApplicationService) {}
 
   /**
@@ -16,5 +19,34 @@ export default class AppProvider {
       const config = this.app.config.get<RewrapConfig>('rewrap')
       return new DekCache(config.dekCache.maxEntries, config.dekCache.ttlMs)
     })
+    this.app.container.singleton(DekCacheListener, async (resolver) => {
+      const config = this.app.config.get<RewrapConfig>('rewrap').dekCache.invalidation
+      const connection = this.app.config.get<{ connectionString: string }>(
+        'database.connections.postgres.connection'
+      )
+      const logger = await resolver.make('logger')
+      return new DekCacheListener(await resolver.make(DekCache), {
+        ...config,
+        connectionString: connection.connectionString,
+        logger,
+      })
+    })
+  }
+
+  /**
+   * Processes that serve reads (the HTTP server; the test process, which
+   * runs one) listen for DEK cache revocations.
+   */
+  async ready() {
+    if (!['web', 'test'].includes(this.app.getEnvironment())) return
+    this.#listener = await this.app.container.make(DekCacheListener)
+    await this.#listener.start()
+  }
+
+  /**
+   * Closes the listening connection.
+   */
+  async shutdown() {
+    await this.#listener?.stop()
   }
 }

@@ -119,6 +119,7 @@ export class EntryService {
    * An unknown KEK fails before anything is written.
    */
   async create(kekName: string, data: unknown): Promise<EntryRef> {
+    const generation = this.cache.generation
     const driver = await this.kms.forKek(kekName)
     const dataKey = await driver.generateDataKey(kekName)
     try {
@@ -132,7 +133,7 @@ export class EntryService {
          VALUES (?, ?, ?, ?, ?, now(), now())`,
         [id, kekName, dataKey.version, dataKey.wrapped, ciphertext]
       )
-      this.cache.set(id, dataKey.wrapped, dataKey.plaintext)
+      this.cache.set(id, dataKey.wrapped, dataKey.plaintext, generation)
       this.logger?.debug({ id, kekName, kekVersion: dataKey.version }, 'entry created')
       return { id, kekName, kekVersion: dataKey.version }
     } finally {
@@ -163,9 +164,10 @@ export class EntryService {
     if (!row) throw new E_ENTRY_NOT_FOUND([key])
     let dek = this.cache.get(key, row.wrapped_dek)
     if (!dek) {
+      const generation = this.cache.generation
       const driver = await this.kms.forKek(row.kek_name)
       ;[dek] = await driver.unwrap(row.kek_name, [row.wrapped_dek])
-      this.cache.set(key, row.wrapped_dek, dek)
+      this.cache.set(key, row.wrapped_dek, dek, generation)
     }
     let data: unknown
     try {
@@ -229,6 +231,7 @@ export class EntryService {
     readWrapped: string,
     data: unknown
   ): Promise<EntryRef | null> {
+    const generation = this.cache.generation
     const driver = await this.kms.forKek(kekName)
     const dataKey = await driver.generateDataKey(kekName)
     try {
@@ -246,7 +249,7 @@ export class EntryService {
         })
       if (affected(updated) === 0) return null
       this.cache.forgetRow(key)
-      this.cache.set(key, dataKey.wrapped, dataKey.plaintext)
+      this.cache.set(key, dataKey.wrapped, dataKey.plaintext, generation)
       this.logger?.debug({ id: key, kekName, kekVersion: dataKey.version }, 'entry updated')
       return { id: key, kekName, kekVersion: dataKey.version }
     } finally {
