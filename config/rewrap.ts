@@ -46,6 +46,15 @@ const rewrapConfig = {
   },
 
   /**
+   * GET /health/ready: the probe (database, KMS drivers, a wrap/rewrap/unwrap
+   * round trip per KEK) runs at most once per `cacheMs`; concurrent callers
+   * share the probe in flight.
+   */
+  health: {
+    cacheMs: 5_000,
+  },
+
+  /**
    * Rewrap loop defaults (each overridable per run with rotate:kek flags).
    */
   rotation: {

@@ -1,6 +1,7 @@
 import type { ApplicationService } from '@adonisjs/core/types'
 import { DekCache } from '#services/dek_cache'
 import { DekCacheListener } from '#services/dek_cache_invalidation'
+import { ReadinessCache } from '#services/health_service'
 import type { RewrapConfig } from '#config/rewrap'
 
 /**
@@ -19,6 +20,7 @@ export default class AppProvider {
       const config = this.app.config.get<RewrapConfig>('rewrap')
       return new DekCache(config.dekCache.maxEntries, config.dekCache.ttlMs)
     })
+    this.app.container.singleton(ReadinessCache, () => new ReadinessCache())
     this.app.container.singleton(DekCacheListener, async (resolver) => {
       const config = this.app.config.get<RewrapConfig>('rewrap').dekCache.invalidation
       const connection = this.app.config.get<{ connectionString: string }>(

@@ -12,8 +12,15 @@
 |   rewrapped, unwrapped and compared, then wiped. It is never stored,
 |   logged or returned.
 |
-| Check results carry stable error codes and messages only (no error
-| objects, no stacks); the report leaves out the process's debug info.
+| Check results carry a stable error code and a fixed message per code
+| (never the error's own text: a KMS error body can name hosts and users;
+| no error objects, no stacks); the report leaves out the process's debug
+| info.
+|
+| The probe runs at most once per `rewrap.health.cacheMs` (5 s) per
+| process, and concurrent callers share the run in flight: a readiness
+| poller or many callers cannot turn into KMS load. Anonymous callers get
+| the overall status only (health_controller.ts).
 |
 */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
@@ -23,12 +30,38 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
-import { describeFailure, entryCounts, withTimeout } from '#services/rotation_status_service'
+import type { RewrapConfig } from '#config/rewrap'
+import { entryCounts, withTimeout } from '#services/rotation_status_service'
+import { SingleFlightCache } from '#services/single_flight_cache'
 
 /** A check that takes longer fails (a readiness probe must answer quickly). */
 export const CHECK_TIMEOUT_MS = 5_000
 
 type HealthCheckResult = Awaited<ReturnType<BaseCheck['run']>>
+
+/** The fixed text shown for each failure code (never the error's own message). */
+const FAILURE_TEXT: Record<string, string> = {
+  E_KMS_UNAVAILABLE: 'KMS unreachable',
+  E_KMS_DENIED: 'KMS denied the operation',
+  E_KMS_REJECTED: 'KMS rejected the operation',
+  E_KMS_CONFIG: 'KMS driver misconfigured',
+  E_KEK_NOT_FOUND: 'KEK not found',
+  E_KEY_VERSION_DISALLOWED: 'key version not allowed',
+  E_TIMEOUT: 'timed out',
+}
+
+/**
+ * `E_CODE (fixed text)` for a failed check: the code when the error has an
+ * `E_…` code (else E_CHECK_FAILED), and a fixed text for it.
+ */
+export function healthFailure(error: unknown): string {
+  const raw = (error as { code?: unknown })?.code
+  const code = typeof raw === 'string' && /^E_[A-Z0-9_]+$/.test(raw) ? raw : 'E_CHECK_FAILED'
+  return `${code} (${Object.hasOwn(FAILURE_TEXT, code) ? FAILURE_TEXT[code] : 'check failed'})`
+}
+
+/** The last readiness report of this process, shared by all requests. */
+export class ReadinessCache extends SingleFlightCache<ReadinessReport> {}
 
 /** The readiness report as /health/ready returns it. */
 export interface ReadinessReport {
@@ -58,7 +91,7 @@ export class DatabaseCheck extends BaseCheck {
       await withTimeout(db.rawQuery('SELECT 1'), CHECK_TIMEOUT_MS, 'database query')
       return Result.ok('Database reachable').setMetaData({ ms: Date.now() - started })
     } catch (error) {
-      return Result.failed(`Database unreachable (${describeFailure(error)})`)
+      return Result.failed(`Database unreachable (${healthFailure(error)})`)
     }
   }
 }
@@ -88,9 +121,7 @@ export class KmsReachableCheck extends BaseCheck {
         ms: Date.now() - started,
       })
     } catch (error) {
-      return Result.failed(
-        `KMS driver "${this.driverName}" unreachable (${describeFailure(error)})`
-      )
+      return Result.failed(`KMS driver "${this.driverName}" unreachable (${healthFailure(error)})`)
     }
   }
 }
@@ -125,7 +156,7 @@ export class KekRoundTripCheck extends BaseCheck {
         ms: Date.now() - started,
       })
     } catch (error) {
-      return Result.failed(`KEK "${this.kekName}": ${describeFailure(error)}`)
+      return Result.failed(`KEK "${this.kekName}": ${healthFailure(error)}`)
     } finally {
       dek.fill(0)
       back?.fill(0)
@@ -148,12 +179,24 @@ export class KekRoundTripCheck extends BaseCheck {
  */
 @inject()
 export class HealthService {
-  constructor(private kms: KmsManager) {}
+  constructor(
+    private kms: KmsManager,
+    private cache: ReadinessCache
+  ) {}
 
   /**
-   * Runs every check; `isHealthy` is false when any failed.
+   * The readiness report: the last probe when younger than
+   * `rewrap.health.cacheMs`, else the probe in flight, else a new one.
    */
-  async ready(): Promise<ReadinessReport> {
+  ready(): Promise<ReadinessReport> {
+    const cacheMs = app.config.get<RewrapConfig['health']['cacheMs']>('rewrap.health.cacheMs', 5000)
+    return this.cache.get(cacheMs, () => this.probe())
+  }
+
+  /**
+   * Runs every check now; `isHealthy` is false when any failed.
+   */
+  async probe(): Promise<ReadinessReport> {
     const checks = new HealthChecks().register(await this.#checks())
     const report = await checks.run()
     return {
