@@ -24,6 +24,7 @@ import db from '@adonisjs/lucid/services/db'
 import type { QueryClientContract } from '@adonisjs/lucid/types/database'
 import type { Logger } from '@adonisjs/core/logger'
 import { DekCache } from '#services/dek_cache'
+import { BACKGROUND_TAG } from '#services/foreground_detector'
 
 /** The NOTIFY channel. */
 export const DEK_CACHE_CHANNEL = 'rewrap_dek_cache'
@@ -142,7 +143,7 @@ export class DekCacheListener {
     this.#reconnect = null
     if (this.#stopped) return
     const client = new pg.Client({
-      connectionString: withApplicationName(this.options.connectionString, 'rewrap-dek-cache'),
+      connectionString: withApplicationName(this.options.connectionString, 'rewrap-bg-dek-cache'),
       keepAlive: true,
       connectionTimeoutMillis: this.options.heartbeatTimeoutMs + this.options.heartbeatMs,
     })
@@ -157,8 +158,8 @@ export class DekCacheListener {
     })
     try {
       await client.connect()
-      await client.query(`LISTEN ${DEK_CACHE_CHANNEL}`)
-      const { rows } = await client.query('SELECT pg_backend_pid() AS pid')
+      await client.query(`${BACKGROUND_TAG} LISTEN ${DEK_CACHE_CHANNEL}`)
+      const { rows } = await client.query(`${BACKGROUND_TAG} SELECT pg_backend_pid() AS pid`)
       this.#pid = Number(rows[0].pid)
     } catch {
       this.#lost(client, 'connect failed')
@@ -180,7 +181,7 @@ export class DekCacheListener {
       timer = setTimeout(() => reject(new Error('timeout')), this.options.heartbeatTimeoutMs)
     })
     try {
-      await Promise.race([client.query('SELECT 1'), timeout])
+      await Promise.race([client.query(`${BACKGROUND_TAG} SELECT 1`), timeout])
     } catch {
       this.#lost(client, 'heartbeat failed')
     } finally {
@@ -218,7 +219,11 @@ function parseNotice(payload: string | undefined): RevocationNotice | null {
   }
 }
 
-/** The connection string with another `application_name` (seen in pg_stat_activity). */
+/**
+ * The connection string with another `application_name` (seen in
+ * pg_stat_activity; `rewrap-bg…` keeps the heartbeat out of the rewrap
+ * loop's foreground detector).
+ */
 function withApplicationName(url: string, name: string): string {
   try {
     const parsed = new URL(url)

@@ -247,7 +247,7 @@ test.group('DEK cache revocation in this process', (group) => {
     const connects = listener.connects
     const { rows } = await db.rawQuery(
       `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
-        WHERE application_name = 'rewrap-dek-cache' AND pid = ?`,
+        WHERE application_name = 'rewrap-bg-dek-cache' AND pid = ?`,
       [listener.backendPid!]
     )
     assert.deepEqual(rows, [{ ok: true }])
