@@ -196,3 +196,14 @@ export const E_KMS_REDIRECT = createError(
   'E_KMS_REDIRECT',
   502
 )
+
+/*
+| Concurrent writers (compare-and-swap on a row).
+*/
+
+/** A write lost its compare-and-swap to concurrent writers every time it retried. */
+export const E_ENTRY_CONFLICT = createError<[id: string]>(
+  'Entry %s was changed by concurrent writers while it was being written; retry the request',
+  'E_ENTRY_CONFLICT',
+  409
+)

@@ -38,7 +38,17 @@ export interface KekPolicy extends KekPeriods {
 
 /** Settings of config/rewrap.ts as written (see that file for each field). */
 export interface RewrapConfigInput {
-  dekCache: { maxEntries: number; ttlMs: number }
+  dekCache: {
+    maxEntries: number
+    ttlMs: number
+    invalidation: {
+      heartbeatMs: number
+      heartbeatTimeoutMs: number
+      reconnectMinMs: number
+      reconnectMaxMs: number
+    }
+  }
+  health: { cacheMs: number }
   rotation: {
     batchSize: number
     sleepMs: number
@@ -155,9 +165,19 @@ export function resolveManagedKeks(
  * managed KEKs. Throws E_CONFIG_INVALID naming the first bad key.
  */
 export function defineConfig(config: RewrapConfigInput): RewrapConfig {
-  const { dekCache, rotation, lifecycle } = config
+  const { dekCache, health, rotation, lifecycle } = config
   positiveInt(dekCache.maxEntries, 'dekCache.maxEntries')
   nonNegative(dekCache.ttlMs, 'dekCache.ttlMs')
+  for (const key of ['heartbeatMs', 'heartbeatTimeoutMs', 'reconnectMinMs'] as const) {
+    positivePeriod(dekCache.invalidation[key], `dekCache.invalidation.${key}`)
+  }
+  check(
+    dekCache.invalidation.reconnectMaxMs >= dekCache.invalidation.reconnectMinMs,
+    'dekCache.invalidation.reconnectMaxMs',
+    'must be ≥ reconnectMinMs',
+    dekCache.invalidation.reconnectMaxMs
+  )
+  nonNegative(health.cacheMs, 'health.cacheMs')
 
   positiveInt(rotation.batchSize, 'rotation.batchSize')
   positiveInt(rotation.pacedBatchSize, 'rotation.pacedBatchSize')

@@ -1,13 +1,16 @@
 import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
+import cliProgress from 'cli-progress'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { KekPolicies } from '#services/kek_policies'
 import { KeyLifecycleService, type VerifyReport } from '#services/key_lifecycle_service'
+import { RowVerifier, type FullVerifyReport } from '#services/row_verifier'
 import { verifyValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
- * `node ace rotation:verify [kek] [--sample N]`: after a rotation.
+ * `node ace rotation:verify [kek] [--sample N | --full]`: after a rotation,
+ * and (`--full`) before deleting a KEK or trimming its versions.
  */
 export default class RotationVerify extends RewrapCommand {
   static commandName = 'rotation:verify'
@@ -16,9 +19,12 @@ export default class RotationVerify extends RewrapCommand {
   static help = [
     'Without a KEK, verifies every managed KEK (config/rewrap.ts lifecycle.keks).',
     'Exit code 0 when no row is below the latest version and every sampled entry decrypts; 1 otherwise.',
+    'With --full every row of the KEK is decrypt-checked through the KMS (keyset batches of --batch-size),',
+    'and the ids of the rows that do not open are printed: run it before deleting a KEK or trimming it.',
     '',
     '{{ binaryName }} rotation:verify orders',
     '{{ binaryName }} rotation:verify orders --sample 200 --json',
+    '{{ binaryName }} rotation:verify orders --full',
   ]
   static options: CommandOptions = { startApp: true }
 
@@ -30,6 +36,14 @@ export default class RotationVerify extends RewrapCommand {
   @flags.number({ description: 'Random entries to decrypt end to end (default 20)' })
   declare sample?: number
 
+  /** Check every row, not a sample. */
+  @flags.boolean({ description: 'Decrypt-check EVERY row of the KEK (not a sample)' })
+  declare full?: boolean
+
+  /** Rows per batch of --full. */
+  @flags.number({ description: 'Rows per batch with --full (default 500)' })
+  declare batchSize?: number
+
   /** Machine output. */
   @flags.boolean({ description: 'Print the report as JSON (one object)' })
   declare json?: boolean
@@ -38,16 +52,23 @@ export default class RotationVerify extends RewrapCommand {
    * Counts, samples, reports.
    */
   @inject()
-  async run(lifecycle: KeyLifecycleService, policies: KekPolicies) {
+  async run(lifecycle: KeyLifecycleService, policies: KekPolicies, verifier: RowVerifier) {
     const names: string[] = []
     let sample = this.sample
+    let batchSize = this.batchSize
     if (this.kek !== undefined) {
-      const input = await verifyValidator.validate({ kek: this.kek, sample: this.sample })
+      const input = await verifyValidator.validate({
+        kek: this.kek,
+        sample: this.sample,
+        batchSize: this.batchSize,
+      })
       names.push(input.kek)
       sample = input.sample
+      batchSize = input.batchSize
     } else {
       names.push(...policies.managedNames())
     }
+    if (this.full) return this.#full(verifier, names, batchSize)
     const reports: VerifyReport[] = []
     for (const kek of names) reports.push(await lifecycle.verify(kek, { sample }))
     const ok = reports.length > 0 && reports.every((r) => r.ok)
@@ -61,6 +82,51 @@ export default class RotationVerify extends RewrapCommand {
       if (r.ok) this.logger.success(line)
       else this.logger.error(line)
       for (const f of r.failures) this.logger.error(`  entry ${f.id}: ${f.code}`)
+    }
+  }
+
+  /** `--full`: every row of every named KEK. */
+  async #full(verifier: RowVerifier, names: string[], batchSize?: number) {
+    const reports: FullVerifyReport[] = []
+    for (const kek of names) {
+      const bar =
+        process.stdout.isTTY && !this.json && !this.app.inTest
+          ? new cliProgress.SingleBar(
+              { format: `verify ${kek} [{bar}] {percentage}% | {value}/{total} rows` },
+              cliProgress.Presets.shades_classic
+            )
+          : null
+      try {
+        reports.push(
+          await verifier.verify(kek, {
+            batchSize,
+            onProgress: (checked, total) => {
+              if (!bar) return
+              if (!bar.isActive) bar.start(total, checked)
+              bar.setTotal(total)
+              bar.update(checked)
+            },
+          })
+        )
+      } finally {
+        bar?.stop()
+      }
+    }
+    const ok = reports.length > 0 && reports.every((r) => r.ok)
+    if (!ok) this.exitCode = 1
+    if (this.json) {
+      return this.logger.log(JSON.stringify(this.kek ? reports[0] : { ok, reports }))
+    }
+    if (reports.length === 0) return this.logger.error('E_NO_MANAGED_KEKS: name a KEK')
+    for (const r of reports) {
+      const line = `[${r.kekName}] ${r.staleRows} rows below v${r.latestVersion}; ${r.checked - r.failed}/${r.checked} rows decrypted`
+      if (r.ok) this.logger.success(line)
+      else this.logger.error(line)
+      if (r.failed > 0) {
+        this.logger.error(
+          `  rows that do not open: ${r.failures.map((f) => `${f.id} (${f.code})`).join(', ')}${r.failuresTruncated ? ', …' : ''}`
+        )
+      }
     }
   }
 }

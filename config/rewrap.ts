@@ -25,6 +25,28 @@ const rewrapConfig = defineConfig({
   dekCache: {
     maxEntries: 10_000,
     ttlMs: 5 * 60_000,
+    /**
+     * Revocation across processes (app/services/dek_cache_invalidation.ts):
+     * the HTTP server LISTENs for kek:retire / kek:trim / dek-cache:flush
+     * notices and empties its cache; while that connection is down the cache
+     * is suspended. A silently dead connection is noticed within
+     * `heartbeatMs + heartbeatTimeoutMs`.
+     */
+    invalidation: {
+      heartbeatMs: 5_000,
+      heartbeatTimeoutMs: 2_000,
+      reconnectMinMs: 100,
+      reconnectMaxMs: 5_000,
+    },
+  },
+
+  /**
+   * GET /health/ready: the probe (database, KMS drivers, a wrap/rewrap/unwrap
+   * round trip per KEK) runs at most once per `cacheMs`; concurrent callers
+   * share the probe in flight.
+   */
+  health: {
+    cacheMs: 5_000,
   },
 
   /**

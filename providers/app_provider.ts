@@ -1,6 +1,8 @@
 import type { ApplicationService } from '@adonisjs/core/types'
 import { DekCache } from '#services/dek_cache'
 import { EntryCountCache } from '#services/entry_counts'
+import { DekCacheListener } from '#services/dek_cache_invalidation'
+import { ReadinessCache } from '#services/health_service'
 import type { RewrapConfig } from '#config/rewrap'
 import { KekPolicies } from '#services/kek_policies'
 
@@ -8,6 +10,8 @@ import { KekPolicies } from '#services/kek_policies'
  * Binds the app's own singletons.
  */
 export default class AppProvider {
+  #listener: DekCacheListener | null = null
+
   constructor(protected app: ApplicationService) {}
 
   /**
@@ -24,5 +28,35 @@ export default class AppProvider {
     })
     // One row-count cache per process: status, /metrics and /health/ready share it.
     this.app.container.singleton(EntryCountCache, () => new EntryCountCache())
+    this.app.container.singleton(ReadinessCache, () => new ReadinessCache())
+    this.app.container.singleton(DekCacheListener, async (resolver) => {
+      const config = this.app.config.get<RewrapConfig>('rewrap').dekCache.invalidation
+      const connection = this.app.config.get<{ connectionString: string }>(
+        'database.connections.postgres.connection'
+      )
+      const logger = await resolver.make('logger')
+      return new DekCacheListener(await resolver.make(DekCache), {
+        ...config,
+        connectionString: connection.connectionString,
+        logger,
+      })
+    })
+  }
+
+  /**
+   * Processes that serve reads (the HTTP server; the test process, which
+   * runs one) listen for DEK cache revocations.
+   */
+  async ready() {
+    if (!['web', 'test'].includes(this.app.getEnvironment())) return
+    this.#listener = await this.app.container.make(DekCacheListener)
+    await this.#listener.start()
+  }
+
+  /**
+   * Closes the listening connection.
+   */
+  async shutdown() {
+    await this.#listener?.stop()
   }
 }

@@ -1,5 +1,6 @@
 import { inject } from '@adonisjs/core'
 import type { HttpContext } from '@adonisjs/core/http'
+import { E_FORBIDDEN } from '#app/errors'
 import { HealthService } from '#services/health_service'
 
 /**
@@ -10,10 +11,21 @@ export default class HealthController {
   constructor(private health: HealthService) {}
 
   /**
-   * 200 with the report when every check passes, 503 with it otherwise.
+   * 200 when every check passes, 503 otherwise. Without a token the body is
+   * the overall status only (`{ status: "ok" | "error" }`: for load
+   * balancers); with a bearer token carrying `rotation:read` the full
+   * report. A token that is invalid answers 401, one without the ability 403.
    */
-  async ready({ response }: HttpContext) {
+  async ready(ctx: HttpContext) {
+    const detailed = ctx.request.header('authorization') !== undefined
+    if (detailed) {
+      const client = await ctx.auth.authenticateUsing(['api'])
+      if (!client.currentAccessToken.allows('rotation:read')) {
+        throw new E_FORBIDDEN(['rotation:read'])
+      }
+    }
     const report = await this.health.ready()
-    return response.status(report.isHealthy ? 200 : 503).send(report)
+    ctx.response.status(report.isHealthy ? 200 : 503)
+    return detailed ? report : { status: report.isHealthy ? 'ok' : 'error' }
   }
 }

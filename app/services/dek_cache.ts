@@ -10,6 +10,15 @@
 | DEK in use is never wiped under them by an eviction, and a caller that
 | wipes its own copy never damages the cached one.
 |
+| Revocation (a KEK version retired or trimmed, a KEK deleted) empties the
+| cache: `invalidate()`, called in the process that made the change and,
+| through Postgres LISTEN/NOTIFY, in every process sharing the database
+| (app/services/dek_cache_invalidation.ts). A DEK unwrapped before an
+| invalidation but stored after it is dropped (generation check). While
+| the invalidation listener is disconnected the cache is suspended: empty,
+| and it neither serves nor stores DEKs, so no missed notice can leave a
+| revoked DEK in use.
+|
 */
 
 /** Cache statistics. */
@@ -29,6 +38,8 @@ export class DekCache {
   #byRow = new Map<string, Set<string>>()
   #hits = 0
   #misses = 0
+  #generation = 0
+  #suspended = false
 
   /**
    * @param maxEntries  at most this many DEKs are held (0 disables the cache)
@@ -47,7 +58,7 @@ export class DekCache {
    */
   get(id: string, wrapped: string): Buffer | undefined {
     const key = `${id}|${wrapped}`
-    const hit = this.#map.get(key)
+    const hit = this.#suspended ? undefined : this.#map.get(key)
     if (!hit || hit.expiresAt <= this.now()) {
       if (hit) this.#evict(key)
       this.#misses++
@@ -60,10 +71,21 @@ export class DekCache {
   }
 
   /**
-   * Stores a DEK for a row's wrap (copied; the caller may wipe its own).
+   * The current generation: take it before asking the KMS for a DEK and
+   * pass it to {@link set}, so a DEK obtained before an invalidation is
+   * not cached after it.
    */
-  set(id: string, wrapped: string, dek: Buffer) {
-    if (this.maxEntries <= 0 || this.ttlMs <= 0) return
+  get generation(): number {
+    return this.#generation
+  }
+
+  /**
+   * Stores a DEK for a row's wrap (copied; the caller may wipe its own).
+   * Ignored when `generation` is given and an invalidation happened since.
+   */
+  set(id: string, wrapped: string, dek: Buffer, generation?: number) {
+    if (this.maxEntries <= 0 || this.ttlMs <= 0 || this.#suspended) return
+    if (generation !== undefined && generation !== this.#generation) return
     const key = `${id}|${wrapped}`
     this.#evict(key)
     this.#map.set(key, { id, dek: Buffer.from(dek), expiresAt: this.now() + this.ttlMs })
@@ -82,6 +104,36 @@ export class DekCache {
     const keys = this.#byRow.get(id)
     if (!keys) return
     for (const key of [...keys]) this.#evict(key)
+  }
+
+  /**
+   * Revocation: forgets (wipes) every DEK and starts a new generation.
+   */
+  invalidate() {
+    this.#generation++
+    this.clear()
+  }
+
+  /**
+   * Stops serving and storing DEKs (the invalidation listener lost its
+   * connection: notices may be missed). Empties the cache.
+   */
+  suspend() {
+    this.#suspended = true
+    this.invalidate()
+  }
+
+  /**
+   * Serves DEKs again (the listener is connected and listening).
+   */
+  resume() {
+    this.invalidate()
+    this.#suspended = false
+  }
+
+  /** True while suspended. */
+  get suspended(): boolean {
+    return this.#suspended
   }
 
   /**

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto'
 import { inject } from '@adonisjs/core'
 import { Logger } from '@adonisjs/core/logger'
 import db from '@adonisjs/lucid/services/db'
-import { E_CIPHERTEXT_INVALID, E_ENTRY_NOT_FOUND } from '#app/errors'
+import { E_CIPHERTEXT_INVALID, E_ENTRY_CONFLICT, E_ENTRY_NOT_FOUND } from '#app/errors'
 import { entryAad, openJson, sealJson, EnvelopeError } from '#crypto/envelope'
 import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
 import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
@@ -79,6 +79,13 @@ interface PreparedBatch {
 const MAX_BIGINT = 9223372036854775807n
 
 /**
+ * Attempts of one update before E_ENTRY_CONFLICT: each lost attempt means
+ * another writer committed in between (a background move commits a row at
+ * most once per pass), so a few always suffice unless clients fight.
+ */
+export const UPDATE_ATTEMPTS = 5
+
+/**
  * The canonical form of an entry id, or null when it cannot be one.
  */
 export function canonicalEntryId(id: string | number | bigint): string | null {
@@ -108,6 +115,7 @@ export class EntryService {
    * An unknown KEK fails before anything is written.
    */
   async create(kekName: string, data: unknown): Promise<EntryRef> {
+    const generation = this.cache.generation
     const driver = await this.kms.forKek(kekName)
     const dataKey = await driver.generateDataKey(kekName)
     try {
@@ -121,7 +129,7 @@ export class EntryService {
          VALUES (?, ?, ?, ?, ?, now(), now())`,
         [id, kekName, dataKey.version, dataKey.wrapped, ciphertext]
       )
-      this.cache.set(id, dataKey.wrapped, dataKey.plaintext)
+      this.cache.set(id, dataKey.wrapped, dataKey.plaintext, generation)
       this.logger?.debug({ id, kekName, kekVersion: dataKey.version }, 'entry created')
       return { id, kekName, kekVersion: dataKey.version }
     } finally {
@@ -152,9 +160,10 @@ export class EntryService {
     if (!row) throw new E_ENTRY_NOT_FOUND([key])
     let dek = this.cache.get(key, row.wrapped_dek)
     if (!dek) {
+      const generation = this.cache.generation
       const driver = await this.kms.forKek(row.kek_name)
       ;[dek] = await driver.unwrap(row.kek_name, [row.wrapped_dek])
-      this.cache.set(key, row.wrapped_dek, dek)
+      this.cache.set(key, row.wrapped_dek, dek, generation)
     }
     let data: unknown
     try {
@@ -180,27 +189,63 @@ export class EntryService {
   }
 
   /**
-   * Rewrites an entry's data under a fresh DEK wrapped by the latest version.
-   * A rotation running meanwhile sees the new wrap and skips the row.
+   * Rewrites an entry's data under a fresh DEK wrapped by the latest version
+   * of the row's KEK.
+   *
+   * The write is a compare-and-swap on what was read (kek_name and
+   * wrapped_dek): a rotation or re-encrypt that moved the row after the read
+   * makes the UPDATE match nothing, and the write starts over from a fresh
+   * read (new KEK name, new data key), at most {@link UPDATE_ATTEMPTS}
+   * times; then E_ENTRY_CONFLICT (409). So no write can ever put a DEK
+   * wrapped by one KEK into a row labelled with another, nor a DEK of an
+   * old version under a rotation that already moved the row.
    */
   async update(id: string, data: unknown): Promise<EntryRef> {
     const key = this.#id(id)
-    const row = await db.from('vault_entries').where('id', key).select('kek_name').first()
-    if (!row) throw new E_ENTRY_NOT_FOUND([key])
-    const kekName: string = row.kek_name
+    for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt++) {
+      const row = await db
+        .from('vault_entries')
+        .where('id', key)
+        .select('kek_name', 'wrapped_dek')
+        .first()
+      if (!row) throw new E_ENTRY_NOT_FOUND([key])
+      const written = await this.#updateIfUnchanged(key, row.kek_name, row.wrapped_dek, data)
+      if (written) return written
+      this.logger?.debug({ id: key, attempt }, 'entry update lost its compare-and-swap; retrying')
+    }
+    throw new E_ENTRY_CONFLICT([key])
+  }
+
+  /**
+   * One attempt of {@link update}: seals under a fresh data key of `kekName`
+   * and writes only if the row still holds `readWrapped` under `kekName`.
+   * Null when it did not (the row moved or was rewritten meanwhile).
+   */
+  async #updateIfUnchanged(
+    key: string,
+    kekName: string,
+    readWrapped: string,
+    data: unknown
+  ): Promise<EntryRef | null> {
+    const generation = this.cache.generation
     const driver = await this.kms.forKek(kekName)
     const dataKey = await driver.generateDataKey(kekName)
     try {
       const ciphertext = sealJson(dataKey.plaintext, data, entryAad(key, kekName), this.random)
-      const updated = await db.from('vault_entries').where('id', key).update({
-        wrapped_dek: dataKey.wrapped,
-        kek_version: dataKey.version,
-        ciphertext,
-        updated_at: new Date(),
-      })
-      if (affected(updated) === 0) throw new E_ENTRY_NOT_FOUND([key])
+      const updated = await db
+        .from('vault_entries')
+        .where('id', key)
+        .where('kek_name', kekName)
+        .where('wrapped_dek', readWrapped)
+        .update({
+          wrapped_dek: dataKey.wrapped,
+          kek_version: dataKey.version,
+          ciphertext,
+          updated_at: new Date(),
+        })
+      if (affected(updated) === 0) return null
       this.cache.forgetRow(key)
-      this.cache.set(key, dataKey.wrapped, dataKey.plaintext)
+      this.cache.set(key, dataKey.wrapped, dataKey.plaintext, generation)
       this.logger?.debug({ id: key, kekName, kekVersion: dataKey.version }, 'entry updated')
       return { id: key, kekName, kekVersion: dataKey.version }
     } finally {
@@ -209,7 +254,11 @@ export class EntryService {
   }
 
   /**
-   * Deletes an entry.
+   * Deletes an entry. Deliberately by id alone (no compare-and-swap): the
+   * caller asks for the entry to be gone whatever KEK wraps it now, and a
+   * rotation or re-encrypt that meets the deleted row only finds nothing to
+   * update (counted skipped) — no write can strand a row that no longer
+   * exists.
    */
   async delete(id: string): Promise<void> {
     const key = this.#id(id)

@@ -12,8 +12,15 @@
 |   rewrapped, unwrapped and compared, then wiped. It is never stored,
 |   logged or returned.
 |
-| Check results carry stable error codes and messages only (no error
-| objects, no stacks); the report leaves out the process's debug info.
+| Check results carry `safeMessage(error)`: a stable code and its fixed
+| message (never a KMS's own text: a KMS error body can name hosts and
+| users; no error objects, no stacks); the report leaves out the process's
+| debug info.
+|
+| The probe runs at most once per `rewrap.health.cacheMs` (5 s) per
+| process, and concurrent callers share the run in flight: a readiness
+| poller or many callers cannot turn into KMS load. Anonymous callers get
+| the overall status only (health_controller.ts).
 |
 */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
@@ -23,14 +30,21 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
+import { safeMessage } from '#app/errors'
 import { withTimeout } from '#app/utils/async'
-import { describeFailure } from '#app/utils/describe_failure'
+import type { RewrapConfig } from '#config/rewrap'
+import { kmsError, type KmsErrorCode } from '#kms/error_codes'
 import { EntryCountCache } from '#services/entry_counts'
+import { KekPolicies } from '#services/kek_policies'
+import { SingleFlightCache } from '#services/single_flight_cache'
 
 /** A check that takes longer fails (a readiness probe must answer quickly). */
 export const CHECK_TIMEOUT_MS = 5_000
 
 type HealthCheckResult = Awaited<ReturnType<BaseCheck['run']>>
+
+/** The last readiness report of this process, shared by all requests. */
+export class ReadinessCache extends SingleFlightCache<ReadinessReport> {}
 
 /** The readiness report as /health/ready returns it. */
 export interface ReadinessReport {
@@ -60,7 +74,7 @@ export class DatabaseCheck extends BaseCheck {
       await withTimeout(db.rawQuery('SELECT 1'), CHECK_TIMEOUT_MS, 'database query')
       return Result.ok('Database reachable').setMetaData({ ms: Date.now() - started })
     } catch (error) {
-      return Result.failed(`Database unreachable (${describeFailure(error)})`)
+      return Result.failed(`Database unreachable (${safeMessage(error)})`)
     }
   }
 }
@@ -90,9 +104,7 @@ export class KmsReachableCheck extends BaseCheck {
         ms: Date.now() - started,
       })
     } catch (error) {
-      return Result.failed(
-        `KMS driver "${this.driverName}" unreachable (${describeFailure(error)})`
-      )
+      return Result.failed(`KMS driver "${this.driverName}" unreachable (${safeMessage(error)})`)
     }
   }
 }
@@ -127,7 +139,7 @@ export class KekRoundTripCheck extends BaseCheck {
         ms: Date.now() - started,
       })
     } catch (error) {
-      return Result.failed(`KEK "${this.kekName}": ${describeFailure(error)}`)
+      return Result.failed(`KEK "${this.kekName}": ${safeMessage(error)}`)
     } finally {
       dek.fill(0)
       back?.fill(0)
@@ -138,7 +150,7 @@ export class KekRoundTripCheck extends BaseCheck {
     const [wrapped] = await driver.wrap(this.kekName, [dek])
     const [rewrapped] = await driver.rewrap(this.kekName, [wrapped])
     if (!rewrapped.ok) {
-      throw Object.assign(new Error(rewrapped.message), { code: rewrapped.code })
+      throw kmsError(rewrapped.code as KmsErrorCode, rewrapped.message, this.kekName)
     }
     const [unwrapped] = await driver.unwrap(this.kekName, [rewrapped.wrapped])
     return unwrapped
@@ -152,13 +164,24 @@ export class KekRoundTripCheck extends BaseCheck {
 export class HealthService {
   constructor(
     private kms: KmsManager,
-    private entryCounts: EntryCountCache
+    private entryCounts: EntryCountCache,
+    private cache: ReadinessCache,
+    private policies: KekPolicies
   ) {}
 
   /**
-   * Runs every check; `isHealthy` is false when any failed.
+   * The readiness report: the last probe when younger than
+   * `rewrap.health.cacheMs`, else the probe in flight, else a new one.
    */
-  async ready(): Promise<ReadinessReport> {
+  ready(): Promise<ReadinessReport> {
+    const cacheMs = app.config.get<RewrapConfig['health']['cacheMs']>('rewrap.health.cacheMs', 5000)
+    return this.cache.get(cacheMs, () => this.probe())
+  }
+
+  /**
+   * Runs every check now; `isHealthy` is false when any failed.
+   */
+  async probe(): Promise<ReadinessReport> {
     const checks = new HealthChecks().register(await this.#checks())
     const report = await checks.run()
     return {
@@ -196,12 +219,8 @@ export class HealthService {
    * briefly cached counts; none when the database is down).
    */
   async #keks(): Promise<string[]> {
-    const managed = app.config.get<unknown>('rewrap.lifecycle.keks', [])
-    if (Array.isArray(managed) && managed.length > 0) {
-      return managed
-        .map((k) => (typeof k === 'string' ? k : (k as { name?: unknown })?.name))
-        .filter((k): k is string => typeof k === 'string')
-    }
+    const managed = this.policies.managedNames()
+    if (managed.length > 0) return managed
     try {
       const { counts } = await withTimeout(this.entryCounts.get(), CHECK_TIMEOUT_MS, 'row counts')
       return [...counts.keys()].sort()

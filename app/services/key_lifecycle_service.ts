@@ -28,6 +28,7 @@ import { kmsError, type KmsErrorCode } from '#kms/error_codes'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { DekCache } from '#services/dek_cache'
+import { notifyRevocation } from '#services/dek_cache_invalidation'
 import { EntryService } from '#services/entry_service'
 import { KekPolicies, type KekPolicy } from '#services/kek_policies'
 import { KeyRotationService, type RotationPlan } from '#services/key_rotation_service'
@@ -273,11 +274,20 @@ export class KeyLifecycleService {
     }
     const driver = await this.kms.forKek(kekName)
     const updated = await driver.configureKey(kekName, { minDecryptionVersion: latest })
-    await db.rawQuery(
-      `INSERT INTO kek_retirements (kek_name, previous_min_version, min_version, retired_at, requested_by)
-       VALUES (?, ?, ?, ?, ?)`,
-      [kekName, info.minDecryptionVersion, latest, now, options.requestedBy ?? null]
-    )
+    await db.transaction(async (trx) => {
+      await trx
+        .insertQuery()
+        .table('kek_retirements')
+        .insert({
+          kek_name: kekName,
+          previous_min_version: info.minDecryptionVersion,
+          min_version: latest,
+          retired_at: now,
+          requested_by: options.requestedBy ?? null,
+        })
+      await notifyRevocation({ kek: kekName, action: 'retire' }, trx)
+    })
+    this.cache.invalidate()
     return this.#change('retire', updated, true, { retiredAt: now, policy })
   }
 
@@ -348,6 +358,8 @@ export class KeyLifecycleService {
       current = await driver.configureKey(kekName, { minEncryptionVersion: current.latestVersion })
     }
     const trimmed = await driver.trimKey(kekName, min)
+    await notifyRevocation({ kek: kekName, action: 'trim' })
+    this.cache.invalidate()
     return this.#change('trim', trimmed, true, { retiredAt, policy })
   }
 

@@ -17,6 +17,7 @@ export const verifyValidator = vine.compile(
   vine.object({
     kek: kekNameRule.clone(),
     sample: vine.number().withoutDecimals().range([0, 100_000]).optional(),
+    batchSize: vine.number().withoutDecimals().range([1, 10_000]).optional(),
   })
 )
 

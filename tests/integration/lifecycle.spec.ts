@@ -236,6 +236,51 @@ test.group('lifecycle: preflight and verify', (group) => {
     assert.equal(all.exitCode, 1)
     assert.equal(all.json.failures[0].code, 'E_CIPHERTEXT_INVALID')
   })
+
+  test('verify --full: decrypt-checks every row in batches and names each row that does not open', async ({
+    assert,
+  }) => {
+    const kek = kekName('full')
+    const other = kekName('oth')
+    await createKek(kek)
+    await createKek(other)
+    const expected = await seed(kek, 250)
+    await seed(other, 1)
+    const ok = await ace('rotation:verify', [kek, '--full', '--batch-size', '40', '--json'])
+    assert.equal(ok.exitCode, 0, JSON.stringify(ok.json))
+    assert.deepInclude(ok.json, { ok: true, checked: 250, failed: 0, failures: [] })
+
+    const ids = [...expected.keys()]
+    const bad = [ids[17], ids[133], ids[249]].sort((a, b) => Number(a) - Number(b))
+    // A tampered payload; a DEK moved from another row; a DEK wrapped by another KEK
+    // (the stranded row of a write that raced a re-encrypt).
+    await db
+      .from('vault_entries')
+      .where('id', bad[0])
+      .update({ ciphertext: Buffer.alloc(40, 1) })
+    const donor = await db.from('vault_entries').where('id', ids[0]).first()
+    await db.from('vault_entries').where('id', bad[1]).update({ wrapped_dek: donor.wrapped_dek })
+    const foreign = await db.from('vault_entries').where('kek_name', other).first()
+    await db.from('vault_entries').where('id', bad[2]).update({ wrapped_dek: foreign.wrapped_dek })
+
+    const sampled = await ace('rotation:verify', [kek, '--sample', '5', '--json'])
+    const full = await ace('rotation:verify', [kek, '--full', '--batch-size', '40', '--json'])
+    assert.equal(full.exitCode, 1)
+    assert.equal(full.json.checked, 250)
+    assert.equal(full.json.failed, 3)
+    assert.deepEqual(
+      full.json.failures.map((f: { id: string }) => f.id),
+      bad
+    )
+    assert.equal(full.json.failures[0].code, 'E_CIPHERTEXT_INVALID')
+    assert.isAtMost(sampled.json.sampled, 5)
+
+    const text = await ace('rotation:verify', [kek, '--full'])
+    assert.equal(text.exitCode, 1)
+    const lines = text.logs.map((l) => l.message).join('\n')
+    for (const id of bad) assert.include(lines, id)
+    assert.include(lines, '247/250 rows decrypted')
+  })
 })
 
 test.group('lifecycle over the vault driver (node-vault → kms:serve over HTTP)', (group) => {

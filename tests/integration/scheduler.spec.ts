@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import { resolveManagedKeks } from '#app/rewrap_config'
-import type { RewrapConfig } from '#config/rewrap'
 import { LocalKmsDriver } from '#kms/drivers/local'
 import { decodeRootKey } from '#kms/drivers/local_factory'
 import { KmsManager } from '#kms/kms_manager'
 import { LocalKeyringStore } from '#kms/local_keyring_store'
 import { Clock } from '#services/clock'
 import { KekPolicies } from '#services/kek_policies'
+import { manageKeks } from '#tests/helpers/kek_policies'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
 import { RotationScheduler } from '#services/rotation_scheduler'
@@ -50,11 +49,7 @@ async function shiftedKms() {
 }
 
 /** The scheduler manages exactly these KEKs, with the configured default periods. */
-function manage(...names: string[]) {
-  const { defaults } = app.config.get<RewrapConfig>('rewrap').lifecycle
-  const policies = new KekPolicies(resolveManagedKeks(names, defaults), defaults)
-  app.container.swap(KekPolicies, () => policies)
-}
+const manage = manageKeks
 
 async function tick() {
   const scheduler = await app.container.make(RotationScheduler)

@@ -171,3 +171,36 @@ test.group('DekCache / ownership', () => {
     assert.isUndefined(cache.get('1', 'w'))
   })
 })
+
+test.group('DekCache / revocation', () => {
+  test('invalidate wipes every DEK and drops a DEK obtained before it', ({ assert }) => {
+    const cache = new DekCache(10, 60_000)
+    const held = dek(1)
+    cache.set('1', 'w', held)
+    const generation = cache.generation
+    cache.invalidate()
+    assert.equal(cache.stats().size, 0)
+    assert.isUndefined(cache.get('1', 'w'))
+    cache.set('2', 'x', dek(2), generation)
+    assert.isUndefined(cache.get('2', 'x'), 'unwrapped before the revocation: not cached')
+    cache.set('2', 'x', dek(2), cache.generation)
+    assert.deepEqual(cache.get('2', 'x'), dek(2))
+  })
+
+  test('suspended: neither serves nor stores until resumed', ({ assert }) => {
+    const cache = new DekCache(10, 60_000)
+    cache.set('1', 'w', dek(1))
+    cache.suspend()
+    assert.isTrue(cache.suspended)
+    assert.isUndefined(cache.get('1', 'w'))
+    cache.set('2', 'x', dek(2))
+    assert.equal(cache.stats().size, 0)
+    const generation = cache.generation
+    cache.resume()
+    assert.isFalse(cache.suspended)
+    cache.set('3', 'y', dek(3), generation)
+    assert.isUndefined(cache.get('3', 'y'), 'obtained while suspended: not cached')
+    cache.set('3', 'y', dek(3))
+    assert.deepEqual(cache.get('3', 'y'), dek(3))
+  })
+})

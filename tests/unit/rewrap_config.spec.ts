@@ -13,7 +13,17 @@ const DEFAULTS = { cryptoperiodMs: 90 * DAY, soakMs: 24 * HOUR, retentionMs: 30 
 /** A valid config/rewrap.ts input; `change` edits a fresh copy. */
 function input(change: (config: RewrapConfigInput) => void = () => {}): RewrapConfigInput {
   const config: RewrapConfigInput = {
-    dekCache: { maxEntries: 10, ttlMs: 1000 },
+    dekCache: {
+      maxEntries: 10,
+      ttlMs: 1000,
+      invalidation: {
+        heartbeatMs: 5000,
+        heartbeatTimeoutMs: 2000,
+        reconnectMinMs: 100,
+        reconnectMaxMs: 5000,
+      },
+    },
+    health: { cacheMs: 5000 },
     rotation: {
       batchSize: 1000,
       sleepMs: 0,
