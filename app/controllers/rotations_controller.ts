@@ -44,7 +44,7 @@ export default class RotationsController {
    * POST /rotations → 202 run (running in the background)
    */
   async store({ request, response, auth }: HttpContext) {
-    const input = await request.validateUsing(startRotationValidator)
+    const input = await request.validateUsing(startRotationValidator, { data: request.body() })
     const run = await this.rotations.start(input, auth.user?.name ?? null)
     response.status(202)
     return run
