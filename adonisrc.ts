@@ -24,6 +24,8 @@ export default defineConfig({
     () => import('@adonisjs/core/providers/vinejs_provider'),
     () => import('@adonisjs/lucid/database_provider'),
     () => import('@adonisjs/auth/auth_provider'),
+    () => import('@adonisjs/shield/shield_provider'),
+    () => import('@adonisjs/limiter/limiter_provider'),
     () => import('#providers/kms_provider'),
     () => import('#providers/app_provider'),
     {

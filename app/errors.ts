@@ -207,3 +207,37 @@ export const E_ENTRY_CONFLICT = createError<[id: string]>(
   'E_ENTRY_CONFLICT',
   409
 )
+
+/*
+|--------------------------------------------------------------------------
+| HTTP hardening: request shape, body parsing, authentication throttling
+|--------------------------------------------------------------------------
+*/
+
+/** A write route got a body that is not `application/json` (or in an unknown encoding). */
+export const E_UNSUPPORTED_MEDIA_TYPE = createError<[detail: string]>(
+  'Unsupported request body: %s',
+  'E_UNSUPPORTED_MEDIA_TYPE',
+  415
+)
+
+/** The body is not valid JSON, not an object or array, too deeply nested, or badly encoded. */
+export const E_INVALID_JSON = createError<[detail: string]>(
+  'Request body is not valid JSON: %s',
+  'E_INVALID_JSON',
+  400
+)
+
+/** The body (after decompression) is over the configured limit. */
+export const E_REQUEST_ENTITY_TOO_LARGE = createError<[limit: string]>(
+  'Request body is over %s',
+  'E_REQUEST_ENTITY_TOO_LARGE',
+  413
+)
+
+/** Too many failed authentications from this address or for this token id. */
+export const E_TOO_MANY_REQUESTS = createError<[seconds: number]>(
+  'Too many failed authentication attempts: retry in %s seconds',
+  'E_TOO_MANY_REQUESTS',
+  429
+)

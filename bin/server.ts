@@ -5,6 +5,8 @@
 */
 import 'reflect-metadata'
 import { Ignitor, prettyPrintError } from '@adonisjs/core'
+import type { ApplicationService } from '@adonisjs/core/types'
+import { createNodeServer, type NodeServerTimeouts } from '../app/http/node_server.js'
 
 const APP_ROOT = new URL('../', import.meta.url)
 
@@ -15,8 +17,11 @@ const IMPORTER = (filePath: string) => {
   return import(filePath)
 }
 
+let application: ApplicationService | undefined
+
 new Ignitor(APP_ROOT, { importer: IMPORTER })
   .tap((app) => {
+    application = app
     app.booting(async () => {
       await import('#start/env')
     })
@@ -24,7 +29,10 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
     app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
   })
   .httpServer()
-  .start()
+  // Request / headers / keep-alive limits of config/app.ts (`serverTimeouts`).
+  .start((handler) =>
+    createNodeServer(handler, application!.config.get<NodeServerTimeouts>('app.serverTimeouts'))
+  )
   .catch((error) => {
     process.exitCode = 1
     prettyPrintError(error)

@@ -1,6 +1,7 @@
 import env from '#start/env'
 import app from '@adonisjs/core/services/app'
 import { defineConfig } from '@adonisjs/core/http'
+import type { NodeServerTimeouts } from '#app/http/node_server'
 
 /**
  * The app key signs and encrypts framework values (cookies, etc.). It is
@@ -9,10 +10,27 @@ import { defineConfig } from '@adonisjs/core/http'
 export const appKey = env.get('APP_KEY')
 
 /**
+ * Time limits of the HTTP server, in milliseconds (Node's defaults let a
+ * client hold a socket 300 s with a body it never finishes): the whole
+ * request (headers and a body of up to 1 MB) within 30 s, the headers
+ * within 10 s, idle keep-alive connections closed after 5 s; Node checks
+ * them every second (bin/server.ts).
+ */
+export const serverTimeouts: NodeServerTimeouts = {
+  requestTimeout: 30_000,
+  headersTimeout: 10_000,
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+}
+
+/**
  * HTTP server settings.
  */
 export const http = defineConfig({
   generateRequestId: true,
+  requestTimeout: serverTimeouts.requestTimeout,
+  headersTimeout: serverTimeouts.headersTimeout,
+  keepAliveTimeout: serverTimeouts.keepAliveTimeout,
   allowMethodSpoofing: false,
   useAsyncLocalStorage: false,
   cookie: {

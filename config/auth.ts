@@ -1,6 +1,7 @@
 import { defineConfig } from '@adonisjs/auth'
-import { tokensGuard, tokensUserProvider } from '@adonisjs/auth/access_tokens'
+import { tokensGuard } from '@adonisjs/auth/access_tokens'
 import type { InferAuthenticators, InferAuthEvents, Authenticators } from '@adonisjs/auth/types'
+import { StrictTokensUserProvider } from '#app/auth/strict_tokens_user_provider'
 
 /**
  * Bearer access tokens with abilities, owned by API clients (service
@@ -10,7 +11,9 @@ const authConfig = defineConfig({
   default: 'api',
   guards: {
     api: tokensGuard({
-      provider: tokensUserProvider({
+      // Verification through TokenService.verify (strict grammar, no query
+      // for malformed tokens, last_used_at only on success).
+      provider: new StrictTokensUserProvider({
         tokens: 'accessTokens',
         model: () => import('#models/api_client'),
       }),

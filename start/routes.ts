@@ -2,6 +2,11 @@
 |--------------------------------------------------------------------------
 | Routes
 |--------------------------------------------------------------------------
+|
+| Order on each route: `auth` (token, ability, failure throttle), then `id`
+| (a `:id` that cannot exist is that resource's 404), then `json` on write
+| routes (the body is read only for an authenticated, authorized caller).
+|
 */
 import router from '@adonisjs/core/services/router'
 import { middleware } from '#start/kernel'
@@ -10,23 +15,26 @@ const EntriesController = () => import('#controllers/entries_controller')
 
 router.get('/health/live', () => ({ status: 'ok' }))
 
+const entryId = () => middleware.id({ resource: 'entry' })
+const rotationId = () => middleware.id({ resource: 'rotation' })
+
 router
   .group(() => {
     router
       .post('/', [EntriesController, 'store'])
-      .use(middleware.auth({ ability: 'entries:write' }))
+      .use([middleware.auth({ ability: 'entries:write' }), middleware.json()])
     router
       .get('/:id', [EntriesController, 'show'])
-      .use(middleware.auth({ ability: 'entries:read' }))
+      .use([middleware.auth({ ability: 'entries:read' }), entryId()])
     router
       .put('/:id', [EntriesController, 'update'])
-      .use(middleware.auth({ ability: 'entries:write' }))
+      .use([middleware.auth({ ability: 'entries:write' }), entryId(), middleware.json()])
     router
       .delete('/:id', [EntriesController, 'destroy'])
-      .use(middleware.auth({ ability: 'entries:write' }))
+      .use([middleware.auth({ ability: 'entries:write' }), entryId(), middleware.json()])
   })
   .prefix('/entries')
-  // Digits only, kept as a string: ids are bigints (no Number cast, no precision loss).
+  // Digits only here; the `id` middleware bounds the value (1 to 2^63-1).
   .where('id', /^[0-9]+$/)
 
 const RotationsController = () => import('#controllers/rotations_controller')
@@ -50,13 +58,13 @@ router
       .use(middleware.auth({ ability: 'rotation:read' }))
     router
       .get('/:id', [RotationsController, 'show'])
-      .use(middleware.auth({ ability: 'rotation:read' }))
+      .use([middleware.auth({ ability: 'rotation:read' }), rotationId()])
     router
       .post('/', [RotationsController, 'store'])
-      .use(middleware.auth({ ability: 'rotation:admin' }))
+      .use([middleware.auth({ ability: 'rotation:admin' }), middleware.json()])
     router
       .post('/:id/cancel', [RotationsController, 'cancel'])
-      .use(middleware.auth({ ability: 'rotation:admin' }))
+      .use([middleware.auth({ ability: 'rotation:admin' }), rotationId(), middleware.json()])
   })
   .prefix('/rotations')
   .where('id', /^[0-9]+$/)

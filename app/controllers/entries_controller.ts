@@ -14,7 +14,9 @@ export default class EntriesController {
    * POST /entries → 201 `{ id, kekName, kekVersion }`
    */
   async store({ request, response }: HttpContext) {
-    const { kek, data } = await request.validateUsing(createEntryValidator)
+    const { kek, data } = await request.validateUsing(createEntryValidator, {
+      data: request.body(),
+    })
     response.status(201)
     return this.entries.create(kek, data)
   }
@@ -30,7 +32,9 @@ export default class EntriesController {
    * PUT /entries/:id → `{ id, kekName, kekVersion }`
    */
   async update({ params, request }: HttpContext) {
-    const { data } = await request.validateUsing(updateEntryValidator)
+    const { data } = await request.validateUsing(updateEntryValidator, {
+      data: request.body(),
+    })
     return this.entries.update(String(params.id), data)
   }
 

@@ -51,7 +51,9 @@ export default class RotationsController {
    * POST /rotations → 202 run (running in the background)
    */
   async store({ request, response, auth }: HttpContext) {
-    const { kek, ...options } = await request.validateUsing(startRotationValidator)
+    const { kek, ...options } = await request.validateUsing(startRotationValidator, {
+      data: request.body(),
+    })
     const run = await this.rotations.start(kek, {
       ...options,
       trigger: 'api',

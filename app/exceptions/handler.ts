@@ -31,9 +31,10 @@ const INTERNAL: RenderedError = {
  * Maps any thrown value to the status and error items a client may see.
  *
  * Only Rewrap's own `E_*` errors and the framework's client errors keep
- * their message (those never carry secrets). Body-parser errors are given
- * a fixed message, because the JSON parser's own one quotes the body. Any
- * other failure is a bare 500.
+ * their message (those never carry secrets). Bodies are read by
+ * app/http/json_body.ts, which throws only `E_*` errors with fixed messages
+ * (never the JSON parser's, which quotes the body). Any other failure is a
+ * bare 500.
  */
 export function renderError(error: unknown): RenderedError {
   if (typeof error !== 'object' || error === null) return INTERNAL
@@ -49,20 +50,6 @@ export function renderError(error: unknown): RenderedError {
         field: m.field === undefined ? undefined : String(m.field),
         rule: m.rule === undefined ? undefined : String(m.rule),
       })),
-    }
-  }
-
-  if (error instanceof SyntaxError && status === 400) {
-    return {
-      status: 400,
-      errors: [{ code: 'E_INVALID_JSON', message: 'Request body is not valid JSON' }],
-    }
-  }
-
-  if (!err.code && status === 422 && err.message?.startsWith('Invalid JSON')) {
-    return {
-      status: 400,
-      errors: [{ code: 'E_INVALID_JSON', message: 'Request body must be a JSON object' }],
     }
   }
 

@@ -10,8 +10,17 @@
 */
 import { inject } from '@adonisjs/core'
 import { Logger } from '@adonisjs/core/logger'
+import { Secret } from '@adonisjs/core/helpers'
+import db from '@adonisjs/lucid/services/db'
+import { AccessToken } from '@adonisjs/auth/access_tokens'
 import type { Ability } from '#app/abilities'
 import ApiClient from '#models/api_client'
+import { Clock } from '#services/clock'
+import { parseAccessToken } from '#services/access_token_grammar'
+
+/** Where the model's token provider keeps tokens (`table`, `type` in ApiClient.accessTokens). */
+const TOKENS_TABLE = 'auth_access_tokens'
+const TOKEN_TYPE = 'auth_token'
 
 /** Input of {@link TokenService.create} (validated by createTokenValidator). */
 export interface CreateTokenInput {
@@ -37,7 +46,10 @@ export interface CreatedToken {
  */
 @inject()
 export class TokenService {
-  constructor(private logger?: Logger) {}
+  constructor(
+    private logger?: Logger,
+    private clock: Clock = new Clock()
+  ) {}
 
   /**
    * Creates an API client named `name` and one access token for it with
@@ -68,5 +80,37 @@ export class TokenService {
       await client.delete()
       throw error
     }
+  }
+
+  /**
+   * The access token `value` names when it is well formed, known, its
+   * secret matches (constant-time hash compare) and it has not expired;
+   * null otherwise. A malformed value never reaches the database, and
+   * `last_used_at` is written only after a successful check.
+   */
+  async verify(value: string): Promise<AccessToken | null> {
+    const parsed = parseAccessToken(value)
+    if (!parsed) return null
+    const row = await db.from(TOKENS_TABLE).where({ id: parsed.id, type: TOKEN_TYPE }).first()
+    if (!row) return null
+    const token = new AccessToken({
+      identifier: row.id,
+      tokenableId: row.tokenable_id,
+      type: row.type,
+      name: row.name,
+      hash: row.hash,
+      abilities: JSON.parse(row.abilities),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      lastUsedAt: row.last_used_at,
+      expiresAt: row.expires_at,
+    })
+    if (!token.verify(new Secret(parsed.secret)) || token.isExpired()) return null
+    token.lastUsedAt = this.clock.now()
+    await db
+      .from(TOKENS_TABLE)
+      .where({ id: row.id, type: TOKEN_TYPE })
+      .update({ last_used_at: token.lastUsedAt })
+    return token
   }
 }

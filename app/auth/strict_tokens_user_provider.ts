@@ -1,0 +1,27 @@
+import app from '@adonisjs/core/services/app'
+import type { Secret } from '@adonisjs/core/helpers'
+import type { AccessToken } from '@adonisjs/auth/access_tokens'
+import { AccessTokensLucidUserProvider } from '@adonisjs/auth/access_tokens'
+import type { LucidTokenable } from '@adonisjs/auth/types/access_tokens'
+
+/**
+ * The tokens guard's user provider, with token verification done by
+ * `TokenService.verify`: the strict token grammar before any query,
+ * and `last_used_at` written only on success (the stock provider queries
+ * with whatever id the client sent and writes `last_used_at` before it
+ * compares the secret).
+ */
+export class StrictTokensUserProvider<
+  TokenableProperty extends string,
+  UserModel extends LucidTokenable<TokenableProperty>,
+> extends AccessTokensLucidUserProvider<TokenableProperty, UserModel> {
+  /**
+   * Verifies a bearer token; null when it is not a valid one.
+   */
+  async verifyToken(tokenValue: Secret<string>): Promise<AccessToken | null> {
+    // Imported here: config/auth.ts loads this file before the app boots.
+    const { TokenService } = await import('#services/token_service')
+    const tokens = await app.container.make(TokenService)
+    return tokens.verify(tokenValue.release())
+  }
+}
