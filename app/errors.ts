@@ -141,3 +141,10 @@ export const E_REENCRYPT_REFUSED = createError<[detail: string]>(
   'E_REENCRYPT_REFUSED',
   409
 )
+
+/** No access token with that id. */
+export const E_TOKEN_NOT_FOUND = createError<[id: string]>(
+  'Access token %s does not exist',
+  'E_TOKEN_NOT_FOUND',
+  404
+)
