@@ -5,6 +5,7 @@
 */
 import 'reflect-metadata'
 import { Ignitor, prettyPrintError } from '@adonisjs/core'
+import { warnIfEnvFileExposed } from '#app/env_file'
 
 const APP_ROOT = new URL('../', import.meta.url)
 
@@ -20,6 +21,7 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
     app.booting(async () => {
       await import('#start/env')
     })
+    app.ready(() => warnIfEnvFileExposed(app))
     app.listen('SIGTERM', () => app.terminate())
     app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
   })
