@@ -69,8 +69,16 @@ async function ensureDatabase(adminUrl: string, name: string) {
 
 let cluster: EmbeddedCluster | undefined
 let server: ReturnType<typeof spawn> | undefined
+let stopping = false
 async function shutdown(code: number) {
-  server?.kill('SIGTERM')
+  if (stopping) return
+  stopping = true
+  // The server first (it finishes its requests), then the database under it.
+  if (server && server.exitCode === null && server.signalCode === null) {
+    const exited = new Promise((resolve) => server!.once('exit', resolve))
+    server.kill('SIGTERM')
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))])
+  }
   if (cluster) await cluster.stop().catch(() => {})
   process.exit(code)
 }
