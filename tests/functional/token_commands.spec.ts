@@ -4,6 +4,7 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import type { Kernel } from '@adonisjs/core/ace'
 import { rememberToken } from '#tests/helpers/secrets'
+import { spawnAce } from '#tests/helpers/ace_child'
 
 /*
 | token:create's default lifetime, token:list and token:revoke through the
@@ -141,4 +142,19 @@ test.group('commands / token:revoke', () => {
     assert.equal(out.exitCode, 1)
     assert.match(json(out.stdout).error, /^E_TOKEN_NOT_FOUND: /)
   })
+})
+
+test.group('commands / token --help', () => {
+  test('{name} --help describes the command and its flags')
+    .with([
+      { name: 'token:list', expects: ['--json', 'token:revoke <id>'] },
+      { name: 'token:revoke', expects: ['Id of the access token', 'E_TOKEN_NOT_FOUND'] },
+      { name: 'token:create', expects: ['--expires-in', 'default: 90d', 'never'] },
+    ])
+    .run(async ({ assert }, { name, expects }) => {
+      const child = spawnAce([name, '--help'])
+      assert.equal(await child.exited, 0, child.output())
+      for (const text of expects) assert.include(child.output(), text)
+    })
+    .timeout(60_000)
 })
