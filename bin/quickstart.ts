@@ -75,9 +75,9 @@ async function shutdown(code: number) {
   stopping = true
   // The server first (it finishes its requests), then the database under it.
   if (server && server.exitCode === null && server.signalCode === null) {
-    const exited = new Promise((resolve) => server!.once('exit', resolve))
+    const exited = new Promise((done) => server!.once('exit', done))
     server.kill('SIGTERM')
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))])
+    await Promise.race([exited, new Promise((done) => setTimeout(done, 15_000))])
   }
   if (cluster) await cluster.stop().catch(() => {})
   process.exit(code)
