@@ -16,14 +16,14 @@
 | and what to do.
 |
 */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chownSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fchownSync, openSync, unlinkSync, writeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { arch, platform } from 'node:os'
 import { dirname, join } from 'node:path'
 import pg from 'pg'
-import { EmbeddedPostgresError, placeCluster, type Placement } from './pg_placement.js'
+import { EmbeddedPostgresError, placeCluster, removeAs, type Placement } from './pg_placement.js'
 
 export { EmbeddedPostgresError } from './pg_placement.js'
 
@@ -105,11 +105,17 @@ function lastLines(text: string, count = 3): string {
 }
 
 async function initialise(place: Placement, password: string) {
-  // The password file: in the cluster's own 0700 folder, readable by its user only.
+  // The password file: in the cluster's own 0700 folder, readable by its user only
+  // (O_EXCL and fchown: never through a link that user could plant there).
   const pwfile = join(dirname(place.dataDir), `.pwfile-${randomBytes(6).toString('hex')}`)
-  writeFileSync(pwfile, `${password}\n`, { mode: 0o600, flag: 'wx' })
+  const fd = openSync(pwfile, 'wx', 0o600)
   try {
-    if (place.runAs) chownSync(pwfile, place.runAs.uid, place.runAs.gid)
+    if (place.runAs) fchownSync(fd, place.runAs.uid, place.runAs.gid)
+    writeSync(fd, `${password}\n`)
+  } finally {
+    closeSync(fd)
+  }
+  try {
     await runBinary(place, 'initdb', [
       `--pgdata=${place.dataDir}`,
       '--auth=scram-sha-256',
@@ -204,13 +210,14 @@ async function settlePassword(
     if (!oldClient) continue
     try {
       await oldClient.query(`ALTER ROLE postgres PASSWORD ${oldClient.escapeLiteral(password)}`)
+      // pg_hba's cleartext `password` method → scram-sha-256, edited as the cluster's user.
       const hba = join(place.dataDir, 'pg_hba.conf')
-      const text = readFileSync(hba, 'utf8')
-      const upgraded = text.replace(/^(host\S*\s.*\s)password\s*$/gm, '$1scram-sha-256')
-      if (upgraded !== text) {
-        writeFileSync(hba, upgraded)
-        await oldClient.query('SELECT pg_reload_conf()')
-      }
+      spawnSync(
+        'sed',
+        ['-i', '-E', 's/^(host[^#]*[[:space:]])password[[:space:]]*$/\\1scram-sha-256/', hba],
+        { ...(place.runAs ? { uid: place.runAs.uid, gid: place.runAs.gid } : {}), stdio: 'ignore' }
+      )
+      await oldClient.query('SELECT pg_reload_conf()')
     } finally {
       await oldClient.end()
     }
@@ -242,7 +249,7 @@ export async function startEmbeddedPostgres(options: {
     nativeDir: options.nativeDir ?? (await defaultNativeDir()),
   })
   const cleanup = () => {
-    for (const path of place.removeAtStop) rmSync(path, { recursive: true, force: true })
+    for (const path of place.removeAtStop) removeAs(path, place.runAs)
   }
   let server: ChildProcess | undefined
   const stopOnExit = () => server?.kill('SIGINT')

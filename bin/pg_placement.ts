@@ -30,6 +30,8 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmdirSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
@@ -138,15 +140,16 @@ export function ensurePrivateDir(path: string, owner: RunAs | null) {
 /**
  * Mirrors the tree `source` into `target`: hard links (same file system),
  * else copies keeping the mode; symlinks recreated. Files stay owned by
- * their owner: a hard link must never be chown'ed.
+ * their owner (a hard link must never be chown'ed); the new folders are
+ * given to `owner` once filled, so that it can remove the tree.
  */
-export function linkTree(source: string, target: string) {
+export function linkTree(source: string, target: string, owner: RunAs | null) {
   mkdirSync(target, { mode: 0o755 })
   for (const entry of readdirSync(source, { withFileTypes: true })) {
     const from = join(source, entry.name)
     const to = join(target, entry.name)
     if (entry.isSymbolicLink()) symlinkSync(readlinkSync(from), to)
-    else if (entry.isDirectory()) linkTree(from, to)
+    else if (entry.isDirectory()) linkTree(from, to, owner)
     else {
       try {
         linkSync(from, to)
@@ -155,6 +158,22 @@ export function linkTree(source: string, target: string) {
         chmodSync(to, lstatSync(from).mode & 0o755)
       }
     }
+  }
+  if (owner) chownSync(target, owner.uid, owner.gid)
+}
+
+/**
+ * Removes `path` as `owner` (the user that ran the cluster owns what is in
+ * it: root never walks a tree that user could swap under it), then the
+ * emptied folder itself.
+ */
+export function removeAs(path: string, owner: RunAs | null) {
+  if (!owner) return rmSync(path, { recursive: true, force: true })
+  spawnSync('rm', ['-rf', '--', path], { uid: owner.uid, gid: owner.gid, stdio: 'ignore' })
+  try {
+    rmdirSync(path)
+  } catch {
+    // gone already (or not empty: left for the user to inspect)
   }
 }
 
@@ -167,7 +186,7 @@ export interface Placement {
   dataDir: string
   /** A folder under the temp dir to remove at stop (staged binaries, test data). */
   runtimeDir?: string
-  /** Folders to remove at stop (throw-away clusters). */
+  /** Folders to remove at stop, as runAs (throw-away data, staged binaries). */
   removeAtStop: string[]
   /** Lines worth telling the user (where things went and why). */
   notices: string[]
@@ -187,8 +206,9 @@ export function placeCluster(options: {
   const notices: string[] = []
   const removeAtStop: string[] = []
   let runtimeDir: string | undefined
+  // Created root-owned: root fills it (staged binaries) before `postgres` gets it, at the end.
   const runtime = () => {
-    runtimeDir ??= makePrivateDir(tmpdir(), 'rewrap-pg-', runAs)
+    runtimeDir ??= makePrivateDir(tmpdir(), 'rewrap-pg-', null)
     return runtimeDir
   }
 
@@ -200,7 +220,7 @@ export function placeCluster(options: {
       )
     }
     nativeDir = join(runtime(), 'native')
-    linkTree(options.nativeDir, nativeDir)
+    linkTree(options.nativeDir, nativeDir, runAs)
     notices.push(
       `the "postgres" user cannot enter this folder: its binaries are linked into ${runtime()}`
     )
@@ -231,6 +251,10 @@ export function placeCluster(options: {
     home = runtime()
   }
   if (!options.persistent) removeAtStop.push(home === runtimeDir ? join(home, 'data') : home)
-  if (runtimeDir) removeAtStop.push(runtimeDir)
+  if (runtimeDir) {
+    if (runAs) chownSync(runtimeDir, runAs.uid, runAs.gid)
+    assertPrivateDir(runtimeDir, runAs)
+    removeAtStop.push(runtimeDir)
+  }
   return { runAs, nativeDir, dataDir: join(home, 'data'), runtimeDir, removeAtStop, notices }
 }

