@@ -67,21 +67,30 @@ async function startQuickstart(home: string, databaseUrl: string): Promise<Start
   let done = false
   void exited.then(() => (done = true))
   const url = `http://127.0.0.1:${port}`
-  await waitFor(
-    async () => {
-      if (done) throw new Error(`quickstart exited early:\n${output}`)
-      if (!stdout.includes('Ctrl-C stops')) return false
-      return fetch(`${url}/health/live`).then(
-        (r) => r.ok,
-        () => false
-      )
-    },
-    'the server',
-    () => output
-  )
-  const token = /export TOKEN=(\S+)/.exec(stdout)![1]
-  rememberToken(token)
-  const tokenId = /access token #(\d+)/.exec(stdout)![1]
+  let token: string
+  let tokenId: string
+  try {
+    await waitFor(
+      async () => {
+        if (done) throw new Error(`quickstart exited early:\n${output}`)
+        if (!stdout.includes('Ctrl-C stops')) return false
+        return fetch(`${url}/health/live`).then(
+          (r) => r.ok,
+          () => false
+        )
+      },
+      'the server',
+      () => output
+    )
+    token = /export TOKEN=(\S+)/.exec(stdout)![1]
+    rememberToken(token)
+    tokenId = /access token #(\d+)/.exec(stdout)![1]
+  } catch (error) {
+    // Never leave a quickstart (and its server) behind a failed test.
+    child.kill('SIGTERM')
+    await exited
+    throw error
+  }
   return {
     stdout: () => stdout,
     token,
