@@ -117,9 +117,10 @@ function mode(path: string) {
 test.group('npm start (quickstart)', (group) => {
   const database = `rewrap_qs_${process.pid}`
   const adminUrl = process.env.TEST_ADMIN_PG_URL!
-  const home = mkdtempSync(join(tmpdir(), 'rewrap-qs-'))
+  let home = ''
 
   group.setup(async () => {
+    home = mkdtempSync(join(tmpdir(), 'rewrap-qs-'))
     const admin = new pg.Client({ connectionString: adminUrl })
     await admin.connect()
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
