@@ -241,3 +241,10 @@ export const E_TOO_MANY_REQUESTS = createError<[seconds: number]>(
   'E_TOO_MANY_REQUESTS',
   429
 )
+
+/** No access token with that id. */
+export const E_TOKEN_NOT_FOUND = createError<[id: string]>(
+  'Access token %s does not exist',
+  'E_TOKEN_NOT_FOUND',
+  404
+)

@@ -3,58 +3,43 @@
 | npm start: the app on its embedded defaults
 |--------------------------------------------------------------------------
 |
-| 1. .env from .env.example, APP_KEY and KMS_ROOT_KEY generated once;
-| 2. DATABASE_URL unset → embedded PostgreSQL under ./.data/pg;
-| 3. migrations, a `demo` KEK, an access token printed once;
+| 1. .env from .env.example; APP_KEY, KMS_ROOT_KEY and EMBEDDED_PG_PASSWORD
+|    generated once (the file is written with mode 0600);
+| 2. DATABASE_URL unset → embedded PostgreSQL under ./.data/pg (as root,
+|    where the `postgres` user can reach it: see bin/pg_placement.ts);
+| 3. migrations, a `demo` KEK, an access token kept in
+|    .data/quickstart-token (0600) and reused while valid;
 | 4. the HTTP server (bin/server.ts) until Ctrl-C.
 |
-| Every step is idempotent: running it again reuses what exists.
+| Every step is idempotent: running it again reuses what exists. A failure
+| ends with one line `E_CODE: why and what to do`, exit code 1.
+|
+| ENV_PATH (as AdonisJS reads it) moves .env; REWRAP_DATA_DIR moves .data.
 |
 */
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { startEmbeddedPostgres, withDatabase, type EmbeddedCluster } from './embedded_postgres.js'
+import { ensureEnvSecrets } from './dotenv.js'
+import {
+  LEGACY_PASSWORD,
+  startEmbeddedPostgres,
+  withDatabase,
+  type EmbeddedCluster,
+} from './embedded_postgres.js'
+import { quickstartToken, type ListedToken, type StoredToken } from './quickstart_token.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
-const envPath = `${root}.env`
+const envPath = resolve(root, process.env.ENV_PATH ?? '', '.env')
+const dataDir = resolve(root, process.env.REWRAP_DATA_DIR ?? '.data')
 const ace = `${root}ace.js`
+const ALL_ABILITIES = 'entries:read,entries:write,rotation:read,rotation:admin'
 
 function say(line: string) {
   process.stdout.write(`${line}\n`)
-}
-
-function parseEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const line of text.split('\n')) {
-    const match = /^\s*([A-Z0-9_]+)\s*=\s*(.*)\s*$/.exec(line)
-    if (match) out[match[1]] = match[2].replace(/^['"]|['"]$/g, '')
-  }
-  return out
-}
-
-/** .env with generated keys (kept once written). */
-function ensureEnvFile(): Record<string, string> {
-  let text = existsSync(envPath)
-    ? readFileSync(envPath, 'utf8')
-    : readFileSync(`${root}.env.example`, 'utf8')
-  const generate: Record<string, () => string> = {
-    APP_KEY: () => randomBytes(32).toString('base64url'),
-    KMS_ROOT_KEY: () => randomBytes(32).toString('base64'),
-  }
-  for (const [key, make] of Object.entries(generate)) {
-    const pattern = new RegExp(`^${key}=.*$`, 'm')
-    const current = parseEnv(text)[key]
-    if (current) continue
-    text = pattern.test(text)
-      ? text.replace(pattern, `${key}=${make()}`)
-      : `${text.trimEnd()}\n${key}=${make()}\n`
-    say(`• generated ${key} into .env`)
-  }
-  writeFileSync(envPath, text, { mode: 0o600 })
-  return parseEnv(text)
 }
 
 function runAce(args: string[], env: NodeJS.ProcessEnv, capture = false) {
@@ -64,9 +49,14 @@ function runAce(args: string[], env: NodeJS.ProcessEnv, capture = false) {
     encoding: 'utf8',
   })
   if (result.status !== 0) {
-    throw new Error(`node ace ${args[0]} failed (exit ${result.status})`)
+    const line = capture ? result.stdout.trim().split('\n').pop() : ''
+    throw new Error(`node ace ${args[0]} failed (exit ${result.status}) ${line ?? ''}`.trim())
   }
   return result.stdout
+}
+
+function lastJson<T>(output: string): T {
+  return JSON.parse(output.trim().split('\n').pop()!)
 }
 
 async function ensureDatabase(adminUrl: string, name: string) {
@@ -77,21 +67,18 @@ async function ensureDatabase(adminUrl: string, name: string) {
   await client.end()
 }
 
-const fileEnv = ensureEnvFile()
-const env: NodeJS.ProcessEnv = { ...fileEnv, ...process.env }
 let cluster: EmbeddedCluster | undefined
-
-if (!env.DATABASE_URL) {
-  const port = Number(env.EMBEDDED_PG_PORT ?? 54329)
-  say(`• starting embedded PostgreSQL on 127.0.0.1:${port} (data in .data/pg)`)
-  cluster = await startEmbeddedPostgres({ dir: `${root}.data/pg`, port, persistent: true })
-  await ensureDatabase(cluster.adminUrl, 'rewrap')
-  env.DATABASE_URL = withDatabase(cluster.adminUrl, 'rewrap')
-}
-
 let server: ReturnType<typeof spawn> | undefined
+let stopping = false
 async function shutdown(code: number) {
-  server?.kill('SIGTERM')
+  if (stopping) return
+  stopping = true
+  // The server first (it finishes its requests), then the database under it.
+  if (server && server.exitCode === null && server.signalCode === null) {
+    const exited = new Promise((done) => server!.once('exit', done))
+    server.kill('SIGTERM')
+    await Promise.race([exited, new Promise((done) => setTimeout(done, 15_000))])
+  }
   if (cluster) await cluster.stop().catch(() => {})
   process.exit(code)
 }
@@ -99,22 +86,66 @@ process.on('SIGINT', () => void shutdown(0))
 process.on('SIGTERM', () => void shutdown(0))
 
 try {
+  const { values, generated } = ensureEnvSecrets(envPath, `${root}.env.example`, {
+    APP_KEY: () => randomBytes(32).toString('base64url'),
+    KMS_ROOT_KEY: () => randomBytes(32).toString('base64'),
+    EMBEDDED_PG_PASSWORD: () => randomBytes(24).toString('base64url'),
+  })
+  for (const key of generated) say(`• generated ${key} into .env (mode 0600)`)
+  const env: NodeJS.ProcessEnv = { ...values, ...process.env }
+
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  // As root an older install may keep its cluster in .data/pg, which `postgres` must enter.
+  if (process.getuid?.() !== 0) chmodSync(dataDir, 0o700)
+
+  if (!env.DATABASE_URL) {
+    const port = Number(env.EMBEDDED_PG_PORT ?? 54329)
+    say(`• starting embedded PostgreSQL on 127.0.0.1:${port}`)
+    cluster = await startEmbeddedPostgres({
+      dir: resolve(dataDir, 'pg'),
+      port,
+      persistent: true,
+      password: env.EMBEDDED_PG_PASSWORD!,
+      legacyPasswords: [LEGACY_PASSWORD],
+    })
+    for (const notice of cluster.notices) say(`• ${notice}`)
+    say(`• data in ${cluster.dataDir}`)
+    if (cluster.passwordMigrated) {
+      say('• moved the database superuser off the old fixed password (now EMBEDDED_PG_PASSWORD)')
+    }
+    await ensureDatabase(cluster.adminUrl, 'rewrap')
+    env.DATABASE_URL = withDatabase(cluster.adminUrl, 'rewrap')
+  }
+
   say('• running migrations')
   runAce(['migration:run', '--force'], env)
   runAce(['kek:create', 'demo', '--if-missing'], env)
-  const tokenJson = runAce(
-    [
-      'token:create',
-      '--name',
-      'quickstart',
-      '--abilities',
-      'entries:read,entries:write,rotation:read,rotation:admin',
-      '--json',
-    ],
-    env,
-    true
-  )
-  const { token } = JSON.parse(tokenJson.trim().split('\n').pop()!)
+  const access = await quickstartToken(resolve(dataDir, 'quickstart-token'), {
+    list: async () =>
+      lastJson<{ tokens: ListedToken[] }>(runAce(['token:list', '--json'], env, true)).tokens,
+    create: async () => {
+      const created = lastJson<StoredToken>(
+        runAce(
+          ['token:create', '--name', 'quickstart', '--abilities', ALL_ABILITIES, '--json'],
+          env,
+          true
+        )
+      )
+      // Its creation time tells this token from another with the same id (after a reset).
+      const listed = lastJson<{ tokens: ListedToken[] }>(
+        runAce(['token:list', '--json'], env, true)
+      )
+      const createdAt = listed.tokens.find((t) => t.tokenId === created.tokenId)?.createdAt ?? null
+      return {
+        tokenId: created.tokenId,
+        createdAt,
+        expiresAt: created.expiresAt,
+        token: created.token,
+      }
+    },
+    revoke: async (id) => void runAce(['token:revoke', id, '--json'], env, true),
+    now: () => new Date(),
+  })
   const host = env.HOST ?? '127.0.0.1'
   const port = env.PORT ?? '3333'
   const url = `http://${host}:${port}`
@@ -126,9 +157,17 @@ try {
   say('')
   say(`Rewrap is starting at ${url}`)
   say(
-    `An access token with every ability (shown once; create more with "npx node ace token:create"):`
+    `${access.reused ? 'Your' : 'A new'} access token #${access.tokenId} with every ability, expiring ${access.expiresAt ?? 'never'} (kept in ${resolve(dataDir, 'quickstart-token')}, mode 0600):`
   )
-  say(`  export TOKEN=${token}`)
+  if (access.revoked) {
+    say(`  (the previous one, #${access.revoked.tokenId}, is revoked: ${access.revoked.reason})`)
+  }
+  say(`  export TOKEN=${access.token}`)
+  if (access.legacyIds.length > 0) {
+    say(
+      `  Older never-expiring "quickstart" tokens exist (#${access.legacyIds.join(', #')}): "npx node ace token:list", then "npx node ace token:revoke <id>"`
+    )
+  }
   say(`Try:`)
   say(
     `  curl -s -X POST ${url}/entries -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"kek":"demo","data":{"hello":"world"}}'`
@@ -138,6 +177,9 @@ try {
   say('Ctrl-C stops the server (and the embedded database).')
   say('')
 } catch (error) {
-  process.stderr.write(`${(error as Error).message}\n`)
+  const err = error as { code?: string; message?: string }
+  process.stderr.write(
+    `${err.code?.startsWith('E_') ? err.code : 'E_QUICKSTART'}: ${err.message}\n`
+  )
   await shutdown(1)
 }

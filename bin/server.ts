@@ -7,6 +7,7 @@ import 'reflect-metadata'
 import { Ignitor, prettyPrintError } from '@adonisjs/core'
 import type { ApplicationService } from '@adonisjs/core/types'
 import { createNodeServer, type NodeServerTimeouts } from '../app/http/node_server.js'
+import { warnIfEnvFileExposed } from '#app/env_file'
 
 const APP_ROOT = new URL('../', import.meta.url)
 
@@ -25,6 +26,7 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
     app.booting(async () => {
       await import('#start/env')
     })
+    app.ready(() => warnIfEnvFileExposed(app))
     app.listen('SIGTERM', () => app.terminate())
     app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
   })

@@ -5,7 +5,8 @@
 |
 | Database: TEST_PG_URL (an admin URL, e.g. postgres://postgres@127.0.0.1:5432/postgres)
 | points the tests at a server; without it an embedded PostgreSQL is
-| started under ./tmp. Either way the run creates its own database
+| started under ./tmp (or, as root when the `postgres` user cannot enter
+| this folder, under the system temp dir). Either way the run creates its own database
 | (rewrap_test_<pid>) and drops it at the end: never `test`, never the
 | app's. Every log line the run writes goes to tmp/test-logs/ so the audit
 | suite can check that no secret reached a log.
@@ -40,7 +41,20 @@ let cluster: EmbeddedCluster | undefined
 let adminUrl = process.env.TEST_PG_URL
 if (!adminUrl) {
   const dir = fileURLToPath(new URL(`../tmp/test-pg-${process.pid}`, import.meta.url))
-  cluster = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false })
+  try {
+    cluster = await startEmbeddedPostgres({
+      dir,
+      port: await freePort(),
+      persistent: false,
+      password: randomBytes(18).toString('base64url'),
+    })
+  } catch (error) {
+    // One line saying why and what to do (e.g. set TEST_PG_URL), no stack.
+    const err = error as { code?: string; message?: string }
+    process.stderr.write(`${err.code ?? 'E_EMBEDDED_PG'}: ${err.message}\n`)
+    process.exit(1)
+  }
+  for (const notice of cluster.notices) process.stderr.write(`• ${notice}\n`)
   adminUrl = cluster.adminUrl
 }
 const testDatabase = `rewrap_test_${process.pid}`

@@ -3,7 +3,7 @@ import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { ABILITIES } from '#app/abilities'
 import { TokenService } from '#services/token_service'
-import { createTokenValidator } from '#validators/token'
+import { createTokenValidator, DEFAULT_TOKEN_LIFETIME } from '#validators/token'
 import { RewrapCommand } from '#app/commands/rewrap_command'
 
 /**
@@ -14,6 +14,7 @@ export default class TokenCreate extends RewrapCommand {
   static description = 'Create an API client and a bearer access token with the given abilities'
   static help = [
     'The token is printed once and stored only as a hash: keep it now.',
+    `It expires after ${DEFAULT_TOKEN_LIFETIME} unless --expires-in says otherwise (\`never\` only when asked for).`,
     `Abilities: ${ABILITIES.join(', ')}`,
     '{{ binaryName }} token:create --name dashboard --abilities entries:read,rotation:read',
     '{{ binaryName }} token:create --name ops --abilities rotation:admin --expires-in 30d --json',
@@ -29,7 +30,9 @@ export default class TokenCreate extends RewrapCommand {
   declare abilities?: string[]
 
   /** Lifetime of the token. */
-  @flags.string({ description: 'Token lifetime, e.g. 30d or 12h (default: never expires)' })
+  @flags.string({
+    description: `Token lifetime, e.g. 30d or 12h, or never (default: ${DEFAULT_TOKEN_LIFETIME})`,
+  })
   declare expiresIn?: string
 
   /** Machine-readable output. */
@@ -47,7 +50,7 @@ export default class TokenCreate extends RewrapCommand {
         .flatMap((value) => String(value).split(','))
         .map((value) => value.trim())
         .filter(Boolean),
-      expiresIn: this.expiresIn,
+      expiresIn: this.expiresIn ?? DEFAULT_TOKEN_LIFETIME,
     })
     const created = await tokens.create(input)
     if (this.json) {
@@ -56,7 +59,7 @@ export default class TokenCreate extends RewrapCommand {
     }
     this.logger.success(
       `Created API client "${created.name}" (id ${created.clientId}) with abilities ${created.abilities.join(', ')}` +
-        (created.expiresAt ? `, expiring ${created.expiresAt}` : '')
+        (created.expiresAt ? `, expiring ${created.expiresAt}` : ', never expiring')
     )
     this.logger.info('Access token (shown once; store it now):')
     this.logger.log(created.token)

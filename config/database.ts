@@ -4,9 +4,10 @@ import { defineConfig } from '@adonisjs/lucid'
 import { registerBackend, type PgClientLike } from '#services/backend_priority'
 
 /**
- * The embedded Postgres `npm start` runs when DATABASE_URL is unset.
+ * The embedded Postgres `npm start` runs when DATABASE_URL is unset (its
+ * superuser password is generated into .env as EMBEDDED_PG_PASSWORD).
  */
-export const embeddedDatabaseUrl = `postgres://postgres:rewrap@127.0.0.1:${env.get('EMBEDDED_PG_PORT', 54329)}/rewrap`
+export const embeddedDatabaseUrl = `postgres://postgres:${encodeURIComponent(env.get('EMBEDDED_PG_PASSWORD')?.release() ?? '')}@127.0.0.1:${env.get('EMBEDDED_PG_PORT', 54329)}/rewrap`
 
 /**
  * Names the sessions in pg_stat_activity (unless the URL already does). Ace

@@ -33,6 +33,8 @@ export default await Env.create(new URL('../', import.meta.url), {
    */
   DATABASE_URL: Env.schema.string.optional(),
   EMBEDDED_PG_PORT: Env.schema.number.optional(),
+  /** The embedded server's superuser password (generated into .env by `npm start`). */
+  EMBEDDED_PG_PASSWORD: Env.schema.secret.optional(),
 
   /**
    * KMS

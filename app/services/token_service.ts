@@ -11,10 +11,11 @@
 import { inject } from '@adonisjs/core'
 import { Logger } from '@adonisjs/core/logger'
 import { Secret } from '@adonisjs/core/helpers'
-import db from '@adonisjs/lucid/services/db'
 import { AccessToken } from '@adonisjs/auth/access_tokens'
 import type { Ability } from '#app/abilities'
+import db from '@adonisjs/lucid/services/db'
 import ApiClient from '#models/api_client'
+import { E_TOKEN_NOT_FOUND } from '#app/errors'
 import { Clock } from '#services/clock'
 import { parseAccessToken } from '#services/access_token_grammar'
 
@@ -41,8 +42,24 @@ export interface CreatedToken {
   token: string
 }
 
+/** One access token as `token:list` shows it (never its value or hash). */
+export interface TokenSummary {
+  tokenId: string
+  clientId: number
+  /** The API client's name. */
+  clientName: string
+  /** The token's own name. */
+  name: string | null
+  abilities: string[]
+  createdAt: string | null
+  lastUsedAt: string | null
+  expiresAt: string | null
+  /** True once expiresAt has passed. */
+  expired: boolean
+}
+
 /**
- * Creates API clients and their access tokens.
+ * Creates, lists and revokes API clients' access tokens.
  */
 @inject()
 export class TokenService {
@@ -111,6 +128,55 @@ export class TokenService {
       .from(TOKENS_TABLE)
       .where({ id: row.id, type: TOKEN_TYPE })
       .update({ last_used_at: token.lastUsedAt })
+    return token
+  }
+
+  /**
+   * Every access token, oldest first, with its client's name; `expired` as
+   * of `now`.
+   */
+  async list(now: Date = new Date()): Promise<TokenSummary[]> {
+    const rows: Array<Record<string, any>> = await db
+      .from(TOKENS_TABLE)
+      .join('api_clients', 'auth_access_tokens.tokenable_id', 'api_clients.id')
+      .select(
+        'auth_access_tokens.id as token_id',
+        'api_clients.id as client_id',
+        'api_clients.name as client_name',
+        'auth_access_tokens.name as token_name',
+        'auth_access_tokens.abilities',
+        'auth_access_tokens.created_at as token_created_at',
+        'auth_access_tokens.last_used_at',
+        'auth_access_tokens.expires_at'
+      )
+      .orderBy('auth_access_tokens.id', 'asc')
+    const iso = (value: unknown) => (value ? new Date(value as string).toISOString() : null)
+    return rows.map((row) => {
+      const expiresAt = iso(row.expires_at)
+      return {
+        tokenId: String(row.token_id),
+        clientId: Number(row.client_id),
+        clientName: row.client_name,
+        name: row.token_name ?? null,
+        abilities: JSON.parse(row.abilities),
+        createdAt: iso(row.token_created_at),
+        lastUsedAt: iso(row.last_used_at),
+        expiresAt,
+        expired: expiresAt !== null && new Date(expiresAt).getTime() <= now.getTime(),
+      }
+    })
+  }
+
+  /**
+   * Deletes the access token `tokenId` (its API client stays); throws
+   * E_TOKEN_NOT_FOUND when there is none. Answers what was revoked.
+   */
+  async revoke(tokenId: number): Promise<TokenSummary> {
+    const tokens = await this.list()
+    const token = tokens.find((t) => t.tokenId === String(tokenId))
+    if (!token) throw new E_TOKEN_NOT_FOUND([String(tokenId)])
+    await db.from(TOKENS_TABLE).where('id', tokenId).delete()
+    this.logger?.info({ clientId: token.clientId, tokenId: token.tokenId }, 'access token revoked')
     return token
   }
 }

@@ -8,6 +8,7 @@
 | and dropped at the end; else an embedded PostgreSQL under ./tmp.
 |
 */
+import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
@@ -37,7 +38,12 @@ export async function prepareDatabase(): Promise<BenchDatabase> {
   let source: BenchDatabase['source'] = 'BENCH_PG_URL'
   if (!adminUrl) {
     const dir = fileURLToPath(new URL(`../../tmp/bench-pg-${process.pid}`, import.meta.url))
-    const cluster = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false })
+    const cluster = await startEmbeddedPostgres({
+      dir,
+      port: await freePort(),
+      persistent: false,
+      password: randomBytes(18).toString('base64url'),
+    })
     adminUrl = cluster.adminUrl
     stopCluster = async () => {
       await cluster.stop()

@@ -65,7 +65,8 @@ test.group('commands / token:create', () => {
     rememberToken(body.token)
     assert.equal(body.name, name)
     assert.deepEqual(body.abilities, ['entries:read', 'rotation:read'])
-    assert.isNull(body.expiresAt)
+    // No --expires-in: the default lifetime, 90 days (tests/functional/token_commands.spec.ts).
+    assert.isString(body.expiresAt)
     assert.match(body.token, /^rwp_/)
     assert.equal(out.all.join('\n').split(body.token).length - 1, 1, 'printed exactly once')
 
