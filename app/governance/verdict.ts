@@ -23,8 +23,8 @@ export type GovernanceCode =
   | 'E_SAME_APPROVER'
   | 'E_AUDIT_CHAIN_BROKEN'
 
-/** A failed check. */
-export type Failure = { ok: false; code: GovernanceCode; reason: string }
+/** A failed check; `missing` lists the roles no approver filled (E_APPROVAL_INSUFFICIENT). */
+export type Failure = { ok: false; code: GovernanceCode; reason: string; missing?: string[] }
 
 /** The outcome of a check: `{ ok: true, …value }` or a `Failure`. */
 export type Verdict<T extends object = object> = ({ ok: true } & T) | Failure
