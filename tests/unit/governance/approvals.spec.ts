@@ -224,13 +224,14 @@ test.group('governance / evaluateApproval', () => {
       codeOf(evaluateApproval(w.input(sigs, at(NOW.getTime() - 1)))),
       'E_APPROVAL_MISMATCH'
     )
-    for (const over of [
+    const mismatches: Array<Partial<ApprovalInput>> = [
       { action: 'trim' },
       { kek: 'payments' },
       { params: { target_version: '4' } },
       { params: { target_version: '3', batch: '10' } },
       { params: {} },
-    ]) {
+    ]
+    for (const over of mismatches) {
       assert.equal(
         codeOf(evaluateApproval(w.input(sigs, over))),
         'E_APPROVAL_MISMATCH',
