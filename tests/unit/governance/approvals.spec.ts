@@ -8,6 +8,7 @@ import {
 } from '#app/governance/approval_request'
 import { evaluateApproval, matchRoles, type ApprovalInput } from '#app/governance/approvals'
 import { issueRoleCredential, revokeRoleCredential } from '#app/governance/credentials'
+import { governanceError } from '#app/governance/errors'
 import { saidify } from '#app/governance/said'
 import type { SignatureGroup } from '#app/governance/signatures'
 import { makeAid, rotateAid, type TestAid } from '#tests/helpers/governance'
@@ -297,5 +298,20 @@ test.group('governance / evaluateApproval', () => {
       'E_APPROVAL_INSUFFICIENT'
     )
     assert.isTrue(evaluateApproval(w.input([w.sign(w.cto)], { requiredRoles: ['cto'] })).ok)
+  })
+})
+
+test.group('governance / verdicts to exceptions', () => {
+  test('a failed verdict becomes the E_ exception of the same code, with its status', ({
+    assert,
+  }) => {
+    const w = world()
+    const verdict = evaluateApproval(w.input([w.sign(w.cto)]))
+    assert.isFalse(verdict.ok)
+    if (verdict.ok) return
+    const error = governanceError(verdict) as Error & { code: string; status: number }
+    assert.equal(error.code, 'E_APPROVAL_INSUFFICIENT')
+    assert.equal(error.status, 403)
+    assert.equal(error.message, 'Approval insufficient: missing role(s): security_officer')
   })
 })
