@@ -16,7 +16,7 @@ import { verifyGroup } from './signatures.js'
 import { replayKel, type KelEntry, type KeyState } from './key_state.js'
 import { evaluateApproval } from './approvals.js'
 import type { SignedCredential, SignedRevocation } from './credentials.js'
-import type { SignedAuditRecord } from './audit_record.js'
+import type { AuditAttributes, SignedAuditRecord } from './audit_record.js'
 import { AUDIT_RECORD_SCHEMA_SAID } from './schemas.js'
 import { epochMs, hasExactKeys, isDateTime, isSaid } from './shapes.js'
 import type { GovernanceCode } from './verdict.js'
@@ -36,11 +36,18 @@ export type AuditChainVerdict =
       reason: string
     }
 
-/** Options: trusted role authorities, revocations, the expected service AID. */
+/** Options: trusted role authorities, revocations, the expected service AID, the role policy. */
 export type AuditChainOptions = {
   authorities: readonly string[]
   revocations?: readonly SignedRevocation[]
   serviceAid?: string
+  /**
+   * The roles a record's act required (empty or undefined: none). When
+   * given, a record of such an act must carry approvals whose approvers
+   * cover these roles; without it, the roles the record lists are taken
+   * as required.
+   */
+  requiredRolesFor?: (attributes: AuditAttributes) => readonly string[] | undefined
 }
 
 const RECORD_FIELDS = ['v', 'd', 'i', 's', 'a']
@@ -133,6 +140,21 @@ export function verifyAuditChain(
         `signed with keys of event ${signed.sn}, rotated out before`
       )
     }
+    const required = options.requiredRolesFor?.(r.a) ?? []
+    if (required.length > 0) {
+      const listed = Array.isArray(r.a.approvals?.approvers)
+        ? r.a.approvals.approvers.map((a) => a?.role)
+        : []
+      const missing = missingRoles(required, listed)
+      if (missing.length > 0) {
+        return broken(
+          index,
+          said,
+          'E_APPROVAL_INSUFFICIENT',
+          `act ${r.a.act} lacks approval by ${missing.join(', ')}`
+        )
+      }
+    }
     if (r.a.approvals !== null) {
       const approval = checkApprovals(entry, keyStates, credentials, options)
       if (approval) return broken(index, said, approval.code, approval.reason)
@@ -142,6 +164,17 @@ export function verifyAuditChain(
     prevSn = signed.sn
   }
   return { ok: true, count: records.length, head: prevSaid, serviceAid }
+}
+
+/** The required roles (a multiset) that `listed` does not cover. */
+function missingRoles(required: readonly string[], listed: readonly unknown[]): string[] {
+  const left = [...listed]
+  return required.filter((role) => {
+    const at = left.indexOf(role)
+    if (at < 0) return true
+    left.splice(at, 1)
+    return false
+  })
 }
 
 /** Re-evaluates the approval a record carries, at the record's time, with the credentials it names. */

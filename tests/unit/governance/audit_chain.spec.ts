@@ -233,3 +233,38 @@ test.group('governance / audit chain', () => {
     assert.equal(brokenAt(verdict), 'null:E_KEY_EVENT_INVALID')
   })
 })
+
+test.group('governance / audit chain: role policy', () => {
+  test('with the policy, a governed act without the required approvals is detected', ({
+    assert,
+  }) => {
+    const c = chain()
+    const policy = {
+      ...c.options,
+      requiredRolesFor: (a: { act: string }) =>
+        ['rotation.approved', 'rotation.executed'].includes(a.act)
+          ? ['cto', 'security_officer']
+          : [],
+    }
+    const verify = (recs: SignedAuditRecord[]) =>
+      verifyAuditChain(recs, c.keyEventLogs, c.credentials, policy)
+    assert.isTrue(verify(c.records).ok)
+    // The service-key holder records the act with the officer's approval left out.
+    const onlyCto = {
+      ...c.approvals,
+      signatures: c.approvals.signatures.slice(0, 1),
+      approvers: c.approvals.approvers.filter((a) => a.role === 'cto'),
+    }
+    // (The chain is cut after the edited record: its SAID changed, so the next link would break.)
+    const recs = c.records.slice(0, 3)
+    recs[2] = resign(edit(recs[2], { approvals: onlyCto }), c.service0)
+    assert.isTrue(c.verify(recs).ok, 'without the policy the recorded roles are taken as required')
+    const verdict = verify(recs)
+    assert.equal(brokenAt(verdict), '2:E_APPROVAL_INSUFFICIENT')
+    if (!verdict.ok) assert.include(verdict.reason, 'security_officer')
+    // Or with no approvals at all.
+    const none = c.records.slice(0, 4)
+    none[3] = resign(edit(none[3], { approvals: null }), c.service1)
+    assert.equal(brokenAt(verify(none)), '3:E_APPROVAL_INSUFFICIENT')
+  })
+})
