@@ -92,6 +92,60 @@ test.group('governance / key events: known answers', () => {
   })
 })
 
+/*
+| keripy tests/core/test_eventing_v1.py (test_keyeventfuncs): an inception
+| with a BASIC prefix (i = the key, d = its SAID) and the rotation that
+| follows it, to the key committed as EIf-ENw7… (signer of SEED1).
+*/
+const KERIPY_BASIC_ICP_RAW =
+  '{"v":"KERI10JSON00012b_","t":"icp","d":"EJQUyxnzIAtmZPoq9f4fExeGN0qfJmaFnUEKTwIiTBPj",' +
+  '"i":"DFs8BBx86uytIM0D2BhsE5rrqVIT8ef8mflpNceHo4XH","s":"0","kt":"1",' +
+  '"k":["DFs8BBx86uytIM0D2BhsE5rrqVIT8ef8mflpNceHo4XH"],"nt":"1",' +
+  '"n":["EIf-ENw7PrM52w4H-S7NGU2qVIfraXVIlV9hEAaMHg7W"],"bt":"0","b":[],"c":[],"a":[]}'
+const KERIPY_ROT_RAW =
+  '{"v":"KERI10JSON000160_","t":"rot","d":"EFl8nvRCbN2xQJI75nBXp-gaXuHJw8zheVjwMN_rB-pb",' +
+  '"i":"DFs8BBx86uytIM0D2BhsE5rrqVIT8ef8mflpNceHo4XH","s":"1",' +
+  '"p":"EJQUyxnzIAtmZPoq9f4fExeGN0qfJmaFnUEKTwIiTBPj","kt":"1",' +
+  '"k":["DB4GWvru73jWZKpNgMQp8ayDRin0NG0Ymn_RXQP_v-PQ"],"nt":"1",' +
+  '"n":["EIsKL3B6Zz5ICGxCQp-SoLXjwOrdlSbLJrEn21c2zVaU"],"bt":"0","br":[],"ba":[],"a":[]}'
+
+test.group('governance / key events: keripy rotation known answer', () => {
+  test('keripy rotation: same bytes from makeRotation; pre-rotation and SAID checks accept it', ({
+    assert,
+  }) => {
+    const signer1 = new Signer({ raw: SEED1 })
+    const icp = JSON.parse(KERIPY_BASIC_ICP_RAW) as Sad
+    const rot = JSON.parse(KERIPY_ROT_RAW) as Sad
+    const prior = {
+      aid: icp.i as string,
+      sn: 0,
+      keys: icp.k as string[],
+      kt: 1,
+      nextDigests: icp.n as string[],
+      nt: 1,
+      lastSaid: icp.d as string,
+      establishments: [],
+    }
+    const built = makeRotation(prior, {
+      keys: [signer1.verfer.qb64],
+      nextDigests: rot.n as string[],
+    })
+    assert.equal(new TextDecoder().decode(serialize(built).raw), KERIPY_ROT_RAW)
+    const verdict = verifyRotation(prior, rot, signIndexed(serialize(rot).raw, [signer1]))
+    assert.isTrue(verdict.ok)
+    if (verdict.ok) assert.deepEqual(verdict.state.keys, [signer1.verfer.qb64])
+    // Signed by the pre-rotation key instead: refused.
+    const old = signIndexed(serialize(rot).raw, [new Signer({ raw: SEED0 })])
+    assert.equal(verifyRotation(prior, rot, old).ok, false)
+    // keripy's inception itself has a basic prefix: not a self-addressing AID.
+    const basic = verifyInception(
+      icp,
+      signIndexed(serialize(icp).raw, [new Signer({ raw: SEED0 })])
+    )
+    expectFail(assert, basic, 'E_SAID_INVALID')
+  })
+})
+
 test.group('governance / key events: inception', () => {
   test('wrong SAID, wrong prefix, bad or missing signature are refused', ({ assert }) => {
     const aid = makeAid(1, 2)
