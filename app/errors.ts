@@ -6,6 +6,10 @@
 | Stable codes, one HTTP status each. Messages never carry secrets (no DEK,
 | plaintext, token or key material): only names, versions, ids and counts.
 |
+| Longer than ~300 lines on purpose: it is the one vocabulary of the app
+| (as Lucid keeps every E_* in one file), a list of one-statement
+| definitions plus errorCode() and safeMessage().
+|
 */
 import { createError } from '@adonisjs/core/exceptions'
 
@@ -247,4 +251,121 @@ export const E_TOKEN_NOT_FOUND = createError<[id: string]>(
   'Access token %s does not exist',
   'E_TOKEN_NOT_FOUND',
   404
+)
+
+/*
+|--------------------------------------------------------------------------
+| Governance: dual control, role credentials, audit trail
+|--------------------------------------------------------------------------
+|
+| Codes of the pure checks in app/governance (their verdicts carry the same
+| codes; `governanceError` in app/governance/errors.ts turns a verdict into
+| one of these). Messages name SAIDs, AIDs, roles and fields, never keys,
+| seeds or passphrases.
+|
+*/
+
+/** A governed act was asked for without an approval. */
+export const E_APPROVAL_REQUIRED = createError<[action: string]>(
+  'Dual control: "%s" needs an approved request (--approval <said>)',
+  'E_APPROVAL_REQUIRED',
+  403
+)
+
+/** The approvals do not cover every required role; the message names the missing roles. */
+export const E_APPROVAL_INSUFFICIENT = createError<[detail: string]>(
+  'Approval insufficient: %s',
+  'E_APPROVAL_INSUFFICIENT',
+  403
+)
+
+/** The approval request has expired. */
+export const E_APPROVAL_EXPIRED = createError<[detail: string]>(
+  'Approval expired: %s',
+  'E_APPROVAL_EXPIRED',
+  403
+)
+
+/** The approval request was already consumed by an act. */
+export const E_APPROVAL_USED = createError<[said: string]>(
+  'Approval %s was already used',
+  'E_APPROVAL_USED',
+  409
+)
+
+/** The approval request does not match the act (action, KEK, parameters) or its SAID. */
+export const E_APPROVAL_MISMATCH = createError<[detail: string]>(
+  'Approval does not match: %s',
+  'E_APPROVAL_MISMATCH',
+  403
+)
+
+/** A signer or issuer is not a registered AID. */
+export const E_APPROVER_UNKNOWN = createError<[detail: string]>(
+  'Unknown approver: %s',
+  'E_APPROVER_UNKNOWN',
+  403
+)
+
+/** A role credential the approval relies on was revoked. */
+export const E_CREDENTIAL_REVOKED = createError<[detail: string]>(
+  'Credential revoked: %s',
+  'E_CREDENTIAL_REVOKED',
+  403
+)
+
+/** A role credential is malformed or of another schema. */
+export const E_CREDENTIAL_INVALID = createError<[detail: string]>(
+  'Invalid credential: %s',
+  'E_CREDENTIAL_INVALID',
+  422
+)
+
+/** A signature does not verify against the signer's key state. */
+export const E_SIGNATURE_INVALID = createError<[detail: string]>(
+  'Invalid signature: %s',
+  'E_SIGNATURE_INVALID',
+  403
+)
+
+/** The same AID signed twice, or one AID was asked to fill two roles. */
+export const E_SAME_APPROVER = createError<[detail: string]>(
+  'Same approver: %s',
+  'E_SAME_APPROVER',
+  403
+)
+
+/** A document does not match its SAID. */
+export const E_SAID_INVALID = createError<[detail: string]>(
+  'SAID mismatch: %s',
+  'E_SAID_INVALID',
+  422
+)
+
+/** A KERI key event (inception, rotation) is refused. */
+export const E_KEY_EVENT_INVALID = createError<[detail: string]>(
+  'Key event refused: %s',
+  'E_KEY_EVENT_INVALID',
+  422
+)
+
+/** The audit chain is broken; the message names the first broken record. */
+export const E_AUDIT_CHAIN_BROKEN = createError<[detail: string]>(
+  'Audit chain broken: %s',
+  'E_AUDIT_CHAIN_BROKEN',
+  422
+)
+
+/** The keystore passphrase is wrong (or the keystore was altered). */
+export const E_KEYSTORE_PASSPHRASE = createError(
+  'Keystore passphrase is wrong, or the keystore file was altered',
+  'E_KEYSTORE_PASSPHRASE',
+  401
+)
+
+/** The keystore file is not a valid keystore. */
+export const E_KEYSTORE_INVALID = createError<[detail: string]>(
+  'Invalid keystore: %s',
+  'E_KEYSTORE_INVALID',
+  422
 )
