@@ -3,33 +3,15 @@ import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { Secret } from '@adonisjs/core/helpers'
-import type { Kernel } from '@adonisjs/core/ace'
 import ApiClient from '#models/api_client'
 import { EntryService } from '#services/entry_service'
 import { KekService } from '#services/kek_service'
+import { runAce as ace } from '#tests/helpers/ace'
 import { rememberToken } from '#tests/helpers/secrets'
 import { realDriver } from './support/kms_doubles.js'
 
 const run = randomBytes(3).toString('hex')
 const kekName = (tag: string) => `fn-cmd-${tag}-${run}`
-
-let kernel: Kernel | undefined
-
-/**
- * Runs a command through the app's Ace kernel with a fresh raw (in-memory)
- * UI; answers the command, its exit code and its log lines.
- */
-async function ace(name: string, argv: string[]) {
-  kernel ??= await app.container.make('ace')
-  kernel.ui.switchMode('raw')
-  const command = await kernel.exec(name, argv)
-  const logs = command.ui.logger.getLogs() as Array<{ message: string; stream: string }>
-  const stdout = logs.filter((l) => l.stream === 'stdout').map((l) => l.message)
-  const stderr = logs.filter((l) => l.stream === 'stderr').map((l) => l.message)
-  // Give the shared kernel its console back (the suite teardown logs through it).
-  kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
-  return { command, exitCode: command.exitCode, stdout, stderr, all: logs.map((l) => l.message) }
-}
 
 /** The one JSON line a --json command printed. */
 function jsonOutput(stdout: string[]) {

@@ -15,6 +15,7 @@ import {
   versionCounts,
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
+import { waitFor } from '#tests/helpers/wait'
 
 /** One sample of the exposition: `name{labels} value`. */
 interface Sample {
@@ -173,11 +174,13 @@ test.group('GET /metrics', (group) => {
     const admin = await createToken(['rotation:admin'])
     const started = await client.post('/rotations').bearerToken(admin).json({ kek })
     started.assertStatus(202)
-    const { waitFor } = await import('#tests/helpers/rotation')
-    await waitFor(async () => {
-      const run = await client.get(`/rotations/${started.body().id}`).bearerToken(token)
-      return run.body().status === 'completed'
-    })
+    await waitFor(
+      async () => {
+        const run = await client.get(`/rotations/${started.body().id}`).bearerToken(token)
+        return run.body().status === 'completed'
+      },
+      { what: 'the rotation to complete' }
+    )
     const driver = await kmsDriver(kek)
     await assert.rejects(() => driver.unwrap(kek, ['vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']))
 

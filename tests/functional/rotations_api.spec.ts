@@ -15,9 +15,9 @@ import {
   rotateInKms,
   seed,
   versionCounts,
-  waitFor,
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
+import { waitFor } from '#tests/helpers/wait'
 
 /*
 | Each test owns its KEK (unique name) and the rows seeded under it.
@@ -70,8 +70,7 @@ async function pollRun(
       response.assertStatus(200)
       return done(response.body()) ? response.body() : null
     },
-    timeoutMs,
-    50
+    { timeoutMs, intervalMs: 50, what: `run ${id} to reach the awaited state` }
   )
 }
 

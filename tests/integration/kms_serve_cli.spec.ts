@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
-import { freePort, randomId, vaultDriverFor, waitFor } from '#tests/helpers/transit'
+import { freePort, randomId, vaultDriverFor } from '#tests/helpers/transit'
+import { waitFor } from '#tests/helpers/wait'
 
 const ACE = fileURLToPath(new URL('../../ace.js', import.meta.url))
 const APP_ROOT = fileURLToPath(new URL('../../', import.meta.url))
