@@ -16,6 +16,7 @@ import {
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
 import { waitFor } from '#tests/helpers/wait'
+import { rejectsWith } from '#tests/helpers/errors'
 
 /** One sample of the exposition: `name{labels} value`. */
 interface Sample {
@@ -182,7 +183,10 @@ test.group('GET /metrics', (group) => {
       { what: 'the rotation to complete' }
     )
     const driver = await kmsDriver(kek)
-    await assert.rejects(() => driver.unwrap(kek, ['vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']))
+    await rejectsWith(
+      driver.unwrap(kek, ['vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']),
+      'E_CIPHERTEXT_INVALID'
+    )
 
     entryCounts.clear()
     const after = await scrape(client, token)

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { test } from '@japa/runner'
+import { rejectsWith } from '#tests/helpers/errors'
 import app from '@adonisjs/core/services/app'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
@@ -32,23 +33,6 @@ interface DriverUnderTest {
   /** The server behind the vault driver; undefined for local. */
   fixture?: TransitFixture
   retryDeps?: RecordingRetryDeps
-}
-
-/**
- * Awaits a rejection and checks its stable code.
- */
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise
-  } catch (error) {
-    if ((error as any)?.code !== code) {
-      throw new Error(
-        `expected ${code}, got ${(error as any)?.code ?? 'no code'}: ${(error as Error).message}`
-      )
-    }
-    return error as Error
-  }
-  throw new Error(`expected ${code}, but the call succeeded`)
 }
 
 /** Every way a DEK could show up in a message. */

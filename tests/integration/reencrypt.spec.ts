@@ -184,10 +184,10 @@ test.group('reencrypt: recovery for a compromised KEK', () => {
       out.json.failures.map((f: any) => [f.entryId, f.errorCode]),
       [
         [tampered, 'E_CIPHERTEXT_INVALID'],
-        [badWrap, out.json.failures[1].errorCode],
+        // A wrap naming a KEK version the KMS does not have does not unwrap (the KMS contract).
+        [badWrap, 'E_CIPHERTEXT_INVALID'],
       ]
     )
-    assert.match(out.json.failures[1].errorCode, /^E_[A-Z_]+$/)
     assert.deepEqual(
       await db.from('vault_entries').whereIn('id', [tampered, badWrap]).orderBy('id'),
       before,

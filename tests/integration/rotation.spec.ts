@@ -1,4 +1,5 @@
 import { test } from '@japa/runner'
+import { rejectsWith } from '#tests/helpers/errors'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
@@ -96,10 +97,11 @@ test.group('rotation: rewrap', () => {
   test('a target version above the latest is refused', async ({ assert }) => {
     const kek = kekName()
     await createKek(kek)
-    await assert.rejects(
-      () => service().then((s) => s.rotate(kek, { targetVersion: 9 })),
-      /between 1/
+    const error = await rejectsWith(
+      service().then((s) => s.rotate(kek, { targetVersion: 9 })),
+      'E_ROTATION_INVALID'
     )
+    assert.match(error.message, /between 1/)
   })
 
   test('an unknown KEK is refused with E_KEK_NOT_FOUND', async ({ assert }) => {
