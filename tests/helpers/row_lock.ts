@@ -90,3 +90,22 @@ export async function backendsGone(pids: number[], timeoutMs = 60_000): Promise<
     { timeoutMs, what: `backends ${pids.join(', ')} to end` }
   )
 }
+
+/**
+ * Resolves once no session holds an advisory lock on the test database: a
+ * run answers `completed` from its row a moment before its process lets go
+ * of the KEK's lock, and a next start in that moment is refused (409).
+ */
+export async function advisoryLocksReleased(timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const { rows } = await db.rawQuery(
+        `SELECT count(*)::int AS n FROM pg_locks
+          WHERE locktype = 'advisory' AND granted
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+      )
+      return rows[0].n === 0
+    },
+    { timeoutMs, what: 'every advisory lock to be released' }
+  )
+}

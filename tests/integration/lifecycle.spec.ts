@@ -226,7 +226,7 @@ test.group('lifecycle: preflight and verify', (group) => {
   })
 })
 
-test.group('lifecycle over the vault driver (node-vault → kms:serve over HTTP)', (group) => {
+test.group('lifecycle over the vault driver (node-vault over HTTP → the in-process transit server kms:serve runs)', (group) => {
   let fixture: TransitFixture
 
   group.setup(async () => {
