@@ -477,7 +477,8 @@ test.group('rotations API / start, list, show, cancel', (group) => {
   }) => {
     const kek = kekName('fn-cancel')
     await createKek(kek)
-    const ids = [...(await seed(kek, 1500)).keys()]
+    const seeded = await seed(kek, 1500)
+    const ids = [...seeded.keys()]
 
     // The run parks at its 15th batch (rows 700-749): one of them is held.
     const hold = await holdRows([ids[720]])
