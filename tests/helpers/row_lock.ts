@@ -37,15 +37,32 @@ export function appConnectionString(): string {
 /**
  * Holds `ids` of vault_entries (row locks in an open transaction).
  */
-export async function holdRows(ids: string[]): Promise<RowHold> {
+export function holdRows(ids: string[]): Promise<RowHold> {
+  return holdWhere('vault_entries', 'id = ANY($1::bigint[])', [ids], ids.length)
+}
+
+/**
+ * Holds the rows of `table` matching `where` (`$1`… placeholders), which
+ * must be `count` rows.
+ */
+export async function holdWhere(
+  table: string,
+  where: string,
+  params: unknown[],
+  count: number
+): Promise<RowHold> {
+  const what = `${table} rows where ${where} (${JSON.stringify(params)})`
   const client = new pg.Client({ connectionString: appConnectionString() })
   await client.connect()
   await client.query('BEGIN')
   const { rowCount } = await client.query(
-    'SELECT 1 FROM vault_entries WHERE id = ANY($1::bigint[]) FOR UPDATE',
-    [ids]
+    `SELECT 1 FROM ${table} WHERE ${where} FOR UPDATE`,
+    params
   )
-  if (rowCount !== ids.length) throw new Error(`holdRows: ${rowCount} of ${ids.length} rows exist`)
+  if (rowCount !== count) {
+    await client.end()
+    throw new Error(`${what}: ${rowCount} rows, not ${count}`)
+  }
   const {
     rows: [{ pid }],
   } = await client.query('SELECT pg_backend_pid() AS pid')
@@ -62,7 +79,7 @@ export async function holdRows(ids: string[]): Promise<RowHold> {
           )
           return rows.length > 0 ? rows.map((row: { pid: number }) => Number(row.pid)) : null
         },
-        { timeoutMs, what: `a session to wait for rows ${ids.join(', ')}` }
+        { timeoutMs, what: `a session to wait for ${what}` }
       ),
     async release() {
       if (released) return
