@@ -12,7 +12,13 @@ import {
   versionCounts,
 } from '#tests/helpers/rotation'
 import { waitFor } from '#tests/helpers/wait'
-import { backendsGone, holdRows } from '#tests/helpers/row_lock'
+import {
+  advisoryLocksReleased,
+  backendsGone,
+  holdRows,
+  holdWhere,
+  type RowHold,
+} from '#tests/helpers/row_lock'
 import { spawnAce } from '#tests/helpers/ace_child'
 
 /**
@@ -155,6 +161,55 @@ test.group('rotation: crash safety', () => {
     assert.equal(resumed.skipped + resumed.failed, 0)
     assert.deepEqual(await versionCounts(kek), { 2: 4000 })
     assert.equal(await latestVersion(kek), 2, 'rotated once')
+    await assertAllDecrypt(assert, expected)
+  }).timeout(120_000)
+
+  test('rotate:kek killed between the KMS rotate and its next run-row write: the resumed run does not rotate again', async ({
+    assert,
+    cleanup,
+  }) => {
+    const kek = kekName('stepa')
+    await createKek(kek)
+    const expected = await seed(kek, 200)
+
+    // Step A parks twice: its KMS rotate waits for the KEK's keyring row, then
+    // the run-row write that follows it waits for the run row.
+    const keyring = await holdWhere('kms_keys', 'name = $1', [kek], 1)
+    const ace = spawnAce(['rotate:kek', kek, '--json'])
+    let runRow: RowHold | undefined
+    cleanup(async () => {
+      if (ace.child.exitCode === null && ace.child.signalCode === null) ace.child.kill('SIGKILL')
+      await keyring.release()
+      await runRow?.release()
+    })
+    await keyring.blocked()
+    const started = await db.from('key_rotations').where('kek_name', kek).firstOrFail()
+    assert.equal(started.status, 'running')
+    assert.equal(started.base_version, 1)
+    assert.isNull(started.target_version, 'Step A not recorded yet')
+    runRow = await holdWhere('key_rotations', 'id = $1', [started.id], 1)
+    await keyring.release()
+    const waiting = await runRow.blocked()
+    assert.equal(await latestVersion(kek), 2, 'the KMS has rotated')
+
+    // The crash: the process dies, and its unfinished write with it.
+    ace.child.kill('SIGKILL')
+    assert.isNull(await ace.exited)
+    await db.rawQuery('SELECT pg_terminate_backend(pid) FROM unnest(?::int[]) AS pid', [waiting])
+    await backendsGone(waiting)
+    await runRow.release()
+    const afterCrash = await db.from('key_rotations').where('id', started.id).firstOrFail()
+    assert.equal(afterCrash.status, 'running')
+    assert.isNull(afterCrash.target_version, 'the crash lost the write after the KMS rotate')
+    await advisoryLocksReleased()
+
+    const rotations = await app.container.make(KeyRotationService)
+    const resumed = await rotations.rotate(kek, { resume: true })
+    assert.equal(resumed.id, String(started.id))
+    assert.equal(resumed.status, 'completed')
+    assert.equal(resumed.targetVersion, 2, 'the version the KMS already made')
+    assert.equal(await latestVersion(kek), 2, 'rotated once, not again')
+    assert.deepEqual(await versionCounts(kek), { 2: 200 })
     await assertAllDecrypt(assert, expected)
   }).timeout(120_000)
 })
