@@ -227,7 +227,8 @@ test.group('commands / kek:list', (group) => {
     assert.equal(kek.versions[0].ageSeconds, 90_061)
     for (const v of kek.versions) {
       const created = info!.versions.find((x) => x.version === v.version)?.createdAt
-      if (created) assert.equal(v.createdAt, created.toISOString())
+      assert.exists(created, `v${v.version} in the KMS`)
+      assert.equal(v.createdAt, created!.toISOString())
     }
 
     const human = await ace('kek:list', [])

@@ -740,11 +740,10 @@ test.group('transit server: HTTP surface', (group) => {
       { method: 'POST', path: `/v1/transit/encrypt/${name}`, status: 200 },
     ])
     const logFile = process.env.LOG_FILE
-    if (logFile) {
-      const { readFile } = await import('node:fs/promises')
-      const text = await readFile(logFile, 'utf8')
-      assert.notInclude(text, fixture.token)
-      assert.notInclude(text, plaintext)
-    }
+    assert.isString(logFile, 'LOG_FILE is set by bin/test.ts')
+    const { readFile } = await import('node:fs/promises')
+    const text = await readFile(logFile!, 'utf8')
+    assert.notInclude(text, fixture.token)
+    assert.notInclude(text, plaintext)
   })
 })
