@@ -1,11 +1,11 @@
 import { test } from '@japa/runner'
-import { runAce as ace } from '#tests/helpers/ace'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { KeyLifecycleService } from '#services/key_lifecycle_service'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
+import { runAce as ace } from '#tests/helpers/ace'
 import {
   assertAllDecrypt,
   createKek,
@@ -31,6 +31,7 @@ class ShiftedClock extends Clock {
 }
 
 const clock = new ShiftedClock()
+
 async function lifecycle() {
   return app.container.make(KeyLifecycleService)
 }
@@ -226,84 +227,81 @@ test.group('lifecycle: preflight and verify', (group) => {
   })
 })
 
-test.group(
-  'lifecycle over the vault driver (node-vault over HTTP → the in-process transit server kms:serve runs)',
-  (group) => {
-    let fixture: TransitFixture
+test.group('lifecycle over the vault driver (node-vault → in-process transit server)', (group) => {
+  let fixture: TransitFixture
 
-    group.setup(async () => {
-      fixture = await startTransitServer()
-      return () => fixture.close()
-    })
-    group.each.setup(() => {
-      clock.offsetMs = 0
-      app.container.swap(Clock, () => clock)
-      return () => app.container.restoreAll()
-    })
+  group.setup(async () => {
+    fixture = await startTransitServer()
+    return () => fixture.close()
+  })
+  group.each.setup(() => {
+    clock.offsetMs = 0
+    app.container.swap(Clock, () => clock)
+    return () => app.container.restoreAll()
+  })
 
-    function useVault(token?: string) {
-      const { driver } = vaultDriverFor(token ? { ...fixture, token } : fixture, { batchSize: 50 })
-      app.container.swap(
-        KmsManager,
-        () => new KmsManager({ default: 'vault', drivers: { vault: () => driver } })
-      )
-      return driver
-    }
-
-    test('preflight, rotate, verify, retire, unretire, retire, trim', async ({ assert }) => {
-      const driver = useVault()
-      const kek = kekName('vlife')
-      await driver.createKey(kek)
-      const expected = await seed(kek, 120)
-      const oldWrap = await oneWrappedDek(kek)
-
-      const pre = await ace('rotation:preflight', [kek, '--json'])
-      assert.equal(pre.exitCode, 0, JSON.stringify(pre.json))
-      assert.equal(pre.json.plan.staleRows, 120)
-
-      await rotate(kek, { batchSize: 50 })
-      const verified = await ace('rotation:verify', [kek, '--sample', '30', '--json'])
-      assert.equal(verified.exitCode, 0, JSON.stringify(verified.json))
-
-      clock.offsetMs = 25 * HOUR
-      const retired = await ace('kek:retire', [kek, '--json'])
-      assert.equal(retired.exitCode, 0)
-      const disallowed = await driver.unwrap(kek, [oldWrap]).catch((e) => e)
-      assert.equal(disallowed.code, 'E_KEY_VERSION_DISALLOWED')
-      await assertAllDecrypt(assert, expected)
-
-      const unretired = await ace('kek:unretire', [kek, '--json'])
-      assert.equal(unretired.exitCode, 0)
-      const [dek] = await driver.unwrap(kek, [oldWrap])
-      assert.lengthOf(dek, 32)
-
-      const again = await ace('kek:retire', [kek, '--json'])
-      assert.equal(again.exitCode, 0)
-      const early = await ace('kek:trim', [kek, '--json'])
-      assert.equal(early.exitCode, 1)
-      assert.match(early.json.error, /^E_TRIM_REFUSED/)
-
-      clock.offsetMs = 25 * HOUR + 31 * DAY
-      const trimmed = await ace('kek:trim', [kek, '--json'])
-      assert.equal(trimmed.exitCode, 0, JSON.stringify(trimmed.json))
-      assert.equal(trimmed.json.minAvailableVersion, 2)
-      const info = await driver.readKey(kek)
-      assert.equal(info!.minAvailableVersion, 2)
-      assert.equal(info!.minEncryptionVersion, 2)
-      await assertAllDecrypt(assert, expected)
-    })
-
-    test('preflight fails with a token the KMS refuses', async ({ assert }) => {
-      const good = useVault()
-      const kek = kekName('vlife')
-      await good.createKey(kek)
-      useVault('wrong-token')
-      const out = await ace('rotation:preflight', [kek, '--json'])
-      assert.equal(out.exitCode, 1)
-      assert.isFalse(out.json.ok)
-      const failed = out.json.checks.find((c: { ok: boolean }) => !c.ok)
-      assert.equal(failed.name, 'kms')
-      assert.match(failed.detail, /E_KMS_DENIED/)
-    })
+  function useVault(token?: string) {
+    const { driver } = vaultDriverFor(token ? { ...fixture, token } : fixture, { batchSize: 50 })
+    app.container.swap(
+      KmsManager,
+      () => new KmsManager({ default: 'vault', drivers: { vault: () => driver } })
+    )
+    return driver
   }
-)
+
+  test('preflight, rotate, verify, retire, unretire, retire, trim', async ({ assert }) => {
+    const driver = useVault()
+    const kek = kekName('vlife')
+    await driver.createKey(kek)
+    const expected = await seed(kek, 120)
+    const oldWrap = await oneWrappedDek(kek)
+
+    const pre = await ace('rotation:preflight', [kek, '--json'])
+    assert.equal(pre.exitCode, 0, JSON.stringify(pre.json))
+    assert.equal(pre.json.plan.staleRows, 120)
+
+    await rotate(kek, { batchSize: 50 })
+    const verified = await ace('rotation:verify', [kek, '--sample', '30', '--json'])
+    assert.equal(verified.exitCode, 0, JSON.stringify(verified.json))
+
+    clock.offsetMs = 25 * HOUR
+    const retired = await ace('kek:retire', [kek, '--json'])
+    assert.equal(retired.exitCode, 0)
+    const disallowed = await driver.unwrap(kek, [oldWrap]).catch((e) => e)
+    assert.equal(disallowed.code, 'E_KEY_VERSION_DISALLOWED')
+    await assertAllDecrypt(assert, expected)
+
+    const unretired = await ace('kek:unretire', [kek, '--json'])
+    assert.equal(unretired.exitCode, 0)
+    const [dek] = await driver.unwrap(kek, [oldWrap])
+    assert.lengthOf(dek, 32)
+
+    const again = await ace('kek:retire', [kek, '--json'])
+    assert.equal(again.exitCode, 0)
+    const early = await ace('kek:trim', [kek, '--json'])
+    assert.equal(early.exitCode, 1)
+    assert.match(early.json.error, /^E_TRIM_REFUSED/)
+
+    clock.offsetMs = 25 * HOUR + 31 * DAY
+    const trimmed = await ace('kek:trim', [kek, '--json'])
+    assert.equal(trimmed.exitCode, 0, JSON.stringify(trimmed.json))
+    assert.equal(trimmed.json.minAvailableVersion, 2)
+    const info = await driver.readKey(kek)
+    assert.equal(info!.minAvailableVersion, 2)
+    assert.equal(info!.minEncryptionVersion, 2)
+    await assertAllDecrypt(assert, expected)
+  })
+
+  test('preflight fails with a token the KMS refuses', async ({ assert }) => {
+    const good = useVault()
+    const kek = kekName('vlife')
+    await good.createKey(kek)
+    useVault('wrong-token')
+    const out = await ace('rotation:preflight', [kek, '--json'])
+    assert.equal(out.exitCode, 1)
+    assert.isFalse(out.json.ok)
+    const failed = out.json.checks.find((c: { ok: boolean }) => !c.ok)
+    assert.equal(failed.name, 'kms')
+    assert.match(failed.detail, /E_KMS_DENIED/)
+  })
+})

@@ -1,9 +1,9 @@
 import { test } from '@japa/runner'
-import { runAce as ace } from '#tests/helpers/ace'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { EntryService } from '#services/entry_service'
 import { ReencryptService, type ReencryptOptions } from '#services/reencrypt_service'
+import { runAce as ace } from '#tests/helpers/ace'
 import {
   assertAllDecrypt,
   createKek,
