@@ -19,7 +19,7 @@ import {
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
 import { waitFor } from '#tests/helpers/wait'
-import { advisoryLocksReleased, holdRows } from '#tests/helpers/row_lock'
+import { advisoryLocksReleased, holdRows } from '#tests/helpers/pg_sessions'
 
 /*
 | Each test owns its KEK (unique name) and the rows seeded under it.

@@ -10,6 +10,8 @@ export interface AceChild {
   output(): string
   /** Resolves with the exit code (null when killed by a signal). */
   exited: Promise<number | null>
+  /** SIGKILLs it unless it has exited (for a test's cleanup). */
+  killIfRunning(): void
 }
 
 /**
@@ -25,5 +27,8 @@ export function spawnAce(args: string[], env: Record<string, string> = {}): AceC
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, output: () => output, exited }
+  const killIfRunning = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+  return { child, output: () => output, exited, killIfRunning }
 }

@@ -2,24 +2,11 @@ import { readFileSync } from 'node:fs'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import pg from 'pg'
 import { BACKGROUND_TAG, countForegroundSessions } from '#services/foreground_detector'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { createKek, kekName, seed, versionCounts } from '#tests/helpers/rotation'
+import { otherSession } from '#tests/helpers/pg_sessions'
 import { waitFor } from '#tests/helpers/wait'
-
-/** A session of its own on the test database (another client of the app's DB). */
-async function otherSession(applicationName = 'psql') {
-  const connection = app.config.get<{ connectionString: string }>(
-    'database.connections.postgres.connection'
-  )
-  const client = new pg.Client({
-    connectionString: connection.connectionString,
-    application_name: applicationName,
-  })
-  await client.connect()
-  return client
-}
 
 /** Runs `work` while another session runs a statement every 50 ms (foreground load). */
 async function whileBusy<T>(work: () => Promise<T>): Promise<T> {

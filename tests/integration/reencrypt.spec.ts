@@ -13,7 +13,7 @@ import {
   seed,
   versionCounts,
 } from '#tests/helpers/rotation'
-import { backendsGone, holdRows } from '#tests/helpers/row_lock'
+import { backendsGone, holdRows } from '#tests/helpers/pg_sessions'
 import { spawnAce } from '#tests/helpers/ace_child'
 
 async function reencrypt(from: string, to: string, options?: ReencryptOptions) {
@@ -110,7 +110,7 @@ test.group('reencrypt: recovery for a compromised KEK', () => {
 
     // Killed while its 15th batch (rows 700-749) waits for a held row.
     const hold = await holdRows([[...expected.keys()][720]])
-    const { child, exited } = spawnAce([
+    const { child, exited, killIfRunning } = spawnAce([
       'reencrypt',
       '--from',
       from,
@@ -121,7 +121,7 @@ test.group('reencrypt: recovery for a compromised KEK', () => {
       '--json',
     ])
     cleanup(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      killIfRunning()
       await hold.release()
     })
     const waiting = await hold.blocked()

@@ -13,7 +13,11 @@ import {
   versionCounts,
 } from '#tests/helpers/rotation'
 import { rejectsWith } from '#tests/helpers/errors'
-import { advisoryLocksReleased, backendsGone } from '#tests/helpers/row_lock'
+import {
+  advisoryLocksReleased,
+  appConnectionString,
+  backendsGone,
+} from '#tests/helpers/pg_sessions'
 
 async function service() {
   return app.container.make(KeyRotationService)
@@ -22,11 +26,6 @@ async function service() {
 async function rotateKek(kek: string, options?: RotateOptions) {
   const rotations = await service()
   return rotations.rotate(kek, options)
-}
-
-function dbUrl() {
-  return app.config.get<{ connectionString: string }>('database.connections.postgres.connection')
-    .connectionString
 }
 
 test.group('rotation: rewrap', () => {
@@ -170,7 +169,7 @@ test.group('rotation: failures, lock, cancel, resume', () => {
     const kek = kekName()
     await createKek(kek)
     await seed(kek, 10)
-    const other = await RotationLock.tryAcquire(dbUrl(), kek)
+    const other = await RotationLock.tryAcquire(appConnectionString(), kek)
     assert.isNotNull(other)
     try {
       await rotateKek(kek)

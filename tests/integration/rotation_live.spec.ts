@@ -18,7 +18,7 @@ import {
   holdRows,
   holdWhere,
   type RowHold,
-} from '#tests/helpers/row_lock'
+} from '#tests/helpers/pg_sessions'
 import { spawnAce } from '#tests/helpers/ace_child'
 
 /**
@@ -37,7 +37,7 @@ async function startParkedRotateKek(
   const hold = await holdRows([ids[at]])
   const ace = spawnAce(['rotate:kek', kek, '--batch-size', '100', ...flags])
   cleanup(async () => {
-    if (ace.child.exitCode === null && ace.child.signalCode === null) ace.child.kill('SIGKILL')
+    ace.killIfRunning()
     await hold.release()
   })
   const waiting = await hold.blocked().catch((error) => {
@@ -185,7 +185,7 @@ test.group('rotation: crash safety', () => {
     const ace = spawnAce(['rotate:kek', kek, '--json'])
     let runRow: RowHold | undefined
     cleanup(async () => {
-      if (ace.child.exitCode === null && ace.child.signalCode === null) ace.child.kill('SIGKILL')
+      ace.killIfRunning()
       await keyring.release()
       await runRow?.release()
     })

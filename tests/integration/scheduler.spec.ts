@@ -21,6 +21,7 @@ import {
   versionCounts,
 } from '#tests/helpers/rotation'
 import { spawnAce } from '#tests/helpers/ace_child'
+import { appConnectionString } from '#tests/helpers/pg_sessions'
 import { waitFor } from '#tests/helpers/wait'
 
 const DAY = 24 * 3_600_000
@@ -150,10 +151,7 @@ test.group('scheduler: rotation by key age', (group) => {
     await createKek(kek)
     await seed(kek, 20)
     clock.offsetMs = 91 * DAY
-    const url = app.config.get<{ connectionString: string }>(
-      'database.connections.postgres.connection'
-    ).connectionString
-    const held = await RotationLock.tryAcquire(url, kek)
+    const held = await RotationLock.tryAcquire(appConnectionString(), kek)
     try {
       const [decision] = await tick()
       assert.equal(decision.action, 'busy', decision.reason)
@@ -268,7 +266,7 @@ function startScheduler(
 ) {
   const ace = spawnAce(['scheduler:run'], { REWRAP_MANAGED_KEKS: kek, REWRAP_SCHEDULE: schedule })
   cleanup(() => {
-    if (ace.child.exitCode === null && ace.child.signalCode === null) ace.child.kill('SIGKILL')
+    ace.killIfRunning()
   })
   /** The completed run to `target` (polled), or an error with the process output. */
   const completedRun = (target: number) =>

@@ -1,6 +1,6 @@
 /*
 |--------------------------------------------------------------------------
-| Holding rows: park a batched run at a known row, deterministically
+| Sessions of the test database: hold rows, see backends and locks go
 |--------------------------------------------------------------------------
 |
 | A run's batch commit UPDATEs its rows; a row this helper holds (SELECT …
@@ -34,6 +34,16 @@ export function appConnectionString(): string {
     .connectionString
 }
 
+/** A session of its own on the test database (another client of the app's database). */
+export async function otherSession(applicationName = 'psql'): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: appConnectionString(),
+    application_name: applicationName,
+  })
+  await client.connect()
+  return client
+}
+
 /**
  * Holds `ids` of vault_entries (row locks in an open transaction).
  */
@@ -52,8 +62,7 @@ export async function holdWhere(
   count: number
 ): Promise<RowHold> {
   const what = `${table} rows where ${where} (${JSON.stringify(params)})`
-  const client = new pg.Client({ connectionString: appConnectionString() })
-  await client.connect()
+  const client = await otherSession('rewrap-test-hold')
   await client.query('BEGIN')
   const { rowCount } = await client.query(
     `SELECT 1 FROM ${table} WHERE ${where} FOR UPDATE`,
