@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { test } from '@japa/runner'
-import app from '@adonisjs/core/services/app'
+import { runAce } from '#tests/helpers/ace'
 import { rememberedSecrets, rememberToken } from '#tests/helpers/secrets'
 
 /*
@@ -18,19 +18,15 @@ test.group('audit / secrets in logs', () => {
   test('the app logged to LOG_FILE during this run', async ({ assert }) => {
     // A probe of its own, so the audit means something when run alone too:
     // token:create logs the creation (and must not log the token).
-    const ace = await app.container.make('ace')
-    ace.ui.switchMode('raw')
-    const command = await ace.exec('token:create', [
+    const out = await runAce('token:create', [
       '--name',
       'audit-probe',
       '--abilities',
       'entries:read',
       '--json',
     ])
-    const logs = command.ui.logger.getLogs() as Array<{ message: string }>
-    ace.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
-    assert.equal(command.exitCode, 0)
-    rememberToken(JSON.parse(logs.find((l) => l.message.startsWith('{'))!.message).token)
+    assert.equal(out.exitCode, 0)
+    rememberToken(out.json.token)
 
     const file = process.env.LOG_FILE
     assert.isString(file, 'LOG_FILE is set by bin/test.ts')

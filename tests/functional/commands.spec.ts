@@ -3,37 +3,19 @@ import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { Secret } from '@adonisjs/core/helpers'
-import type { Kernel } from '@adonisjs/core/ace'
 import type { VaultKmsDriver } from '#kms/drivers/vault'
 import { KmsManager } from '#kms/kms_manager'
 import ApiClient from '#models/api_client'
 import { Clock } from '#services/clock'
 import { EntryService } from '#services/entry_service'
 import { KekService } from '#services/kek_service'
+import { runAce as ace } from '#tests/helpers/ace'
 import { rememberToken } from '#tests/helpers/secrets'
 import { startTransitServer, vaultDriverFor, type TransitFixture } from '#tests/helpers/transit'
 import { realDriver } from './support/kms_doubles.js'
 
 const run = randomBytes(3).toString('hex')
 const kekName = (tag: string) => `fn-cmd-${tag}-${run}`
-
-let kernel: Kernel | undefined
-
-/**
- * Runs a command through the app's Ace kernel with a fresh raw (in-memory)
- * UI; answers the command, its exit code and its log lines.
- */
-async function ace(name: string, argv: string[]) {
-  kernel ??= await app.container.make('ace')
-  kernel.ui.switchMode('raw')
-  const command = await kernel.exec(name, argv)
-  const logs = command.ui.logger.getLogs() as Array<{ message: string; stream: string }>
-  const stdout = logs.filter((l) => l.stream === 'stdout').map((l) => l.message)
-  const stderr = logs.filter((l) => l.stream === 'stderr').map((l) => l.message)
-  // Give the shared kernel its console back (the suite teardown logs through it).
-  kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
-  return { command, exitCode: command.exitCode, stdout, stderr, all: logs.map((l) => l.message) }
-}
 
 /** The one JSON line a --json command printed. */
 function jsonOutput(stdout: string[]) {
@@ -250,7 +232,8 @@ test.group('commands / kek:list', (group) => {
     assert.equal(kek.versions[0].ageSeconds, 90_061)
     for (const v of kek.versions) {
       const created = info!.versions.find((x) => x.version === v.version)?.createdAt
-      if (created) assert.equal(v.createdAt, created.toISOString())
+      assert.exists(created, `v${v.version} in the KMS`)
+      assert.equal(v.createdAt, created!.toISOString())
     }
 
     const human = await ace('kek:list', [])

@@ -105,7 +105,7 @@ test.group('GET /health/ready', (group) => {
     )
   })
 
-  test('vault driver over HTTP (kms:serve): 200; then the server stops → 503', async ({
+  test('vault driver over HTTP (in-process transit server, as kms:serve runs it): 200; then the server stops → 503', async ({
     client,
     assert,
   }) => {

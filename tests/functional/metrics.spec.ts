@@ -15,6 +15,8 @@ import {
   versionCounts,
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
+import { waitFor } from '#tests/helpers/wait'
+import { rejectsWith } from '#tests/helpers/errors'
 
 /** Forgets the cached row counts: the next report counts afresh. */
 async function clearCounts() {
@@ -179,13 +181,18 @@ test.group('GET /metrics', (group) => {
     const admin = await createToken(['rotation:admin'])
     const started = await client.post('/rotations').bearerToken(admin).json({ kek })
     started.assertStatus(202)
-    const { waitFor } = await import('#tests/helpers/rotation')
-    await waitFor(async () => {
-      const run = await client.get(`/rotations/${started.body().id}`).bearerToken(token)
-      return run.body().status === 'completed'
-    })
+    await waitFor(
+      async () => {
+        const run = await client.get(`/rotations/${started.body().id}`).bearerToken(token)
+        return run.body().status === 'completed'
+      },
+      { what: 'the rotation to complete' }
+    )
     const driver = await kmsDriver(kek)
-    await assert.rejects(() => driver.unwrap(kek, ['vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']))
+    await rejectsWith(
+      driver.unwrap(kek, ['vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']),
+      'E_CIPHERTEXT_INVALID'
+    )
 
     await clearCounts()
     const after = await scrape(client, token)

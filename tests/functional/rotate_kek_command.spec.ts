@@ -1,26 +1,18 @@
 import { test } from '@japa/runner'
-import app from '@adonisjs/core/services/app'
-import ace from '@adonisjs/core/services/ace'
+import { runAce } from '#tests/helpers/ace'
 import { createKek, kekName, seed, versionCounts } from '#tests/helpers/rotation'
 
-async function runAce(args: string[]) {
-  ace.ui.switchMode('raw')
-  const command = await ace.exec('rotate:kek', args)
-  const logs = command.ui.logger.getLogs().map((l) => l.message)
-  ace.ui.switchMode('normal')
-  return { command, output: logs.join('\n') }
+async function rotateKek(args: string[]) {
+  const { command, all } = await runAce('rotate:kek', args)
+  return { command, output: all.join('\n') }
 }
 
-test.group('rotate:kek command', (group) => {
-  group.setup(async () => {
-    await app.container.make('ace')
-  })
-
+test.group('rotate:kek command', () => {
   test('rotates and exits 0 when every row is at the target (--json)', async ({ assert }) => {
     const kek = kekName('cli')
     await createKek(kek)
     await seed(kek, 120)
-    const { command, output } = await runAce([kek, '--batch-size', '50', '--json'])
+    const { command, output } = await rotateKek([kek, '--batch-size', '50', '--json'])
     assert.equal(command.exitCode, 0, output)
     const result = JSON.parse(output.split('\n').pop()!)
     assert.equal(result.status, 'completed')
@@ -33,7 +25,7 @@ test.group('rotate:kek command', (group) => {
     const kek = kekName('cli')
     await createKek(kek)
     await seed(kek, 30)
-    const { command, output } = await runAce([kek, '--dry-run', '--json'])
+    const { command, output } = await rotateKek([kek, '--dry-run', '--json'])
     assert.equal(command.exitCode, 0, output)
     const plan = JSON.parse(output)
     assert.equal(plan.staleRows, 30)
@@ -43,13 +35,13 @@ test.group('rotate:kek command', (group) => {
   })
 
   test('bad flags exit 1 with a message', async ({ assert }) => {
-    const { command, output } = await runAce(['ok-name', '--batch-size', '0'])
+    const { command, output } = await rotateKek(['ok-name', '--batch-size', '0'])
     assert.equal(command.exitCode, 1)
     assert.include(output, 'E_VALIDATION_ERROR')
   })
 
   test('an unknown KEK exits 1 with E_KEK_NOT_FOUND', async ({ assert }) => {
-    const { command, output } = await runAce([kekName('nope')])
+    const { command, output } = await rotateKek([kekName('nope')])
     assert.equal(command.exitCode, 1)
     assert.include(output, 'E_KEK_NOT_FOUND')
   })
@@ -57,7 +49,7 @@ test.group('rotate:kek command', (group) => {
   test('--resume with nothing to resume exits 1 with the reason', async ({ assert }) => {
     const kek = kekName('cli')
     await createKek(kek)
-    const { command, output } = await runAce([kek, '--resume'])
+    const { command, output } = await rotateKek([kek, '--resume'])
     assert.equal(command.exitCode, 1)
     assert.include(output, 'E_NO_ROTATION_TO_RESUME')
   })

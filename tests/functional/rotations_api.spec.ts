@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { test } from '@japa/runner'
 import type { ApiClient, ApiResponse } from '@japa/api-client'
 import app from '@adonisjs/core/services/app'
@@ -15,9 +16,10 @@ import {
   rotateInKms,
   seed,
   versionCounts,
-  waitFor,
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
+import { waitFor } from '#tests/helpers/wait'
+import { advisoryLocksReleased, holdRows } from '#tests/helpers/pg_sessions'
 
 /** Forgets the cached row counts: the next report counts afresh. */
 async function clearCounts() {
@@ -76,8 +78,7 @@ async function pollRun(
       response.assertStatus(200)
       return done(response.body()) ? response.body() : null
     },
-    timeoutMs,
-    50
+    { timeoutMs, intervalMs: 50, what: `run ${id} to reach the awaited state` }
   )
 }
 
@@ -243,6 +244,56 @@ test.group('rotations API / status', (group) => {
     }
   })
 
+  test('KMS hangs: status answers within its 5 s bound with kmsError E_TIMEOUT and the row counts', async ({
+    client,
+    assert,
+    cleanup,
+  }) => {
+    const kek = kekName('fn-status-hang')
+    await createKek(kek)
+    await seed(kek, 7)
+    await clearCounts()
+    // A KMS that accepts connections and never answers (node-vault over real HTTP to it).
+    const asked: Socket[] = []
+    const hanging = createServer((socket) => void asked.push(socket))
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve))
+    cleanup(async () => {
+      for (const socket of asked) socket.destroy()
+      await new Promise((resolve) => hanging.close(resolve))
+    })
+    const { port } = hanging.address() as AddressInfo
+    const { driver } = vaultDriverFor(
+      { url: `http://127.0.0.1:${port}`, token: 'test-not-a-real-token' },
+      // The driver would wait a minute: the status bound must be what answers.
+      { timeoutMs: 60_000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }
+    )
+    app.container.swap(
+      KmsManager,
+      () => new KmsManager({ default: 'vault', drivers: { vault: () => driver } })
+    )
+    try {
+      const started = Date.now()
+      const response = await client.get('/rotations/status').qs({ kek }).bearerToken(read)
+      const elapsed = Date.now() - started
+      response.assertStatus(200)
+      assert.isAbove(asked.length, 0, 'the KMS was asked')
+      assert.isAtLeast(elapsed, 4_900, 'it waited for the KMS up to the bound')
+      assert.isBelow(elapsed, 20_000, 'and answered soon after it, not after the driver timeout')
+      const status = response.body().keks[0]
+      assert.equal(status.name, kek)
+      assert.isNull(status.exists)
+      assert.match(status.kmsError, /^E_TIMEOUT: /)
+      assert.equal(status.rows, 7)
+      assert.deepEqual(
+        status.versions.map((v: any) => [v.version, v.state, v.rows]),
+        [[1, 'unknown', 7]]
+      )
+      assert.isNull(status.latestVersion)
+    } finally {
+      app.container.restore(KmsManager)
+    }
+  }).timeout(60_000)
+
   test('counts are cached a few seconds and say when they were taken', async ({
     client,
     assert,
@@ -290,10 +341,12 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.isTrue(run.rotateKek)
     assert.equal(run.baseVersion, 1)
     assert.equal(run.options.batchSize, 25)
-    if (run.status === 'running' && run.totalRows === 0) {
-      assert.equal(run.progress.percent, 0)
-      assert.isNull(run.progress.etaSeconds)
-    }
+    // 202 as soon as the run row exists: before Step A, nothing counted yet.
+    assert.equal(run.status, 'running')
+    assert.equal(run.totalRows, 0)
+    assert.isNull(run.targetVersion)
+    assert.equal(run.progress.percent, 0)
+    assert.isNull(run.progress.etaSeconds)
 
     const done = await pollRun(client, read, run.id, (r) => r.status !== 'running')
     assert.equal(done.status, 'completed', JSON.stringify(done))
@@ -346,6 +399,8 @@ test.group('rotations API / start, list, show, cancel', (group) => {
       started.assertStatus(202)
       ids.push(started.body().id)
       await pollRun(client, read, started.body().id, (r) => r.status !== 'running')
+      // Its process lets go of the KEK's lock just after the row says so.
+      await advisoryLocksReleased()
     }
     const all = await client.get('/rotations').qs({ kek }).bearerToken(read)
     assert.deepEqual(
@@ -424,18 +479,20 @@ test.group('rotations API / start, list, show, cancel', (group) => {
   test('cancel a running run → 202; it stops resumable; 409s; resume completes it', async ({
     client,
     assert,
+    cleanup,
   }) => {
     const kek = kekName('fn-cancel')
     await createKek(kek)
-    await seed(kek, 1500)
+    const seeded = await seed(kek, 1500)
+    const ids = [...seeded.keys()]
 
-    const started = await client
-      .post('/rotations')
-      .bearerToken(admin)
-      .json({ kek, batchSize: 50, sleepMs: 100 })
+    // The run parks at its 15th batch (rows 700-749): one of them is held.
+    const hold = await holdRows([ids[720]])
+    cleanup(() => hold.release())
+    const started = await client.post('/rotations').bearerToken(admin).json({ kek, batchSize: 50 })
     started.assertStatus(202)
     const id = started.body().id
-    await pollRun(client, read, id, (r) => r.progress.done > 0)
+    await hold.blocked()
 
     // While it runs: another start is refused, the status shows its progress.
     assertError(
@@ -450,8 +507,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.equal(running.status, 'running')
     assert.isFalse(running.stalled, 'its process is alive and holds the lock')
     assert.equal(running.progress.total, 1500)
-    assert.isAbove(running.progress.done, 0)
-    assert.isBelow(running.progress.done, 1500)
+    assert.equal(running.progress.done, 700, 'fourteen batches before the held row')
 
     // /metrics shows the running run too.
     const metrics = await client.get('/metrics').bearerToken(read)
@@ -466,7 +522,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.equal(gauge('rewrap_rotation_running'), 1)
     assert.equal(gauge('rewrap_rotation_stalled'), 0)
     assert.equal(gauge('rewrap_rotation_rows_total'), 1500)
-    assert.isAbove(gauge('rewrap_rotation_rows_done')!, 0)
+    assert.equal(gauge('rewrap_rotation_rows_done'), 700)
     assert.isAbove(gauge('rewrap_rotation_rows_per_second')!, 0)
 
     const cancelled = await client.post(`/rotations/${id}/cancel`).bearerToken(admin)
@@ -475,12 +531,14 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     assert.equal(cancelled.body().id, id)
     assert.isTrue(cancelled.body().cancelRequested)
 
+    // Let the parked batch go: it commits, sees the request, and the run stops there.
+    await hold.release()
     const stopped = await pollRun(client, read, id, (r) => r.status !== 'running')
     assert.equal(stopped.status, 'cancelled')
     assert.equal(stopped.cancelledBy, 'operator', 'a cancel through the API is an operator stop')
-    assert.isBelow(stopped.progress.done, 1500)
-    const counts = await versionCounts(kek)
-    assert.isAbove(counts[1] ?? 0, 0, 'rows left at version 1')
+    assert.equal(stopped.progress.done, 750, 'stopped after the parked batch')
+    assert.deepEqual(await versionCounts(kek), { 1: 750, 2: 750 })
+    await advisoryLocksReleased()
 
     assertError(
       assert,

@@ -10,20 +10,25 @@ export interface AceChild {
   output(): string
   /** Resolves with the exit code (null when killed by a signal). */
   exited: Promise<number | null>
+  /** SIGKILLs it unless it has exited (for a test's cleanup). */
+  killIfRunning(): void
 }
 
 /**
  * Starts `node ace <args>` in its own process with the test run's
- * environment (database, keys, LOG_FILE), e.g. to SIGKILL it mid-run.
+ * environment (database, keys, LOG_FILE) plus `env`, e.g. to SIGKILL it mid-run.
  */
-export function spawnAce(args: string[]): AceChild {
+export function spawnAce(args: string[], env: Record<string, string> = {}): AceChild {
   const child = spawn(process.execPath, [ACE, ...args], {
-    env: { ...process.env },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return { child, output: () => output, exited }
+  const killIfRunning = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+  return { child, output: () => output, exited, killIfRunning }
 }

@@ -103,20 +103,3 @@ export async function assertAllDecrypt(
     assert.deepEqual(entry.data, data, `entry ${id}`)
   }
 }
-
-/**
- * Polls `check` until it is truthy or the deadline passes.
- */
-export async function waitFor<T>(
-  check: () => Promise<T>,
-  timeoutMs = 30_000,
-  everyMs = 25
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error('condition not met before the deadline')
-    await new Promise((resolve) => setTimeout(resolve, everyMs))
-  }
-}

@@ -4,7 +4,6 @@
 |--------------------------------------------------------------------------
 */
 import { randomBytes } from 'node:crypto'
-import { createServer as createNetServer } from 'node:net'
 import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
 import { decodeRootKey } from '#kms/drivers/local_factory'
@@ -84,44 +83,8 @@ export function vaultDriverFor(
   return { driver, retryDeps }
 }
 
-/**
- * Polls `check` until it returns a truthy value or the deadline passes.
- */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  { timeoutMs = 30_000, intervalMs = 50, what = 'condition' } = {}
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await check()
-      if (value) return value
-    } catch (error) {
-      lastError = error
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}` +
-      (lastError ? ` (last error: ${(lastError as Error).message})` : '')
-  )
-}
-
-/**
- * A free TCP port on the loopback interface (for child processes).
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer()
-    probe.unref()
-    probe.on('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
+/** A free TCP port on the loopback interface (one implementation, shared with bin/). */
+export { freePort } from '../../bin/embedded_postgres.js'
 
 /**
  * A keyring store on a fresh, empty copy of the `kms_keys` table (a KMS

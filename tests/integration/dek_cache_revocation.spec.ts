@@ -26,7 +26,8 @@ import { DekCacheListener } from '#services/dek_cache_invalidation'
 import { EntryService } from '#services/entry_service'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { createToken, entriesToken } from '#tests/helpers/auth'
-import { createKek, kekName, kmsDriver, waitFor } from '#tests/helpers/rotation'
+import { createKek, kekName, kmsDriver } from '#tests/helpers/rotation'
+import { waitFor } from '#tests/helpers/wait'
 
 const DAY = 24 * 3_600_000
 const SERVER = fileURLToPath(new URL('../../bin/server.ts', import.meta.url))
@@ -62,13 +63,16 @@ async function startServer(): Promise<{ base: string; child: ChildProcess; outpu
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
   const base = `http://127.0.0.1:${port}`
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`server exited: ${output}`)
-    return fetch(`${base}/health/live`).then(
-      (r) => r.ok,
-      () => false
-    )
-  }, 60_000)
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`server exited: ${output}`)
+      return fetch(`${base}/health/live`).then(
+        (r) => r.ok,
+        () => false
+      )
+    },
+    { timeoutMs: 60_000 }
+  )
   return { base, child, output: () => output }
 }
 
@@ -143,10 +147,13 @@ test.group('DEK cache revocation across processes', (group) => {
     assert.equal(await ace('kek:retire', [kek]), 0)
     await restore(backup)
 
-    const refused = await waitFor(async () => {
-      const response = await get(id)
-      return response.status !== 200 ? response : null
-    }, 10_000)
+    const refused = await waitFor(
+      async () => {
+        const response = await get(id)
+        return response.status !== 200 ? response : null
+      },
+      { timeoutMs: 10_000 }
+    )
     assert.notInclude(await refused!.text(), 'retire-me')
     const driver = await kmsDriver(kek)
     const direct = await driver.unwrap(kek, [backup.wrapped_dek]).catch((e) => e)
@@ -173,10 +180,13 @@ test.group('DEK cache revocation across processes', (group) => {
     assert.equal(await ace('kek:trim', [kek]), 0)
     await restore(backup)
 
-    const refused = await waitFor(async () => {
-      const response = await get(id)
-      return response.status !== 200 ? response : null
-    }, 10_000)
+    const refused = await waitFor(
+      async () => {
+        const response = await get(id)
+        return response.status !== 200 ? response : null
+      },
+      { timeoutMs: 10_000 }
+    )
     assert.notInclude(await refused!.text(), 'trim-me')
   }).timeout(120_000)
 
@@ -188,11 +198,14 @@ test.group('DEK cache revocation across processes', (group) => {
     assert.equal(await status(id), 200)
     assert.equal((await metricsHits()) - before, 1, 'served from the cache')
     assert.equal(await ace('dek-cache:flush', [kek]), 0)
-    await waitFor(async () => {
-      const hits = await metricsHits()
-      const response = await get(id)
-      return response.status === 200 && (await metricsHits()) === hits
-    }, 10_000)
+    await waitFor(
+      async () => {
+        const hits = await metricsHits()
+        const response = await get(id)
+        return response.status === 200 && (await metricsHits()) === hits
+      },
+      { timeoutMs: 10_000 }
+    )
   }).timeout(120_000)
 
   async function metricsHits(): Promise<number> {
@@ -242,7 +255,7 @@ test.group('DEK cache revocation in this process', (group) => {
   }) => {
     const listener = await app.container.make(DekCacheListener)
     const cache = await app.container.make(DekCache)
-    await waitFor(async () => listener.listening, 10_000)
+    await waitFor(async () => listener.listening, { timeoutMs: 10_000 })
     assert.isFalse(cache.suspended)
     const connects = listener.connects
     const { rows } = await db.rawQuery(
@@ -251,7 +264,7 @@ test.group('DEK cache revocation in this process', (group) => {
       [listener.backendPid!]
     )
     assert.deepEqual(rows, [{ ok: true }])
-    await waitFor(async () => listener.connects > connects, 10_000)
-    await waitFor(async () => listener.listening && !cache.suspended, 10_000)
+    await waitFor(async () => listener.connects > connects, { timeoutMs: 10_000 })
+    await waitFor(async () => listener.listening && !cache.suspended, { timeoutMs: 10_000 })
   })
 })

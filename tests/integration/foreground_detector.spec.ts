@@ -1,23 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
-import pg from 'pg'
+import db from '@adonisjs/lucid/services/db'
 import { BACKGROUND_TAG, countForegroundSessions } from '#services/foreground_detector'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { createKek, kekName, seed, versionCounts } from '#tests/helpers/rotation'
-
-/** A session of its own on the test database (another client of the app's DB). */
-async function otherSession(applicationName = 'psql') {
-  const connection = app.config.get<{ connectionString: string }>(
-    'database.connections.postgres.connection'
-  )
-  const client = new pg.Client({
-    connectionString: connection.connectionString,
-    application_name: applicationName,
-  })
-  await client.connect()
-  return client
-}
+import { otherSession } from '#tests/helpers/pg_sessions'
+import { waitFor } from '#tests/helpers/wait'
 
 /** Runs `work` while another session runs a statement every 50 ms (foreground load). */
 async function whileBusy<T>(work: () => Promise<T>): Promise<T> {
@@ -68,8 +57,22 @@ test.group('foreground detector (pg_stat_activity)', () => {
   test('a session idle for longer than the window does not count', async ({ assert }) => {
     const other = await otherSession()
     try {
+      const {
+        rows: [{ pid }],
+      } = await other.query('SELECT pg_backend_pid() AS pid')
       await other.query('SELECT 1')
-      await new Promise((resolve) => setTimeout(resolve, 400))
+      // Until the server itself says the session has been idle for 400 ms.
+      await waitFor(
+        async () => {
+          const { rows } = await db.rawQuery(
+            `SELECT state = 'idle' AND state_change < clock_timestamp() - interval '400 milliseconds' AS idle
+               FROM pg_stat_activity WHERE pid = ?`,
+            [pid]
+          )
+          return rows[0]?.idle === true
+        },
+        { what: 'the other session to be idle for 400 ms' }
+      )
       const withinMinute = await countForegroundSessions(60_000)
       const within100ms = await countForegroundSessions(100)
       assert.isAtLeast(withinMinute, 1)

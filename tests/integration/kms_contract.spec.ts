@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { test } from '@japa/runner'
+import { rejectsWith } from '#tests/helpers/errors'
 import app from '@adonisjs/core/services/app'
 import type { KmsDriver } from '#kms/contract'
 import { LocalKmsDriver } from '#kms/drivers/local'
@@ -37,23 +38,6 @@ interface DriverUnderTest {
   /** The server behind the vault driver; undefined for local. */
   fixture?: TransitFixture
   retryDeps?: RecordingRetryDeps
-}
-
-/**
- * Awaits a rejection and checks its stable code.
- */
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise
-  } catch (error) {
-    if ((error as any)?.code !== code) {
-      throw new Error(
-        `expected ${code}, got ${(error as any)?.code ?? 'no code'}: ${(error as Error).message}`
-      )
-    }
-    return error as Error
-  }
-  throw new Error(`expected ${code}, but the call succeeded`)
 }
 
 /** Every way a DEK could show up in a message. */
@@ -839,11 +823,10 @@ test.group('transit server: HTTP surface', (group) => {
       { method: 'POST', path: `/v1/transit/encrypt/${name}`, status: 200 },
     ])
     const logFile = process.env.LOG_FILE
-    if (logFile) {
-      const { readFile } = await import('node:fs/promises')
-      const text = await readFile(logFile, 'utf8')
-      assert.notInclude(text, fixture.token)
-      assert.notInclude(text, plaintext)
-    }
+    assert.isString(logFile, 'LOG_FILE is set by bin/test.ts')
+    const { readFile } = await import('node:fs/promises')
+    const text = await readFile(logFile!, 'utf8')
+    assert.notInclude(text, fixture.token)
+    assert.notInclude(text, plaintext)
   })
 })

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
-import { freePort, randomId, vaultDriverFor, waitFor } from '#tests/helpers/transit'
+import { freePort, randomId, vaultDriverFor } from '#tests/helpers/transit'
+import { waitFor } from '#tests/helpers/wait'
+import { rejectsWith } from '#tests/helpers/errors'
 
 const ACE = fileURLToPath(new URL('../../ace.js', import.meta.url))
 const APP_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -104,7 +106,7 @@ test.group('kms:serve (child process)', () => {
       deks.map((b) => b.toString('hex'))
     )
     const denied = vaultDriverFor({ url, token: 'wrong' }).driver
-    await assert.rejects(() => denied.readKey(name))
+    await rejectsWith(denied.readKey(name), 'E_KMS_DENIED')
 
     child.process.kill('SIGTERM')
     const { code, signal } = await exitWithin(child, 30_000)

@@ -1,11 +1,11 @@
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import type { Kernel } from '@adonisjs/core/ace'
 import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { KeyLifecycleService } from '#services/key_lifecycle_service'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
+import { runAce as ace } from '#tests/helpers/ace'
 import {
   assertAllDecrypt,
   createKek,
@@ -31,20 +31,9 @@ class ShiftedClock extends Clock {
 }
 
 const clock = new ShiftedClock()
-let kernel: Kernel | undefined
 
 async function lifecycle() {
   return app.container.make(KeyLifecycleService)
-}
-
-async function ace(name: string, argv: string[]) {
-  kernel ??= await app.container.make('ace')
-  kernel.ui.switchMode('raw')
-  const command = await kernel.exec(name, argv)
-  const logs = command.ui.logger.getLogs() as Array<{ message: string; stream: string }>
-  kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
-  const json = logs.map((l) => l.message).find((m) => m.trim().startsWith('{'))
-  return { exitCode: command.exitCode, json: json ? JSON.parse(json) : null, logs }
 }
 
 async function rotate(kek: string, options?: RotateOptions) {
@@ -283,7 +272,7 @@ test.group('lifecycle: preflight and verify', (group) => {
   })
 })
 
-test.group('lifecycle over the vault driver (node-vault → kms:serve over HTTP)', (group) => {
+test.group('lifecycle over the vault driver (node-vault → in-process transit server)', (group) => {
   let fixture: TransitFixture
 
   group.setup(async () => {

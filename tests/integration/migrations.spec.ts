@@ -5,6 +5,7 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { MigrationRunner } from '@adonisjs/lucid/migration'
 import type { QueryClientContract } from '@adonisjs/lucid/types/database'
+import { rejectsWith } from '#tests/helpers/errors'
 
 /*
 |--------------------------------------------------------------------------
@@ -14,11 +15,13 @@ import type { QueryClientContract } from '@adonisjs/lucid/types/database'
 | Runs the app's real migrations with Lucid's MigrationRunner on a
 | dedicated connection whose search_path is a scratch schema, so the run's
 | shared `public` schema (other suites use it) is never touched and stays
-| migrated.
+| migrated. Each test has a scratch schema of its own and brings it to the
+| state it starts from: every test runs alone (`--tests`) as in the suite.
 |
 */
 
-const schema = `migtest_${process.pid}_${randomBytes(3).toString('hex')}`
+/** The current test's scratch schema (also its connection name). */
+let schema = ''
 const ROTATION_MIGRATION = '1700000000002_add_rotation_columns_to_vault_entries'
 
 /** The migration module, loaded from the URL the runner imports it from (same instance). */
@@ -120,6 +123,23 @@ async function insertLegacyRows() {
   return rows
 }
 
+/** The scratch schema as an app before rotation support had it, holding legacy rows. */
+async function legacyTable() {
+  const up = await migrate('up')
+  if (up.status !== 'completed') throw up.error
+  const down = await rollbackToBeforeRotationColumns()
+  if (down.status !== 'completed') throw down.error
+  return insertLegacyRows()
+}
+
+/** Legacy rows, then every migration up: the rotation columns on a table holding rows. */
+async function migratedTableWithRows() {
+  const legacy = await legacyTable()
+  const up = await migrate('up')
+  if (up.status !== 'completed') throw up.error
+  return legacy
+}
+
 async function kekVersions(): Promise<Map<number, number | null>> {
   const { rows } = await client().rawQuery(`SELECT id, kek_version FROM vault_entries ORDER BY id`)
   return new Map(rows.map((r: any) => [Number(r.id), r.kek_version]))
@@ -130,21 +150,26 @@ test.group('migrations / rotation columns on a live table', (group) => {
   let Migration: { backfillBatch: number }
 
   group.setup(async () => {
-    await db.rawQuery(`CREATE SCHEMA ${schema}`)
-    const primary = db.getRawConnection(db.primaryConnectionName)!
-    db.manager.add(schema, { ...(primary.config as any), searchPath: [schema] })
-    db.manager.connect(schema)
-
     // Small backfill batches: the loop runs many times over the rows below.
     const module = await import(rotationMigrationUrl)
     Migration = module.default
     batchBefore = Migration.backfillBatch
     Migration.backfillBatch = 4
-
-    return async () => {
+    return () => {
       Migration.backfillBatch = batchBefore
-      await db.manager.close(schema, true)
-      await db.rawQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    }
+  })
+
+  group.each.setup(async () => {
+    const name = `migtest_${process.pid}_${randomBytes(3).toString('hex')}`
+    await db.rawQuery(`CREATE SCHEMA ${name}`)
+    const primary = db.getRawConnection(db.primaryConnectionName)!
+    db.manager.add(name, { ...(primary.config as any), searchPath: [name] })
+    db.manager.connect(name)
+    schema = name
+    return async () => {
+      await db.manager.close(name, true)
+      await db.rawQuery(`DROP SCHEMA IF EXISTS ${name} CASCADE`)
     }
   })
 
@@ -166,7 +191,7 @@ test.group('migrations / rotation columns on a live table', (group) => {
   test('up on a table holding rows: backfill, NOT NULL, valid index, triggers', async ({
     assert,
   }) => {
-    const legacy = await insertLegacyRows()
+    const legacy = await legacyTable()
 
     const up = await migrate('up')
     assert.equal(up.status, 'completed', String(up.error))
@@ -181,8 +206,10 @@ test.group('migrations / rotation columns on a live table', (group) => {
     assert.equal(cols.kek_version, 'NO')
     assert.equal(cols.rotated_at, 'YES')
     assert.notInclude(await checkConstraints(), 'vault_entries_kek_version_not_null')
-    await assert.rejects(() =>
-      client().rawQuery(`UPDATE vault_entries SET kek_version = NULL WHERE id = 1`)
+    // 23502 not_null_violation
+    await rejectsWith(
+      client().rawQuery(`UPDATE vault_entries SET kek_version = NULL WHERE id = 1`),
+      '23502'
     )
 
     // The scan index exists, is valid and ready, on (kek_name, kek_version, id).
@@ -199,6 +226,7 @@ test.group('migrations / rotation columns on a live table', (group) => {
   })
 
   test('triggers keep kek_version in step for writers that do not set it', async ({ assert }) => {
+    await migratedTableWithRows()
     // An old app version inserting without kek_version.
     const inserted = await client().rawQuery(
       `INSERT INTO vault_entries (id, kek_name, wrapped_dek, ciphertext)
@@ -230,18 +258,19 @@ test.group('migrations / rotation columns on a live table', (group) => {
     assert.equal(rotated.rows[0].kek_version, 10)
 
     // A wrap without a vN prefix and no version cannot be stored.
-    await assert.rejects(() =>
+    await rejectsWith(
       client().rawQuery(
         `INSERT INTO vault_entries (id, kek_name, wrapped_dek, ciphertext)
          VALUES (3002, 'legacy', 'garbage', '\\x01'::bytea)`
-      )
+      ),
+      '23502'
     )
     await client().rawQuery(`DELETE FROM vault_entries WHERE id >= 3000`)
   })
 
   test('down removes columns, triggers, function and index; rows stay', async ({ assert }) => {
-    const all = await kekVersions()
-    const before = all.size
+    const legacy = await migratedTableWithRows()
+    const before = legacy.length
     const down = await rollbackToBeforeRotationColumns()
     assert.equal(down.status, 'completed', String(down.error))
 
@@ -263,6 +292,7 @@ test.group('migrations / rotation columns on a live table', (group) => {
   test('a row without a vN prefix stops up with a clear error; fixed, up resumes', async ({
     assert,
   }) => {
+    await legacyTable()
     await client().rawQuery(
       `INSERT INTO vault_entries (id, kek_name, wrapped_dek, ciphertext)
        VALUES (2000, 'legacy', 'not-a-vault-ciphertext', '\\x01'::bytea)`
@@ -285,6 +315,7 @@ test.group('migrations / rotation columns on a live table', (group) => {
   })
 
   test('down and up again work; the shared schema is untouched', async ({ assert }) => {
+    const legacy = await migratedTableWithRows()
     const down = await rollbackToBeforeRotationColumns()
     assert.equal(down.status, 'completed', String(down.error))
     const up = await migrate('up')
@@ -294,7 +325,8 @@ test.group('migrations / rotation columns on a live table', (group) => {
     const index = await scanIndex()
     assert.isTrue(index!.indisvalid)
     const versions = await kekVersions()
-    for (const version of versions.values()) assert.isNotNull(version)
+    assert.equal(versions.size, legacy.length)
+    for (const row of legacy) assert.equal(versions.get(row.id), row.version, `row ${row.id}`)
 
     // The run's own database (public schema) is still fully migrated.
     const { rows } = await db.rawQuery(

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
+import { waitFor } from '#tests/helpers/wait'
 import pg from 'pg'
 import { freePort, withDatabase } from '../../bin/embedded_postgres.js'
 import { parseEnv } from '../../bin/dotenv.js'
@@ -29,18 +30,6 @@ interface Started {
   tokenId: string
   url: string
   stop: () => Promise<number | null>
-}
-
-async function waitFor(
-  check: () => Promise<boolean> | boolean,
-  what: string,
-  output: () => string
-) {
-  const deadline = Date.now() + DEADLINE_MS
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${output()}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
 }
 
 async function startQuickstart(home: string, databaseUrl: string): Promise<Started> {
@@ -72,16 +61,20 @@ async function startQuickstart(home: string, databaseUrl: string): Promise<Start
   try {
     await waitFor(
       async () => {
-        if (done) throw new Error(`quickstart exited early:\n${output}`)
         if (!stdout.includes('Ctrl-C stops')) return false
         return fetch(`${url}/health/live`).then(
           (r) => r.ok,
           () => false
         )
       },
-      'the server',
-      () => output
-    )
+      {
+        timeoutMs: DEADLINE_MS,
+        what: 'the server',
+        giveUp: () => done && 'quickstart exited early',
+      }
+    ).catch((error) => {
+      throw new Error(`${error.message}:\n${output}`)
+    })
     token = /export TOKEN=(\S+)/.exec(stdout)![1]
     rememberToken(token)
     tokenId = /access token #(\d+)/.exec(stdout)![1]
@@ -229,9 +222,10 @@ test.group('server boot: .env readable by others', () => {
         try {
           await waitFor(
             () => log().includes('started HTTP server') && (!warns || log().includes('chmod 600')),
-            'the server',
-            log
-          )
+            { timeoutMs: DEADLINE_MS, what: 'the server' }
+          ).catch((error) => {
+            throw new Error(`${error.message}:\n${log()}`)
+          })
         } finally {
           child.kill('SIGTERM')
           await exited

@@ -13,6 +13,12 @@ import {
   seed,
   versionCounts,
 } from '#tests/helpers/rotation'
+import { rejectsWith } from '#tests/helpers/errors'
+import {
+  advisoryLocksReleased,
+  appConnectionString,
+  backendsGone,
+} from '#tests/helpers/pg_sessions'
 
 async function service() {
   return app.container.make(KeyRotationService)
@@ -21,11 +27,6 @@ async function service() {
 async function rotateKek(kek: string, options?: RotateOptions) {
   const rotations = await service()
   return rotations.rotate(kek, options)
-}
-
-function dbUrl() {
-  return app.config.get<{ connectionString: string }>('database.connections.postgres.connection')
-    .connectionString
 }
 
 test.group('rotation: rewrap', () => {
@@ -97,10 +98,11 @@ test.group('rotation: rewrap', () => {
   test('a target version above the latest is refused', async ({ assert }) => {
     const kek = kekName()
     await createKek(kek)
-    await assert.rejects(
-      () => service().then((s) => s.rotate(kek, { targetVersion: 9 })),
-      /between 1/
+    const error = await rejectsWith(
+      service().then((s) => s.rotate(kek, { targetVersion: 9 })),
+      'E_ROTATION_INVALID'
     )
+    assert.match(error.message, /between 1/)
   })
 
   test('an unknown KEK is refused with E_KEK_NOT_FOUND', async ({ assert }) => {
@@ -200,7 +202,10 @@ test.group('rotation: failures, lock, cancel, resume', () => {
     const kek = kekName()
     await createKek(kek)
     await seed(kek, 10)
-    const other = await new AdvisoryLock().tryAcquireOn(dbUrl(), lockKeys.rotation(kek))
+    const other = await new AdvisoryLock().tryAcquireOn(
+      appConnectionString(),
+      lockKeys.rotation(kek)
+    )
     assert.isNotNull(other)
     try {
       await rotateKek(kek)
@@ -284,4 +289,85 @@ test.group('rotation: failures, lock, cancel, resume', () => {
       assert.equal((error as any).code, 'E_NO_ROTATION_TO_RESUME')
     }
   })
+
+  test('a run whose advisory lock is lost stops within the batches in flight and stays resumable', async ({
+    assert,
+  }) => {
+    const kek = kekName('lost')
+    await createKek(kek)
+    const expected = await seed(kek, 1000)
+    let batches = 0
+    const run = await rotateKek(kek, {
+      batchSize: 100,
+      niceRatio: 0,
+      onProgress: async () => {
+        if (++batches !== 3) return
+        // What a failover, a server restart or an administrator does to the
+        // session holding the KEK's lock (the only advisory lock in this database now).
+        const { rows } = await db.rawQuery(
+          `SELECT pid, pg_terminate_backend(pid) AS terminated FROM pg_locks
+            WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+        )
+        assert.lengthOf(rows, 1, 'one session holds the lock')
+        assert.isTrue(rows[0].terminated)
+        await backendsGone([rows[0].pid])
+      },
+    })
+    assert.equal(run.status, 'cancelled', 'never carries on without the lock')
+    assert.equal(run.cancelledBy, 'shutdown', 'resumable by the scheduler, not an operator pause')
+    // Batch 3 committed before the loss; at most the batches already read may follow.
+    assert.isAtLeast(run.rewrapped, 300)
+    assert.isAtMost(run.rewrapped, 500)
+    const counts = await versionCounts(kek)
+    assert.deepEqual(counts, { 1: 1000 - run.rewrapped, 2: run.rewrapped })
+
+    await advisoryLocksReleased()
+    const resumed = await rotateKek(kek, { resume: true })
+    assert.equal(resumed.id, run.id)
+    assert.equal(resumed.status, 'completed')
+    assert.equal(resumed.rewrapped, 1000)
+    assert.equal(await latestVersion(kek), 2, 'rotated once')
+    await assertAllDecrypt(assert, expected)
+  }).timeout(60_000)
+
+  test('rows that keep arriving below the target end the run after maxPasses passes', async ({
+    assert,
+  }) => {
+    const maxPasses = app.config.get<number>('rewrap.rotation.maxPasses')
+    assert.equal(maxPasses, 3)
+    const kek = kekName('passes')
+    await createKek(kek)
+    await seed(kek, 300)
+    // The 20 lowest rows are taken out; one comes back after every batch, highest
+    // id first, so each is below every id the pass has read: never seen by the
+    // pass it arrives in, always left for the next one.
+    const holes = await db.from('vault_entries').where('kek_name', kek).orderBy('id').limit(20)
+    await db
+      .from('vault_entries')
+      .whereIn(
+        'id',
+        holes.map((row) => row.id)
+      )
+      .delete()
+    const comingBack = [...holes].reverse()
+    const passes: number[] = []
+    const run = await rotateKek(kek, {
+      batchSize: 50,
+      niceRatio: 0,
+      onProgress: async ({ run: progress }) => {
+        passes.push(progress.pass)
+        const row = comingBack.shift()
+        if (row) await db.table('vault_entries').insert(row)
+      },
+    })
+    // Pass 1: 280 rows in 6 batches (6 rows come back); pass 2: those 6 in one
+    // batch (1 comes back); pass 3: that one (1 comes back) — and the bound ends it.
+    assert.deepEqual(passes, [1, 1, 1, 1, 1, 1, 2, 3])
+    assert.equal(run.status, 'completed_with_errors')
+    assert.equal(run.pass, maxPasses)
+    assert.equal(run.lastError, '1 rows still below version 2; see key_rotation_failures')
+    assert.equal(run.rewrapped, 280 + 6 + 1)
+    assert.deepEqual(await versionCounts(kek), { 1: 1, 2: 287 })
+  }).timeout(60_000)
 })

@@ -5,7 +5,7 @@ import { KeyRotationService } from '#services/key_rotation_service'
 import { assertAllDecrypt, kekName, seed, versionCounts } from '#tests/helpers/rotation'
 import { startTransitServer, vaultDriverFor, type TransitFixture } from '#tests/helpers/transit'
 
-test.group('rotation over the vault driver (node-vault → kms:serve over HTTP)', (group) => {
+test.group('rotation over the vault driver (node-vault → in-process transit server)', (group) => {
   let fixture: TransitFixture
 
   group.setup(async () => {

@@ -21,6 +21,9 @@ import {
   seed,
   versionCounts,
 } from '#tests/helpers/rotation'
+import { spawnAce } from '#tests/helpers/ace_child'
+import { appConnectionString } from '#tests/helpers/pg_sessions'
+import { waitFor } from '#tests/helpers/wait'
 
 const DAY = 24 * 3_600_000
 
@@ -145,10 +148,10 @@ test.group('scheduler: rotation by key age', (group) => {
     await createKek(kek)
     await seed(kek, 20)
     clock.offsetMs = 91 * DAY
-    const url = app.config.get<{ connectionString: string }>(
-      'database.connections.postgres.connection'
-    ).connectionString
-    const held = await new AdvisoryLock().tryAcquireOn(url, lockKeys.rotation(kek))
+    const held = await new AdvisoryLock().tryAcquireOn(
+      appConnectionString(),
+      lockKeys.rotation(kek)
+    )
     try {
       const [decision] = await tick()
       assert.equal(decision.action, 'busy', decision.reason)
@@ -253,4 +256,70 @@ test.group('scheduler: rotation by key age', (group) => {
       ]
     )
   })
+})
+
+/** `node ace scheduler:run` for one managed KEK on a cron `schedule`, killed after the test. */
+function startScheduler(
+  kek: string,
+  schedule: string,
+  cleanup: (fn: () => Promise<void> | void) => void
+) {
+  const ace = spawnAce(['scheduler:run'], { REWRAP_MANAGED_KEKS: kek, REWRAP_SCHEDULE: schedule })
+  cleanup(() => {
+    ace.killIfRunning()
+  })
+  /** The completed run to `target` (polled), or an error with the process output. */
+  const completedRun = (target: number) =>
+    waitFor(
+      async () => {
+        if (ace.child.exitCode !== null) throw new Error('scheduler:run exited early')
+        const run = await db
+          .from('key_rotations')
+          .where({ kek_name: kek, target_version: target, status: 'completed' })
+          .first()
+        return run ?? null
+      },
+      { timeoutMs: 90_000, what: `a completed scheduler run to v${target}` }
+    ).catch((error) => {
+      throw new Error(`${error.message}; scheduler:run output:\n${ace.output().slice(-2000)}`)
+    })
+  return { ...ace, completedRun }
+}
+
+test.group('scheduler:run (child process, adonisjs-scheduler)', () => {
+  test('fires the lifecycle task at start-up, then again on its cron schedule', async ({
+    assert,
+    cleanup,
+  }) => {
+    const kek = kekName('cron')
+    await createKek(kek)
+    await seed(kek, 60)
+    // Rotated outside the app: the task finds stale rows and rewraps them
+    // (whatever the key age; the key itself is not due for 90 days).
+    await rotateInKms(kek)
+
+    // At start-up: a schedule that does not fire during the test (1 January).
+    const yearly = startScheduler(kek, '0 0 1 1 *', cleanup)
+    const first = await yearly.completedRun(2)
+    assert.equal(first.trigger, 'scheduler')
+    assert.isFalse(first.rotate_kek, 'the KMS was ahead: rewrap only')
+    assert.equal(Number(first.rewrapped), 60)
+    assert.deepEqual(await versionCounts(kek), { 2: 60 })
+    yearly.child.kill('SIGTERM')
+    await yearly.exited
+
+    // On the cron: every second. Its start-up run takes v3; only the cron can take v4.
+    await rotateInKms(kek)
+    const everySecond = startScheduler(kek, '* * * * * *', cleanup)
+    const startup = await everySecond.completedRun(3)
+    await rotateInKms(kek)
+    const onCron = await everySecond.completedRun(4)
+    assert.notEqual(String(onCron.id), String(startup.id))
+    assert.equal(onCron.trigger, 'scheduler')
+    assert.equal(Number(onCron.rewrapped), 60)
+    assert.deepEqual(await versionCounts(kek), { 4: 60 })
+    assert.equal(await latestVersion(kek), 4, 'the task never rotated on its own (key not due)')
+    everySecond.child.kill('SIGTERM')
+    await everySecond.exited
+  }).timeout(300_000)
 })
