@@ -60,6 +60,7 @@ export interface VerifyReport {
   decrypted: number
   failures: VerifyFailure[]
 }
+
 /**
  * Preflight and verify.
  */
