@@ -14,7 +14,7 @@
 */
 import { inject } from '@adonisjs/core'
 import db from '@adonisjs/lucid/services/db'
-import { E_KEK_NOT_FOUND, E_RETIRE_REFUSED, E_TRIM_REFUSED, E_UNRETIRE_REFUSED } from '#app/errors'
+import { E_RETIRE_REFUSED, E_TRIM_REFUSED, E_UNRETIRE_REFUSED } from '#app/errors'
 import { formatDuration } from '#app/utils/duration'
 import type { KekInfo } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
@@ -59,7 +59,7 @@ export class KeyLifecycleService {
    * while a rotation run is unfinished.
    */
   async retire(kekName: string, options: { requestedBy?: string | null } = {}) {
-    const info = await this.#readKey(kekName)
+    const info = await this.kms.requireKek(kekName)
     const policy = this.policies.policy(kekName)
     const latest = info.latestVersion
     const createdAt = info.versions.find((v) => v.version === latest)?.createdAt
@@ -111,7 +111,7 @@ export class KeyLifecycleService {
    * to `to`, by default the lowest version still available (not trimmed).
    */
   async unretire(kekName: string, options: { to?: number } = {}) {
-    const info = await this.#readKey(kekName)
+    const info = await this.kms.requireKek(kekName)
     const floor = Math.max(1, info.minAvailableVersion)
     const to = options.to ?? floor
     if (to < floor) {
@@ -142,7 +142,7 @@ export class KeyLifecycleService {
    * to trim otherwise).
    */
   async trim(kekName: string) {
-    const info = await this.#readKey(kekName)
+    const info = await this.kms.requireKek(kekName)
     const policy = this.policies.policy(kekName)
     const min = info.minDecryptionVersion
     if (min <= Math.max(1, info.minAvailableVersion)) {
@@ -188,7 +188,7 @@ export class KeyLifecycleService {
     kekName: string,
     policy: KekPolicy
   ): Promise<{ retiredAt: Date | null; policy: KekPolicy }> {
-    const info = await this.#readKey(kekName)
+    const info = await this.kms.requireKek(kekName)
     const { rows } = await db.rawQuery(
       `SELECT retired_at FROM kek_retirements
         WHERE kek_name = ? AND unretired_at IS NULL AND min_version = ?
@@ -223,12 +223,5 @@ export class KeyLifecycleService {
         : null
     }
     return result
-  }
-
-  async #readKey(kekName: string): Promise<KekInfo> {
-    const driver = await this.kms.forKek(kekName)
-    const info = await driver.readKey(kekName)
-    if (!info) throw new E_KEK_NOT_FOUND([kekName])
-    return info
   }
 }

@@ -14,7 +14,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import { E_KEK_NOT_FOUND, errorCode } from '#app/errors'
+import { errorCode } from '#app/errors'
 import { formatDuration } from '#app/utils/duration'
 import type { KekInfo } from '#kms/contract'
 import { kmsError, type KmsErrorCode } from '#kms/error_codes'
@@ -171,7 +171,7 @@ export class RotationChecksService {
    * random entries end to end (KMS unwrap, not the DEK cache).
    */
   async verify(kekName: string, options: { sample?: number } = {}): Promise<VerifyReport> {
-    const info = await this.#readKey(kekName)
+    const info = await this.kms.requireKek(kekName)
     const rowsPerVersion = await rowsPerVersionOf(kekName)
     const staleRows = rowsPerVersion
       .filter((r) => r.version < info.latestVersion)
@@ -199,13 +199,6 @@ export class RotationChecksService {
       decrypted: ids.length - failures.length,
       failures,
     }
-  }
-
-  async #readKey(kekName: string): Promise<KekInfo> {
-    const driver = await this.kms.forKek(kekName)
-    const info = await driver.readKey(kekName)
-    if (!info) throw new E_KEK_NOT_FOUND([kekName])
-    return info
   }
 
   /**
