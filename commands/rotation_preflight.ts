@@ -2,7 +2,7 @@ import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { KekPolicies } from '#services/kek_policies'
-import { KeyLifecycleService, type PreflightReport } from '#services/key_lifecycle_service'
+import { RotationChecksService, type PreflightReport } from '#services/rotation_checks_service'
 import { lifecycleKekValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
 
@@ -34,25 +34,23 @@ export default class RotationPreflight extends RewrapCommand {
    * Runs the checks and reports them.
    */
   @inject()
-  async run(lifecycle: KeyLifecycleService, policies: KekPolicies) {
+  async run(checks: RotationChecksService, policies: KekPolicies) {
     const names = await this.#names(policies)
     const reports: PreflightReport[] = []
-    for (const kek of names) reports.push(await lifecycle.preflight(kek))
-    const ok = reports.length > 0 && reports.every((r) => r.ok)
-    if (!ok) this.exitCode = 1
-    if (this.json) {
-      const out = this.kek ? reports[0] : { ok, reports }
-      return this.logger.log(JSON.stringify(out))
-    }
-    if (reports.length === 0) return this.logger.error('E_NO_MANAGED_KEKS: name a KEK')
-    for (const report of reports) {
-      for (const check of report.checks) {
-        if (check.ok) this.logger.success(`[${report.kekName}] ${check.name}: ${check.detail}`)
-        else this.logger.error(`[${report.kekName}] ${check.name}: ${check.detail}`)
-      }
-    }
-    if (ok) this.logger.success('Preflight passed: ready to rotate')
-    else this.logger.error('Preflight failed: fix the checks above before rotating')
+    for (const kek of names) reports.push(await checks.preflight(kek))
+    this.printKekReports(reports, {
+      named: !!this.kek,
+      each: (report) => {
+        for (const check of report.checks) {
+          if (check.ok) this.logger.success(`[${report.kekName}] ${check.name}: ${check.detail}`)
+          else this.logger.error(`[${report.kekName}] ${check.name}: ${check.detail}`)
+        }
+      },
+      after: (ok) => {
+        if (ok) this.logger.success('Preflight passed: ready to rotate')
+        else this.logger.error('Preflight failed: fix the checks above before rotating')
+      },
+    })
   }
 
   async #names(policies: KekPolicies): Promise<string[]> {

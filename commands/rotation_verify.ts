@@ -3,7 +3,7 @@ import { args, flags } from '@adonisjs/core/ace'
 import cliProgress from 'cli-progress'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { KekPolicies } from '#services/kek_policies'
-import { KeyLifecycleService, type VerifyReport } from '#services/key_lifecycle_service'
+import { RotationChecksService, type VerifyReport } from '#services/rotation_checks_service'
 import { RowVerifier, type FullVerifyReport } from '#services/row_verifier'
 import { verifyValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
@@ -52,7 +52,7 @@ export default class RotationVerify extends RewrapCommand {
    * Counts, samples, reports.
    */
   @inject()
-  async run(lifecycle: KeyLifecycleService, policies: KekPolicies, verifier: RowVerifier) {
+  async run(checks: RotationChecksService, policies: KekPolicies, verifier: RowVerifier) {
     const names: string[] = []
     let sample = this.sample
     let batchSize = this.batchSize
@@ -70,19 +70,16 @@ export default class RotationVerify extends RewrapCommand {
     }
     if (this.full) return this.#full(verifier, names, batchSize)
     const reports: VerifyReport[] = []
-    for (const kek of names) reports.push(await lifecycle.verify(kek, { sample }))
-    const ok = reports.length > 0 && reports.every((r) => r.ok)
-    if (!ok) this.exitCode = 1
-    if (this.json) {
-      return this.logger.log(JSON.stringify(this.kek ? reports[0] : { ok, reports }))
-    }
-    if (reports.length === 0) return this.logger.error('E_NO_MANAGED_KEKS: name a KEK')
-    for (const r of reports) {
-      const line = `[${r.kekName}] ${r.staleRows} rows below v${r.latestVersion}; ${r.decrypted}/${r.sampled} sampled entries decrypted`
-      if (r.ok) this.logger.success(line)
-      else this.logger.error(line)
-      for (const f of r.failures) this.logger.error(`  entry ${f.id}: ${f.code}`)
-    }
+    for (const kek of names) reports.push(await checks.verify(kek, { sample }))
+    this.printKekReports(reports, {
+      named: !!this.kek,
+      each: (r) => {
+        const line = `[${r.kekName}] ${r.staleRows} rows below v${r.latestVersion}; ${r.decrypted}/${r.sampled} sampled entries decrypted`
+        if (r.ok) this.logger.success(line)
+        else this.logger.error(line)
+        for (const f of r.failures) this.logger.error(`  entry ${f.id}: ${f.code}`)
+      },
+    })
   }
 
   /** `--full`: every row of every named KEK. */
@@ -112,21 +109,18 @@ export default class RotationVerify extends RewrapCommand {
         bar?.stop()
       }
     }
-    const ok = reports.length > 0 && reports.every((r) => r.ok)
-    if (!ok) this.exitCode = 1
-    if (this.json) {
-      return this.logger.log(JSON.stringify(this.kek ? reports[0] : { ok, reports }))
-    }
-    if (reports.length === 0) return this.logger.error('E_NO_MANAGED_KEKS: name a KEK')
-    for (const r of reports) {
-      const line = `[${r.kekName}] ${r.staleRows} rows below v${r.latestVersion}; ${r.checked - r.failed}/${r.checked} rows decrypted`
-      if (r.ok) this.logger.success(line)
-      else this.logger.error(line)
-      if (r.failed > 0) {
-        this.logger.error(
-          `  rows that do not open: ${r.failures.map((f) => `${f.id} (${f.code})`).join(', ')}${r.failuresTruncated ? ', …' : ''}`
-        )
-      }
-    }
+    this.printKekReports(reports, {
+      named: !!this.kek,
+      each: (r) => {
+        const line = `[${r.kekName}] ${r.staleRows} rows below v${r.latestVersion}; ${r.checked - r.failed}/${r.checked} rows decrypted`
+        if (r.ok) this.logger.success(line)
+        else this.logger.error(line)
+        if (r.failed > 0) {
+          this.logger.error(
+            `  rows that do not open: ${r.failures.map((f) => `${f.id} (${f.code})`).join(', ')}${r.failuresTruncated ? ', …' : ''}`
+          )
+        }
+      },
+    })
   }
 }

@@ -102,6 +102,31 @@ export abstract class RewrapCommand extends BaseCommand {
   }
 
   /**
+   * Ends a command that checks one named KEK or every managed KEK
+   * (rotation:preflight, rotation:verify): exit code 1 unless there is a
+   * report and every one is ok; with `--json` one object (the named KEK's
+   * report, else `{ ok, reports }`); else `E_NO_MANAGED_KEKS` when there
+   * was no KEK to check, or `each` for every report, then `after`.
+   */
+  protected printKekReports<Report extends { ok: boolean }>(
+    reports: Report[],
+    output: { named: boolean; each: (report: Report) => void; after?: (ok: boolean) => void }
+  ): void {
+    const ok = reports.length > 0 && reports.every((r) => r.ok)
+    if (!ok) this.exitCode = 1
+    if (this.json) {
+      this.logger.log(JSON.stringify(output.named ? reports[0] : { ok, reports }))
+      return
+    }
+    if (reports.length === 0) {
+      this.logger.error('E_NO_MANAGED_KEKS: name a KEK')
+      return
+    }
+    for (const report of reports) output.each(report)
+    output.after?.(ok)
+  }
+
+  /**
    * Ace hook after `run()`: reports `this.error` as one line, exit code 1.
    */
   async completed() {

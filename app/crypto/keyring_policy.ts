@@ -17,6 +17,32 @@ export interface KeyringConfig {
 }
 
 /**
+ * A requested min decryption / encryption version as pathKeysConfigWrite
+ * checks it: an integer, not negative (a min decryption version of 0 is
+ * forced to 1, with a warning the HTTP handler adds), and, when it differs
+ * from the current one, not above the latest version. Undefined when
+ * nothing was asked or nothing changes.
+ */
+function changedMinVersion(
+  ring: Keyring,
+  kind: 'decryption' | 'encryption',
+  requested: number | undefined
+): number | undefined {
+  if (requested === undefined) return undefined
+  if (!Number.isInteger(requested)) throw new KeyringError(`min ${kind} version must be an integer`)
+  if (requested < 0) throw new KeyringError(`min ${kind} version cannot be negative`)
+  const version = kind === 'decryption' && requested === 0 ? 1 : requested
+  const current = kind === 'decryption' ? ring.minDecryptionVersion : ring.minEncryptionVersion
+  if (version === current) return undefined
+  if (version > ring.latestVersion) {
+    throw new KeyringError(
+      `cannot set min ${kind} version of ${version}, latest key version is ${ring.latestVersion}`
+    )
+  }
+  return version
+}
+
+/**
  * Applies a config change with the checks, order and messages of Vault's
  * pathKeysConfigWrite (builtin/logical/transit/path_keys_config.go): a
  * version is only checked against the latest when it changes; then
@@ -27,35 +53,15 @@ export interface KeyringConfig {
 export function configureKeyring(ring: Keyring, config: KeyringConfig): Keyring {
   const next = { ...ring }
   let changed = false
-  if (config.minDecryptionVersion !== undefined) {
-    let v = config.minDecryptionVersion
-    if (!Number.isInteger(v)) throw new KeyringError('min decryption version must be an integer')
-    if (v < 0) throw new KeyringError('min decryption version cannot be negative')
-    // Vault forces 0 to 1 (with a warning the HTTP handler adds).
-    if (v === 0) v = 1
-    if (v !== ring.minDecryptionVersion) {
-      if (v > ring.latestVersion) {
-        throw new KeyringError(
-          `cannot set min decryption version of ${v}, latest key version is ${ring.latestVersion}`
-        )
-      }
-      next.minDecryptionVersion = v
-      changed = true
-    }
+  const minDecryption = changedMinVersion(ring, 'decryption', config.minDecryptionVersion)
+  if (minDecryption !== undefined) {
+    next.minDecryptionVersion = minDecryption
+    changed = true
   }
-  if (config.minEncryptionVersion !== undefined) {
-    const v = config.minEncryptionVersion
-    if (!Number.isInteger(v)) throw new KeyringError('min encryption version must be an integer')
-    if (v < 0) throw new KeyringError('min encryption version cannot be negative')
-    if (v !== ring.minEncryptionVersion) {
-      if (v > ring.latestVersion) {
-        throw new KeyringError(
-          `cannot set min encryption version of ${v}, latest key version is ${ring.latestVersion}`
-        )
-      }
-      next.minEncryptionVersion = v
-      changed = true
-    }
+  const minEncryption = changedMinVersion(ring, 'encryption', config.minEncryptionVersion)
+  if (minEncryption !== undefined) {
+    next.minEncryptionVersion = minEncryption
+    changed = true
   }
   if (next.minEncryptionVersion > 0 && next.minEncryptionVersion < next.minDecryptionVersion) {
     throw new KeyringError(

@@ -9,6 +9,7 @@ import { KEK_NAME_PATTERN } from '#validators/entry'
 import type { ConfigProvider } from '@adonisjs/core/types'
 import type { ApplicationService } from '@adonisjs/core/types'
 import type { KmsDriver } from '#kms/contract'
+import type { LocalDriverConfig } from '#kms/driver_configs'
 import type { VaultDriverOptions } from '#kms/drivers/vault'
 import { assertSecureEndpoint } from '#kms/vault_transport'
 
@@ -85,14 +86,6 @@ export function defineConfig<
     }
     return { default: config.default, drivers, keks: config.keks }
   })
-}
-
-/** Options of the local driver in config/kms.ts. */
-export interface LocalDriverConfig {
-  /** base64 of 32 bytes (KMS_ROOT_KEY). */
-  rootKey: string | undefined
-  /** Table holding keyrings. */
-  table?: string
 }
 
 /**

@@ -8,8 +8,8 @@
 | providers/kms_provider.ts; inject it with `@inject()`.
 |
 */
-import { E_KMS_CONFIG } from '#app/errors'
-import type { KmsDriver } from '#kms/contract'
+import { E_KEK_NOT_FOUND, E_KMS_CONFIG } from '#app/errors'
+import type { KekInfo, KmsDriver } from '#kms/contract'
 import { validateKmsConfig, type KmsConfig, type KmsDriverFactory } from '#kms/define_config'
 import { instrumentDriver } from '#kms/instrumented_driver'
 
@@ -64,6 +64,17 @@ export class KmsManager {
    */
   forKek(kekName: string): Promise<KmsDriver> {
     return this.use(this.driverNameFor(kekName))
+  }
+
+  /**
+   * A KEK as its driver describes it (`readKey`); E_KEK_NOT_FOUND when the
+   * KMS does not know it.
+   */
+  async requireKek(kekName: string): Promise<KekInfo> {
+    const driver = await this.forKek(kekName)
+    const info = await driver.readKey(kekName)
+    if (!info) throw new E_KEK_NOT_FOUND([kekName])
+    return info
   }
 
   /**

@@ -5,7 +5,9 @@
 |
 | Creates, reads, rewrites and deletes envelope-encrypted vault entries.
 | New writes always wrap under the latest KEK version (one `datakey` call
-| gives a fresh DEK and its wrap). Reads go through the DEK cache.
+| gives a fresh DEK and its wrap). Reads go through the DEK cache. An
+| update is a compare-and-swap on what it read. Bulk inserts (`seed`) are
+| entry_seeder.ts.
 |
 | Ids are canonical decimal strings (the AAD binds the ciphertext to the
 | decimal id, so "007" and "7" must never both reach it): anything that is
@@ -18,11 +20,10 @@ import { Logger } from '@adonisjs/core/logger'
 import db from '@adonisjs/lucid/services/db'
 import { E_CIPHERTEXT_INVALID, E_ENTRY_CONFLICT, E_ENTRY_NOT_FOUND } from '#app/errors'
 import { entryAad, openJson, sealJson, EnvelopeError } from '#crypto/envelope'
-import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
-import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
-import { kmsError } from '#kms/error_codes'
+import type { RandomBytes } from '#crypto/aead'
 import { KmsManager } from '#kms/kms_manager'
 import { DekCache } from '#services/dek_cache'
+import { seedEntries, type SeedOptions, type SeedResult } from '#services/entry_seeder'
 
 /** What a write answers. */
 export interface EntryRef {
@@ -37,43 +38,6 @@ export interface Entry extends EntryRef {
   createdAt: Date
   updatedAt: Date
   rotatedAt: Date | null
-}
-
-/** What one bulk insert batch wrote. */
-export interface BatchRef {
-  /** Rows written. */
-  count: number
-  /** Ids written, ascending. */
-  ids: string[]
-  /** KEK versions the DEKs were wrapped under (normally one). */
-  kekVersions: number[]
-}
-
-/** Options of {@link EntryService.seed}. */
-export interface SeedOptions {
-  rows: number
-  batchSize: number
-  /** Builds the payload of the i-th row (0-based). */
-  payload?: (index: number) => unknown
-  /** Called after each batch with the rows written so far. */
-  onProgress?: (done: number, total: number) => void
-}
-
-/** What {@link EntryService.seed} wrote. */
-export interface SeedResult {
-  rows: number
-  batches: number
-  firstId: string | null
-  lastId: string | null
-  kekVersions: number[]
-}
-
-/** A batch wrapped and sealed, ready to insert. */
-interface PreparedBatch {
-  ids: string[]
-  versions: number[]
-  wrapped: string[]
-  ciphertexts: Buffer[]
 }
 
 const MAX_BIGINT = 9223372036854775807n
@@ -269,110 +233,16 @@ export class EntryService {
   }
 
   /**
-   * Inserts many entries of one KEK at once: DEKs generated locally, ONE
-   * KMS wrap call, ids reserved from the sequence, ONE multi-row INSERT.
-   * Nothing is cached (bulk loads would only evict hot DEKs).
-   */
-  async createBatch(kekName: string, values: unknown[]): Promise<BatchRef> {
-    if (values.length === 0) return { count: 0, ids: [], kekVersions: [] }
-    return this.#insertBatch(kekName, await this.#prepareBatch(kekName, values))
-  }
-
-  /**
    * Bulk-loads `rows` entries in batches of `batchSize` (demo data, load
-   * tests). The KEK must exist. Batches are pipelined: the next batch is
-   * wrapped and sealed while Postgres inserts the previous one.
+   * tests): the pipelined bulk path of entry_seeder.ts, with this
+   * service's KMS manager and randomness.
    */
-  async seed(kekName: string, options: SeedOptions): Promise<SeedResult> {
-    const payload = options.payload ?? ((i: number) => ({ n: i, note: 'demo' }))
-    const versions = new Set<number>()
-    let prepared = 0
-    let done = 0
-    let batches = 0
-    let firstId: string | null = null
-    let lastId: string | null = null
-    let inserting: Promise<void> | null = null
-    try {
-      while (prepared < options.rows) {
-        const size = Math.min(options.batchSize, options.rows - prepared)
-        const values = Array.from({ length: size }, (_, i) => payload(prepared + i))
-        prepared += size
-        const batch = await this.#prepareBatch(kekName, values)
-        await inserting
-        inserting = this.#insertBatch(kekName, batch).then((ref) => {
-          firstId ??= ref.ids[0]
-          lastId = ref.ids[ref.ids.length - 1]
-          ref.kekVersions.forEach((v) => versions.add(v))
-          done += ref.count
-          batches++
-          options.onProgress?.(done, options.rows)
-        })
-      }
-      await inserting
-    } finally {
-      // A failed batch must not leave the one in flight unobserved.
-      await inserting?.catch(() => {})
-    }
-    this.logger?.info({ kekName, rows: done, batches, firstId, lastId }, 'entries seeded')
-    return {
-      rows: done,
-      batches,
-      firstId,
-      lastId,
-      kekVersions: [...versions].sort((a, b) => a - b),
-    }
-  }
-
-  /**
-   * Wraps fresh DEKs (one KMS call), reserves ids, seals the payloads. The
-   * plaintext DEKs are wiped before this returns.
-   */
-  async #prepareBatch(kekName: string, values: unknown[]): Promise<PreparedBatch> {
-    const n = values.length
-    const driver = await this.kms.forKek(kekName)
-    const pool = this.random(KEY_BYTES * n)
-    try {
-      const deks = Array.from({ length: n }, (_, i) =>
-        pool.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES)
-      )
-      const [wrapped, reserved] = await Promise.all([
-        driver.wrap(kekName, deks),
-        db.rawQuery(
-          `SELECT nextval(pg_get_serial_sequence('vault_entries', 'id'))::text AS id
-             FROM generate_series(1, ?::int)`,
-          [n]
-        ),
-      ])
-      const versions = wrapped.map((value) => vaultCiphertextVersion(value) ?? 0)
-      if (wrapped.length !== n || versions.some((v) => v < 1)) {
-        throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', kekName)
-      }
-      const ids = (reserved.rows as Array<{ id: string }>).map((r) => r.id)
-      const nonces = this.random(NONCE_BYTES * n)
-      let offset = 0
-      const nextNonce: RandomBytes = (size) => nonces.subarray(offset, (offset += size))
-      const ciphertexts = values.map((value, i) =>
-        sealJson(deks[i], value, entryAad(ids[i], kekName), nextNonce)
-      )
-      return { ids, versions, wrapped, ciphertexts }
-    } finally {
-      pool.fill(0)
-    }
-  }
-
-  /** ONE multi-row INSERT of a prepared batch. */
-  async #insertBatch(kekName: string, batch: PreparedBatch): Promise<BatchRef> {
-    await db.rawQuery(
-      `INSERT INTO vault_entries (id, kek_name, kek_version, wrapped_dek, ciphertext, created_at, updated_at)
-       SELECT u.id, ?, u.v, u.w, u.c, now(), now()
-         FROM unnest(?::bigint[], ?::int[], ?::text[], ?::bytea[]) AS u(id, v, w, c)`,
-      [kekName, batch.ids, batch.versions, batch.wrapped, batch.ciphertexts]
+  seed(kekName: string, options: SeedOptions): Promise<SeedResult> {
+    return seedEntries(
+      { kms: this.kms, random: this.random, logger: this.logger },
+      kekName,
+      options
     )
-    return {
-      count: batch.ids.length,
-      ids: batch.ids,
-      kekVersions: [...new Set(batch.versions)].sort((a, b) => a - b),
-    }
   }
 
   /** Canonical id, or E_ENTRY_NOT_FOUND. */

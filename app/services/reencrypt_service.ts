@@ -15,6 +15,9 @@
 | committed in the same statement (resumable after a crash or Ctrl-C),
 | throttled, one run per source KEK at a time (advisory lock).
 |
+| Over 300 lines: kept whole until rotation and re-encrypt share one run
+| engine (issue: scale-out).
+|
 */
 import { randomBytes } from 'node:crypto'
 import { inject } from '@adonisjs/core'

@@ -8,6 +8,12 @@
 | failures recorded, the run's cursor and counters moved — all atomic, so
 | a crash at any line leaves either the whole batch or none of it.
 |
+| Over 300 lines, kept whole: it is the one store the rotation service and
+| the rewrap loop are injected with (tests swap it whole), and most of it
+| is SQL text. The run rows and the batch SQL part with `pgArray` and
+| `updateRunRow` (shared with re-encrypt) when rotation and re-encrypt
+| share one run engine (issue: scale-out).
+|
 */
 import db from '@adonisjs/lucid/services/db'
 import { BACKGROUND_TAG } from '#services/foreground_detector'

@@ -14,7 +14,6 @@
 */
 import { inject } from '@adonisjs/core'
 import db from '@adonisjs/lucid/services/db'
-import { E_KEK_NOT_FOUND } from '#app/errors'
 import { entryAad, openEnvelope } from '#crypto/envelope'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
@@ -68,8 +67,7 @@ export class RowVerifier {
   async verify(kekName: string, options: FullVerifyOptions = {}): Promise<FullVerifyReport> {
     const batchSize = Math.max(1, options.batchSize ?? 500)
     const driver = await this.kms.forKek(kekName)
-    const info = await driver.readKey(kekName)
-    if (!info) throw new E_KEK_NOT_FOUND([kekName])
+    const info = await this.kms.requireKek(kekName)
     const { rows: counts } = await db.rawQuery(
       `${BACKGROUND_TAG} SELECT count(*)::bigint AS total,
               count(*) FILTER (WHERE kek_version < ?)::bigint AS stale

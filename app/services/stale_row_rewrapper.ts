@@ -11,6 +11,9 @@
 | committed cursor, cancellable between batches. Only rewrap is ever
 | asked of the KMS: no DEK is unwrapped, no payload decrypted.
 |
+| Over 300 lines: kept whole until rotation and re-encrypt share one run
+| engine (issue: scale-out).
+|
 */
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'

@@ -3,7 +3,7 @@ import type { ApplicationService } from '@adonisjs/core/types'
 import { E_KMS_CONFIG } from '#app/errors'
 import { LocalKmsDriver } from '#kms/drivers/local'
 import { LocalKeyringStore } from '#kms/local_keyring_store'
-import type { LocalDriverConfig } from '#kms/define_config'
+import type { LocalDriverConfig } from '#kms/driver_configs'
 
 /**
  * Decodes KMS_ROOT_KEY (base64 of 32 bytes); a clear error when absent or malformed.

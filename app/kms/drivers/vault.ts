@@ -8,22 +8,19 @@
 | `node ace kms:serve`. Batch calls are chunked and run with bounded
 | concurrency; every batch item is checked for its own error; 429, 5xx,
 | timeouts and network errors are retried with backoff and jitter,
-| honouring Retry-After, a bounded number of times.
+| honouring Retry-After, a bounded number of times (which failures, and
+| the E_* error each becomes: vault_failures.ts).
 |
 */
 import vault from 'node-vault'
-import { E_KEK_EXISTS, E_KMS_REDIRECT } from '#app/errors'
+import { E_KEK_EXISTS } from '#app/errors'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { classifyKmsError, kmsError } from '#kms/error_codes'
 import { keyringToKekInfo } from '#kms/kek_info'
 import { defaultRetryDeps, withRetry, type RetryDeps, type RetryOptions } from '#kms/retry'
 import { mapLimited } from '#app/utils/async'
-import {
-  assertSecureEndpoint,
-  fetchTransport,
-  responseHeaders,
-  TransportError,
-} from '#kms/vault_transport'
+import { vaultError, vaultRetryDecision } from '#kms/drivers/vault_failures'
+import { assertSecureEndpoint, fetchTransport } from '#kms/vault_transport'
 
 /** Options of the vault driver. */
 export interface VaultDriverOptions {
@@ -43,11 +40,6 @@ export interface VaultDriverOptions {
   retryDeps?: RetryDeps
   /** Accept a plain http:// endpoint on a non-loopback host (VAULT_ALLOW_INSECURE_HTTP). */
   allowInsecureHttp?: boolean
-}
-
-interface VaultFailure {
-  response?: { statusCode: number; body: any }
-  message: string
 }
 
 const DEFAULT_RETRY: RetryOptions = { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 }
@@ -263,50 +255,20 @@ export class VaultKmsDriver implements KmsDriver {
   }
 
   /**
-   * Sends with retries and turns failures into E_* errors.
-   * Non-idempotent calls (create, rotate) are retried only when the server
-   * said it did not act (429, 503) or the connection was never made.
+   * Sends with retries (vault_failures.ts says which failures are retried)
+   * and turns failures into E_* errors.
    */
   async #send(name: string, call: () => Promise<any>, idempotent: boolean): Promise<any> {
     try {
       return await withRetry(
         () => call(),
-        (error) => {
-          if (error instanceof TransportError) {
-            return { retry: idempotent || error.message.includes('ECONNREFUSED') }
-          }
-          const status = (error as VaultFailure).response?.statusCode ?? 0
-          if (status === 429 || status === 503) return { retry: true, afterMs: retryAfter(error) }
-          if (status >= 500) return { retry: idempotent, afterMs: retryAfter(error) }
-          return { retry: false }
-        },
+        (error) => vaultRetryDecision(error, idempotent),
         this.#retry,
         this.#retryDeps
       )
     } catch (error) {
-      throw this.#toError(name, error)
+      throw vaultError(name, error)
     }
-  }
-
-  #toError(name: string, error: unknown): Error {
-    if (error instanceof TransportError) return kmsError('E_KMS_UNAVAILABLE', error.message, name)
-    if (error instanceof E_KMS_REDIRECT) return error
-    const failure = error as VaultFailure
-    const status = failure.response?.statusCode
-    if (!status) {
-      return kmsError('E_KMS_UNAVAILABLE', `unexpected client failure: ${failure?.message}`, name)
-    }
-    const body = failure.response?.body
-    const message = String(body?.errors?.[0] ?? `status ${status}`)
-    const code = classifyKmsError(message, status)
-    const converted = kmsError(
-      code,
-      status >= 500 || status === 429 ? `status ${status}: ${message}` : message,
-      name
-    )
-    if (Array.isArray(body?.data?.batch_results))
-      (converted as any).batchResults = body.data.batch_results
-    return converted
   }
 
   #path(path: string) {
@@ -316,17 +278,6 @@ export class VaultKmsDriver implements KmsDriver {
   #seg(name: string) {
     return encodeURIComponent(name)
   }
-}
-
-function retryAfter(error: unknown): number | undefined {
-  const body = (error as VaultFailure).response?.body
-  const header =
-    body && typeof body === 'object' ? responseHeaders.get(body)?.get('retry-after') : null
-  if (!header) return undefined
-  const seconds = Number(header)
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
-  const date = Date.parse(header)
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined
 }
 
 function versionOf(ciphertext: string) {

@@ -112,3 +112,13 @@ export function batchStatus(
   }
   return { status: 400, warnings: [] }
 }
+
+/**
+ * The result of a request without `batch_input` (a batch of one): its
+ * item's error is the request's 400, as Vault answers a single call.
+ */
+export function singleResult<Result extends { error?: string }>(results: Result[]): Result {
+  const [result] = results
+  if (result.error) throw badRequest(result.error)
+  return result
+}

@@ -1,10 +1,6 @@
-import { decrypt as decryptWith, KeyringError } from '#crypto/keyring'
-import { batchStatus, mapBatch, readBatchInput } from '#kms/transit_server/batch'
-import {
-  contextError,
-  requireConsistentContext,
-  unsupportedItemFeature,
-} from '#kms/transit_server/handlers/item_checks'
+import { decrypt as decryptWith } from '#crypto/keyring'
+import { batchStatus, mapBatch, readBatchInput, singleResult } from '#kms/transit_server/batch'
+import { itemResult, requireConsistentContext } from '#kms/transit_server/handlers/item_checks'
 import { badRequest } from '#kms/transit_server/http_error'
 import { requireKey } from '#kms/transit_server/key_access'
 import type { TransitHandler } from '#kms/transit_server/types'
@@ -27,25 +23,12 @@ export const decrypt: TransitHandler = async ({ engine, params, body }) => {
   const ring = await requireKey(engine, params.name)
 
   const results = await mapBatch(items, (item): DecryptResult => {
-    const reference = item.reference
-    if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
-    const invalidContext = contextError(item)
-    if (invalidContext) return { error: invalidContext, reference }
-    const unsupported = unsupportedItemFeature(item)
-    if (unsupported) return { error: unsupported, reference }
-    try {
-      return { plaintext: decryptWith(ring, item.ciphertext).toString('base64'), reference }
-    } catch (error) {
-      if (error instanceof KeyringError) return { error: error.message, reference }
-      throw error
-    }
+    const ciphertext = item.ciphertext
+    if (!ciphertext) return { error: 'missing ciphertext to decrypt', reference: item.reference }
+    return itemResult(item, () => ({ plaintext: decryptWith(ring, ciphertext).toString('base64') }))
   })
 
-  if (!isBatch) {
-    const [result] = results
-    if (result.error) throw badRequest(result.error)
-    return { status: 200, data: { plaintext: result.plaintext } }
-  }
+  if (!isBatch) return { status: 200, data: { plaintext: singleResult(results).plaintext } }
   const { status, warnings } = batchStatus(body, results)
   return { status, data: { batch_results: results }, warnings }
 }

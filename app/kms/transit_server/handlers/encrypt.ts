@@ -1,12 +1,11 @@
-import { encrypt as encryptWith, encryptionVersion, KeyringError } from '#crypto/keyring'
+import { encrypt as encryptWith, encryptionVersion } from '#crypto/keyring'
 import { decodeBase64Strict } from '#kms/transit_server/base64'
-import { batchStatus, mapBatch, readBatchInput } from '#kms/transit_server/batch'
+import { batchStatus, mapBatch, readBatchInput, singleResult } from '#kms/transit_server/batch'
 import { badRequest } from '#kms/transit_server/http_error'
 import {
-  contextError,
   hasContext,
+  itemResult,
   requireConsistentContext,
-  unsupportedItemFeature,
 } from '#kms/transit_server/handlers/item_checks'
 import { KEY_TYPE, upsertKey } from '#kms/transit_server/key_access'
 import { stringField } from '#kms/transit_server/params'
@@ -48,27 +47,18 @@ export const encrypt: TransitHandler = async ({ engine, params, body }) => {
 
   const { ring } = await upsertKey(engine, params.name)
   const results = await mapBatch(items, (item): EncryptResult => {
-    const reference = item.reference
     // Vault's order: plaintext, then context decoding, then the key's features.
     const decoded = decodeBase64Strict(item.plaintext ?? '')
-    if (!decoded.ok) return { error: decoded.error, reference }
-    const invalidContext = contextError(item)
-    if (invalidContext) return { error: invalidContext, reference }
-    const unsupported = unsupportedItemFeature(item)
-    if (unsupported) return { error: unsupported, reference }
-    try {
-      const ciphertext = encryptWith(ring, decoded.bytes, engine.random, item.keyVersion)
-      return { ciphertext, key_version: encryptionVersion(ring, item.keyVersion), reference }
-    } catch (error) {
-      if (error instanceof KeyringError) return { error: error.message, reference }
-      throw error
-    }
+    if (!decoded.ok) return { error: decoded.error, reference: item.reference }
+    return itemResult(item, () => ({
+      ciphertext: encryptWith(ring, decoded.bytes, engine.random, item.keyVersion),
+      key_version: encryptionVersion(ring, item.keyVersion),
+    }))
   })
 
   if (!isBatch) {
-    const [result] = results
-    if (result.error) throw badRequest(result.error)
-    return { status: 200, data: { ciphertext: result.ciphertext, key_version: result.key_version } }
+    const { ciphertext, key_version: keyVersion } = singleResult(results)
+    return { status: 200, data: { ciphertext, key_version: keyVersion } }
   }
   const { status, warnings } = batchStatus(body, results)
   return { status, data: { batch_results: results }, warnings }

@@ -8,8 +8,10 @@
 | request), is base64-decoded per item (the item fails with Go's error),
 | and is otherwise ignored for a key that is not derived — this server
 | only has non-derived keys (keysutil.Policy.GetKey uses the raw key then).
+| `itemResult` runs them, then the item's work, in that order for each.
 |
 */
+import { KeyringError } from '#crypto/keyring'
 import { decodeBase64Strict } from '#kms/transit_server/base64'
 import type { BatchItem } from '#kms/transit_server/batch'
 import { badRequest } from '#kms/transit_server/http_error'
@@ -50,4 +52,33 @@ export function unsupportedItemFeature(item: BatchItem): string | null {
   if (item.nonce) return 'provided nonce not allowed for this key'
   if (item.associatedData) return 'associated_data is not supported by this server'
   return null
+}
+
+/** One item's failure, as Vault reports it in `batch_results`. */
+export interface ItemFailure {
+  error: string
+  reference: string
+}
+
+/**
+ * One item's result, in the order of Vault's batch loops: the context
+ * check, then the unsupported features, then `work` on the key; a
+ * KeyringError (the engine's refusal, with Vault's message) becomes the
+ * item's `error`, anything else fails the request. Checks of the item's
+ * own input (a missing ciphertext, a plaintext that is not base64) come
+ * before, in the handler.
+ */
+export function itemResult<Result extends object>(
+  item: BatchItem,
+  work: () => Result
+): (Result & { reference: string }) | ItemFailure {
+  const reference = item.reference
+  const refused = contextError(item) ?? unsupportedItemFeature(item)
+  if (refused) return { error: refused, reference }
+  try {
+    return { ...work(), reference }
+  } catch (error) {
+    if (error instanceof KeyringError) return { error: error.message, reference }
+    throw error
+  }
 }

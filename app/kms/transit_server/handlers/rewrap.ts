@@ -1,10 +1,6 @@
-import { encryptionVersion, KeyringError, rewrap as rewrapWith } from '#crypto/keyring'
-import { mapBatch, readBatchInput } from '#kms/transit_server/batch'
-import {
-  contextError,
-  requireConsistentContext,
-  unsupportedItemFeature,
-} from '#kms/transit_server/handlers/item_checks'
+import { encryptionVersion, rewrap as rewrapWith } from '#crypto/keyring'
+import { mapBatch, readBatchInput, singleResult } from '#kms/transit_server/batch'
+import { itemResult, requireConsistentContext } from '#kms/transit_server/handlers/item_checks'
 import { badRequest } from '#kms/transit_server/http_error'
 import { requireKey } from '#kms/transit_server/key_access'
 import { intField } from '#kms/transit_server/params'
@@ -33,26 +29,18 @@ export const rewrap: TransitHandler = async ({ engine, params, body }) => {
   const ring = await requireKey(engine, params.name)
 
   const results = await mapBatch(items, (item): RewrapResult => {
-    const reference = item.reference
-    if (!item.ciphertext) return { error: 'missing ciphertext to decrypt', reference }
-    const invalidContext = contextError(item)
-    if (invalidContext) return { error: invalidContext, reference }
-    const unsupported = unsupportedItemFeature(item)
-    if (unsupported) return { error: unsupported, reference }
+    const ciphertext = item.ciphertext
+    if (!ciphertext) return { error: 'missing ciphertext to decrypt', reference: item.reference }
     const version = isBatch ? item.keyVersion : singleVersion
-    try {
-      const ciphertext = rewrapWith(ring, item.ciphertext, engine.random, version)
-      return { ciphertext, key_version: encryptionVersion(ring, version), reference }
-    } catch (error) {
-      if (error instanceof KeyringError) return { error: error.message, reference }
-      throw error
-    }
+    return itemResult(item, () => ({
+      ciphertext: rewrapWith(ring, ciphertext, engine.random, version),
+      key_version: encryptionVersion(ring, version),
+    }))
   })
 
   if (!isBatch) {
-    const [result] = results
-    if (result.error) throw badRequest(result.error)
-    return { status: 200, data: { ciphertext: result.ciphertext, key_version: result.key_version } }
+    const { ciphertext, key_version: keyVersion } = singleResult(results)
+    return { status: 200, data: { ciphertext, key_version: keyVersion } }
   }
   return { status: 200, data: { batch_results: results } }
 }
