@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { test } from '@japa/runner'
+import { runAce } from '#tests/helpers/ace'
 import app from '@adonisjs/core/services/app'
-import type { Kernel } from '@adonisjs/core/ace'
 import { KmsManager } from '#kms/kms_manager'
 import { entriesToken } from '#tests/helpers/auth'
 import { kekName } from '#tests/helpers/rotation'
@@ -113,14 +113,10 @@ test.group('KMS error details: logged at the boundary, never answered', (group) 
     const detail = internalDetail()
     fixture.server.injectFaults([{ status: 500, message: detail.text }])
 
-    const kernel: Kernel = await app.container.make('ace')
-    kernel.ui.switchMode('raw')
-    const command = await kernel.exec('kek:create', [kekName('fn-kms-detail-cli')])
-    const logs = command.ui.logger.getLogs() as Array<{ message: string; stream: string }>
-    kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
+    const run = await runAce('kek:create', [kekName('fn-kms-detail-cli')])
 
-    assert.equal(command.exitCode, 1)
-    const output = logs.map((l) => l.message).join('\n')
+    assert.equal(run.exitCode, 1)
+    const output = run.all.join('\n')
     assert.include(output, 'E_KMS_UNAVAILABLE: The KMS is unavailable; try again later')
     assert.notInclude(output, detail.user)
     assert.notInclude(output, detail.host)

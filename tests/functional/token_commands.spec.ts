@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { test } from '@japa/runner'
-import app from '@adonisjs/core/services/app'
+import { runAce } from '#tests/helpers/ace'
 import db from '@adonisjs/lucid/services/db'
-import type { Kernel } from '@adonisjs/core/ace'
 import { rememberToken } from '#tests/helpers/secrets'
 import { spawnAce } from '#tests/helpers/ace_child'
 
@@ -12,17 +11,10 @@ import { spawnAce } from '#tests/helpers/ace_child'
 */
 
 const run = randomBytes(3).toString('hex')
-let kernel: Kernel | undefined
-
+/** The shared in-process runner, with every line joined for messages. */
 async function ace(name: string, argv: string[]) {
-  kernel ??= await app.container.make('ace')
-  kernel.ui.switchMode('raw')
-  const command = await kernel.exec(name, argv)
-  const logs = command.ui.logger.getLogs() as Array<{ message: string; stream: string }>
-  kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
-  const stdout = logs.filter((l) => l.stream === 'stdout').map((l) => l.message)
-  const stderr = logs.filter((l) => l.stream === 'stderr').map((l) => l.message)
-  return { exitCode: command.exitCode, stdout, stderr, all: logs.map((l) => l.message).join('\n') }
+  const result = await runAce(name, argv)
+  return { ...result, all: result.all.join('\n') }
 }
 
 function json(stdout: string[]) {

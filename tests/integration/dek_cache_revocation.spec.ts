@@ -18,7 +18,6 @@ import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import type { Kernel } from '@adonisjs/core/ace'
 import { freePort } from '../../bin/embedded_postgres.js'
 import { Clock } from '#services/clock'
 import { DekCache } from '#services/dek_cache'
@@ -28,28 +27,15 @@ import { KeyRotationService } from '#services/key_rotation_service'
 import { createToken, entriesToken } from '#tests/helpers/auth'
 import { createKek, kekName, kmsDriver } from '#tests/helpers/rotation'
 import { waitFor } from '#tests/helpers/wait'
+import { runAce } from '#tests/helpers/ace'
+import { ShiftedClock } from '#tests/helpers/clock'
 
 const DAY = 24 * 3_600_000
 const SERVER = fileURLToPath(new URL('../../bin/server.ts', import.meta.url))
 
-/** Wall clock moved by `offsetMs`. */
-class ShiftedClock extends Clock {
-  offsetMs = 0
-  now() {
-    return new Date(Date.now() + this.offsetMs)
-  }
-  sleep() {
-    return Promise.resolve()
-  }
-}
-
-let kernel: Kernel | undefined
 async function ace(name: string, argv: string[]) {
-  kernel ??= await app.container.make('ace')
-  kernel.ui.switchMode('raw')
-  const command = await kernel.exec(name, argv)
-  kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
-  return command.exitCode
+  const run = await runAce(name, argv)
+  return run.exitCode
 }
 
 /** A second app instance (HTTP server) on the test database. */

@@ -1,4 +1,5 @@
 import { test } from '@japa/runner'
+import { ShiftedClock } from '#tests/helpers/clock'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { KmsManager } from '#kms/kms_manager'
@@ -18,17 +19,6 @@ import { startTransitServer, vaultDriverFor, type TransitFixture } from '#tests/
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
-
-/** Wall clock moved by `offsetMs`; sleeps are instant. */
-class ShiftedClock extends Clock {
-  offsetMs = 0
-  now() {
-    return new Date(Date.now() + this.offsetMs)
-  }
-  sleep() {
-    return Promise.resolve()
-  }
-}
 
 const clock = new ShiftedClock()
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { test } from '@japa/runner'
+import { ShiftedClock } from '#tests/helpers/clock'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { LocalKmsDriver } from '#kms/drivers/local'
@@ -26,17 +27,6 @@ import { appConnectionString } from '#tests/helpers/pg_sessions'
 import { waitFor } from '#tests/helpers/wait'
 
 const DAY = 24 * 3_600_000
-
-/** Wall clock moved by `offsetMs`; sleeps are instant. Shared by the app and the KMS. */
-class ShiftedClock extends Clock {
-  offsetMs = 0
-  now() {
-    return new Date(Date.now() + this.offsetMs)
-  }
-  sleep() {
-    return Promise.resolve()
-  }
-}
 
 const clock = new ShiftedClock()
 
