@@ -4,7 +4,6 @@ import app from '@adonisjs/core/services/app'
 import { KmsManager } from '#kms/kms_manager'
 import { DekCache } from '#services/dek_cache'
 import { EntryService } from '#services/entry_service'
-import { EntryCountCache } from '#services/entry_counts'
 import { createToken } from '#tests/helpers/auth'
 import {
   createKek,
@@ -16,13 +15,9 @@ import {
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
 import { waitFor } from '#tests/helpers/wait'
+import { clearCounts } from '#tests/helpers/counts'
 import { rejectsWith } from '#tests/helpers/errors'
 
-/** Forgets the cached row counts: the next report counts afresh. */
-async function clearCounts() {
-  const cache = await app.container.make(EntryCountCache)
-  cache.clear()
-}
 
 /** One sample of the exposition: `name{labels} value`. */
 interface Sample {

@@ -6,7 +6,6 @@ import app from '@adonisjs/core/services/app'
 import type { Ability } from '#app/abilities'
 import { KmsManager } from '#kms/kms_manager'
 import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
-import { EntryCountCache } from '#services/entry_counts'
 import { RotationStore } from '#services/rotation_store'
 import { createToken } from '#tests/helpers/auth'
 import {
@@ -19,13 +18,9 @@ import {
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
 import { waitFor } from '#tests/helpers/wait'
+import { clearCounts } from '#tests/helpers/counts'
 import { advisoryLocksReleased, holdRows } from '#tests/helpers/pg_sessions'
 
-/** Forgets the cached row counts: the next report counts afresh. */
-async function clearCounts() {
-  const cache = await app.container.make(EntryCountCache)
-  cache.clear()
-}
 
 /*
 | Each test owns its KEK (unique name) and the rows seeded under it.
