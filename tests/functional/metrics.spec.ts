@@ -18,7 +18,6 @@ import { waitFor } from '#tests/helpers/wait'
 import { clearCounts } from '#tests/helpers/counts'
 import { rejectsWith } from '#tests/helpers/errors'
 
-
 /** One sample of the exposition: `name{labels} value`. */
 interface Sample {
   name: string

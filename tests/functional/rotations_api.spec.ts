@@ -21,7 +21,6 @@ import { waitFor } from '#tests/helpers/wait'
 import { clearCounts } from '#tests/helpers/counts'
 import { advisoryLocksReleased, holdRows } from '#tests/helpers/pg_sessions'
 
-
 /*
 | Each test owns its KEK (unique name) and the rows seeded under it.
 */
