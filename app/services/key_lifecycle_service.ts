@@ -20,6 +20,7 @@ import {
   E_KEK_NOT_FOUND,
   E_RETIRE_REFUSED,
   E_TRIM_REFUSED,
+  E_TRIM_UNSUPPORTED,
   E_UNRETIRE_REFUSED,
   errorCode,
 } from '#app/errors'
@@ -328,6 +329,10 @@ export class KeyLifecycleService {
    */
   async trim(kekName: string) {
     const info = await this.#readKey(kekName)
+    const kmsDriver = await this.kms.forKek(kekName)
+    if (kmsDriver.canTrimVersions === false) {
+      throw new E_TRIM_UNSUPPORTED([kekName, this.kms.driverNameFor(kekName)])
+    }
     const policy = this.policies.policy(kekName)
     const min = info.minDecryptionVersion
     if (min <= Math.max(1, info.minAvailableVersion)) {

@@ -168,10 +168,16 @@ export class AzureKeyVaultServer {
       })
     }
     const fault = this.#faults.take(url.pathname)
-    if (fault) {
+    if (fault && !fault.afterHandling) {
       req.resume()
-      throw fault
+      throw fault.error
     }
+    const answer = await this.#dispatch(req, method, url)
+    if (fault) throw fault.error
+    return answer
+  }
+
+  async #dispatch(req: IncomingMessage, method: string, url: URL): Promise<unknown> {
     if (!url.searchParams.get('api-version')) {
       req.resume()
       throw badParameter('The api-version query parameter is missing.')

@@ -21,6 +21,8 @@ export interface AzureFault {
   code?: string
   message?: string
   innerCode?: string
+  /** Answer the failure only after the request was carried out (a lost response). */
+  afterHandling?: boolean
 }
 
 const DEFAULTS: Record<number, { code: string; message: string; innerCode?: string }> = {
@@ -60,19 +62,20 @@ export class AzureFaultQueue {
   }
 
   /** The first fault matching `path` as an error to answer, if any. */
-  take(path: string): AzureHttpError | null {
+  take(path: string): { error: AzureHttpError; afterHandling: boolean } | null {
     const index = this.#queue.findIndex((f) => !f.pathIncludes || path.includes(f.pathIncludes))
     if (index === -1) return null
     const [fault] = this.#queue.splice(index, 1)
     const known = DEFAULTS[fault.status] ?? { code: 'Error', message: `status ${fault.status}` }
     const headers: Record<string, string> = {}
     if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter)
-    return new AzureHttpError(
+    const error = new AzureHttpError(
       fault.status,
       fault.code ?? known.code,
       fault.message ?? known.message,
       fault.innerCode ?? known.innerCode,
       headers
     )
+    return { error, afterHandling: fault.afterHandling === true }
   }
 }
