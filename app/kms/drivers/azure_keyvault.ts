@@ -24,60 +24,30 @@ import { E_KEK_EXISTS, E_KMS_CONFIG, E_TRIM_UNSUPPORTED } from '#app/errors'
 import { mapLimited } from '#app/utils/async'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { kmsError, type KmsErrorCode } from '#kms/error_codes'
-import { RequestBudget } from '#kms/request_budget'
-import { defaultRetryDeps, withRetry, type RetryDeps, type RetryOptions } from '#kms/retry'
-import { AzureClients, type TokenCredential } from '#kms/drivers/azure_client'
-import { azureDetail, azureRetryDecision, classifyAzureError } from '#kms/drivers/azure_errors'
+
+export {
+  AZURE_KEY_TYPES,
+  DEFAULT_AZURE_REQUESTS_PER_SECOND,
+  type AzureKeyVaultDriverOptions,
+} from '#kms/drivers/azure_options'
+import {
+  AZURE_KEY_TYPES,
+  DEFAULT_AZURE_REQUESTS_PER_SECOND,
+  DEFAULT_AZURE_RETRY,
+  type AzureKeyVaultDriverOptions,
+} from '#kms/drivers/azure_options'
+import { AzureCalls } from '#kms/drivers/azure_calls'
 import { formatAzureWrapped, parseAzureWrapped } from '#kms/drivers/azure_wrapped'
 import {
   KEK_TAG,
   mapVersions,
   retirementChanges,
-  tagVersion,
   toKekInfo,
   VERSION_TAG,
-  type KeyVersionProperties,
   type MappedVersion,
   type VersionMap,
 } from '#kms/drivers/azure_versions'
 
-/** Key types the driver creates, and the wrap algorithm each uses. */
-export const AZURE_KEY_TYPES = {
-  'RSA': 'RSA-OAEP-256',
-  'RSA-HSM': 'RSA-OAEP-256',
-  'oct-HSM': 'A256KW',
-} as const
-
-/** Options of the azure-keyvault driver. */
-export interface AzureKeyVaultDriverOptions {
-  /** https://<vault>.vault.azure.net or https://<hsm>.managedhsm.azure.net (AZURE_KEYVAULT_URL). */
-  vaultUrl: string
-  /** A static bearer token (the local stand-in, tests); else DefaultAzureCredential. */
-  token?: string
-  credential?: TokenCredential
-  /** PEM of an extra CA to trust (the stand-in's test CA). */
-  ca?: string
-  /** `RSA` (default), `RSA-HSM` (Premium vault) or `oct-HSM` (Managed HSM). */
-  keyType?: keyof typeof AZURE_KEY_TYPES
-  /** RSA modulus bits (2048 default: the highest quota) or 256 for oct-HSM. */
-  keySize?: number
-  /** Requests in flight for one call. */
-  concurrency?: number
-  /** Requests/s budget across concurrent calls (a rewrap item costs 2). */
-  requestsPerSecond?: number
-  retry?: RetryOptions
-  retryDeps?: RetryDeps
-  /** How long a key's version list is reused for wrap/unwrap, ms. */
-  versionCacheMs?: number
-  /** Per-request timeout, ms. */
-  timeoutMs?: number
-  /** For a stand-in on a host that is not *.vault.azure.net. */
-  disableChallengeResourceVerification?: boolean
-}
-
-/** Default share of the vault quota: 2,000 of 4,000 RSA-2048 operations per 10 s. */
-export const DEFAULT_AZURE_REQUESTS_PER_SECOND = 200
-const DEFAULT_RETRY: RetryOptions = { maxAttempts: 6, baseDelayMs: 250, maxDelayMs: 10_000 }
 const ITEM_CODES = new Set<KmsErrorCode>(['E_CIPHERTEXT_INVALID', 'E_KEY_VERSION_DISALLOWED'])
 
 /** A per-item failure of unwrap/rewrap (turned into a result or thrown). */
@@ -96,14 +66,11 @@ class ItemError extends Error {
 export class AzureKeyVaultDriver implements KmsDriver {
   /** Key Vault deletes keys whole: kek:trim is refused up front. */
   readonly canTrimVersions = false
-  readonly budget: RequestBudget
+  #calls: AzureCalls
   #options: AzureKeyVaultDriverOptions
-  #clients?: Promise<AzureClients>
   #algorithm: (typeof AZURE_KEY_TYPES)[keyof typeof AZURE_KEY_TYPES]
   #keyType: keyof typeof AZURE_KEY_TYPES
   #concurrency: number
-  #retry: RetryOptions
-  #retryDeps: RetryDeps
   #cache = new Map<string, { at: number; map: Promise<VersionMap | null> }>()
 
   constructor(options: AzureKeyVaultDriverOptions) {
@@ -123,10 +90,16 @@ export class AzureKeyVaultDriver implements KmsDriver {
     this.#algorithm = AZURE_KEY_TYPES[this.#keyType]
     this.#options = options
     this.#concurrency = Math.max(1, options.concurrency ?? 8)
-    this.#retry = options.retry ?? DEFAULT_RETRY
-    this.#retryDeps = options.retryDeps ?? defaultRetryDeps
-    this.budget = new RequestBudget({
-      ratePerSecond: options.requestsPerSecond ?? DEFAULT_AZURE_REQUESTS_PER_SECOND,
+    this.#calls = new AzureCalls({
+      vaultUrl: options.vaultUrl,
+      token: options.token,
+      credential: options.credential,
+      ca: options.ca,
+      disableChallengeResourceVerification: options.disableChallengeResourceVerification,
+      requestsPerSecond: options.requestsPerSecond ?? DEFAULT_AZURE_REQUESTS_PER_SECOND,
+      retry: options.retry ?? DEFAULT_AZURE_RETRY,
+      retryDeps: options.retryDeps,
+      timeoutMs: options.timeoutMs,
     })
   }
 
@@ -142,15 +115,7 @@ export class AzureKeyVaultDriver implements KmsDriver {
   }
 
   async listKeys(): Promise<string[]> {
-    const clients = await this.#client()
-    const names = await this.#call('', 'list', true, async () => {
-      const found: string[] = []
-      for await (const props of clients.keys.listPropertiesOfKeys()) {
-        if (tagVersion(props.tags) !== null) found.push(props.name)
-      }
-      return found
-    })
-    return [...new Set(names)].sort()
+    return [...new Set(await this.#calls.listKeyNames())].sort()
   }
 
   async rotateKey(name: string): Promise<KekInfo> {
@@ -174,9 +139,9 @@ export class AzureKeyVaultDriver implements KmsDriver {
       if (!Number.isInteger(min) || min < 1 || min > map.latestVersion) {
         throw kmsError('E_KMS_REJECTED', `min decryption version ${min} is out of range`, name)
       }
-      const clients = await this.#client()
+      const clients = await this.#calls.clients()
       await mapLimited(retirementChanges(map, min), this.#concurrency, (change) =>
-        this.#call(name, 'update', true, (abortSignal) =>
+        this.#calls.call(name, 'update', true, (abortSignal) =>
           clients.keys.updateKeyProperties(name, change.versionId, {
             enabled: change.enabled,
             abortSignal,
@@ -249,12 +214,13 @@ export class AzureKeyVaultDriver implements KmsDriver {
     })
   }
 
+  /** The requests/s budget every request of this driver takes from. */
+  get budget() {
+    return this.#calls.budget
+  }
+
   async close() {
-    const clients = this.#clients
-    this.#clients = undefined
-    if (!clients) return
-    const resolved = await clients
-    resolved.close()
+    await this.#calls.close()
   }
 
   /** The version new wraps use (`version`, else the latest), checked against retirement. */
@@ -289,17 +255,17 @@ export class AzureKeyVaultDriver implements KmsDriver {
   }
 
   async #wrapOne(name: string, target: MappedVersion, dek: Buffer): Promise<string> {
-    const clients = await this.#client()
-    const result = await this.#call(name, 'wrap', true, (abortSignal) =>
+    const clients = await this.#calls.clients()
+    const result = await this.#calls.call(name, 'wrap', true, (abortSignal) =>
       clients.crypto(name, target.versionId).wrapKey(this.#algorithm, dek, { abortSignal })
     )
     return formatAzureWrapped(target.version, target.versionId, result.result)
   }
 
   async #unwrapOne(name: string, source: MappedVersion, bytes: Buffer): Promise<Buffer> {
-    const clients = await this.#client()
+    const clients = await this.#calls.clients()
     try {
-      const result = await this.#call(name, 'unwrap', true, (abortSignal) =>
+      const result = await this.#calls.call(name, 'unwrap', true, (abortSignal) =>
         clients.crypto(name, source.versionId).unwrapKey(this.#algorithm, bytes, { abortSignal })
       )
       const dek = Buffer.from(result.result)
@@ -314,8 +280,8 @@ export class AzureKeyVaultDriver implements KmsDriver {
 
   /** Creates version `n` once: a retry first looks whether the lost attempt landed. */
   async #createVersion(name: string, n: number) {
-    const clients = await this.#client()
-    await this.#call(name, 'create', true, async (abortSignal, attempt) => {
+    const clients = await this.#calls.clients()
+    await this.#calls.call(name, 'create', true, async (abortSignal, attempt) => {
       if (attempt > 1) {
         const landed = await this.#load(name, true)
         if (landed?.versions.some((v) => v.version === n)) return
@@ -345,64 +311,12 @@ export class AzureKeyVaultDriver implements KmsDriver {
     const ttl = this.#options.versionCacheMs ?? 5_000
     const cached = this.#cache.get(name)
     if (!fresh && cached && Date.now() - cached.at < ttl) return cached.map
-    const map = this.#listVersions(name).then((items) => {
+    const map = this.#calls.listVersions(name).then((items) => {
       const mapped = items ? mapVersions(items) : null
       return mapped && mapped.versions.length > 0 ? mapped : null
     })
     this.#cache.set(name, { at: Date.now(), map })
     map.catch(() => this.#cache.delete(name))
     return map
-  }
-
-  async #listVersions(name: string): Promise<KeyVersionProperties[] | null> {
-    const clients = await this.#client()
-    try {
-      return await this.#call(name, 'list', true, async () => {
-        const items: KeyVersionProperties[] = []
-        for await (const props of clients.keys.listPropertiesOfKeyVersions(name)) items.push(props)
-        return items
-      })
-    } catch (error) {
-      if ((error as { code?: string }).code === 'E_KEK_NOT_FOUND') return null
-      throw error
-    }
-  }
-
-  #client(): Promise<AzureClients> {
-    this.#clients ??= AzureClients.create({
-      vaultUrl: this.#options.vaultUrl,
-      token: this.#options.token,
-      credential: this.#options.credential,
-      ca: this.#options.ca,
-      disableChallengeResourceVerification: this.#options.disableChallengeResourceVerification,
-    })
-    return this.#clients
-  }
-
-  /**
-   * One Key Vault request: a budget token, a timeout, retries (429/503
-   * always, after Retry-After; other 5xx and lost connections when
-   * idempotent), failures as E_* errors.
-   */
-  async #call<T>(
-    name: string,
-    op: 'list' | 'create' | 'update' | 'wrap' | 'unwrap',
-    idempotent: boolean,
-    fn: (abortSignal: AbortSignal, attempt: number) => Promise<T>
-  ): Promise<T> {
-    try {
-      return await withRetry(
-        async (attempt) => {
-          await this.budget.take()
-          return fn(AbortSignal.timeout(this.#options.timeoutMs ?? 30_000), attempt)
-        },
-        (error) => azureRetryDecision(error, idempotent),
-        this.#retry,
-        this.#retryDeps
-      )
-    } catch (error) {
-      const code = classifyAzureError(error, op === 'unwrap' ? 'unwrap' : undefined)
-      throw kmsError(code, azureDetail(error), name)
-    }
   }
 }
