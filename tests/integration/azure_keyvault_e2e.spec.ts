@@ -186,6 +186,63 @@ test.group('azure-keyvault end to end: the commands', (group) => {
   }).timeout(60_000)
 })
 
+test.group('azure-keyvault end to end: least-privilege roles', (group) => {
+  const encryptionUser = `svc-${randomId(16)}`
+  const cryptoUser = `usr-${randomId(16)}`
+  let fixture: AzureFixture
+
+  group.setup(async () => {
+    fixture = await startAzureServer({
+      limitedTokens: {
+        // Key Vault Crypto Service Encryption User / Key Vault Crypto User.
+        [encryptionUser]: ['read', 'wrap/action', 'unwrap/action'],
+        [cryptoUser]: ['read', 'wrap/action', 'unwrap/action', 'update/action'],
+      },
+    })
+    return () => fixture.close()
+  })
+  group.each.setup(() => {
+    clock.offsetMs = 0
+    app.container.swap(Clock, () => clock)
+    return () => app.container.restoreAll()
+  })
+
+  test('Crypto Service Encryption User: preflight passes, rotate:kek is E_KMS_DENIED with nothing moved; Crypto User may retire', async ({
+    assert,
+  }) => {
+    const admin = useAzure(fixture).driver
+    const kek = kekName('azrbac')
+    await admin.createKey(kek)
+    const expected = await seed(kek, 40)
+
+    useAzure({ ...fixture, token: encryptionUser })
+    const pre = await ace('rotation:preflight', [kek, '--json'])
+    assert.equal(pre.exitCode, 0, JSON.stringify(pre.json))
+    await assertAllDecrypt(assert, expected)
+    const rotated = await ace('rotate:kek', [kek, '--json'])
+    assert.equal(rotated.exitCode, 1)
+    assert.include(JSON.stringify(rotated.json), 'E_KMS_DENIED')
+    assert.deepEqual(await versionCounts(kek), { 1: 40 })
+    const info = await admin.readKey(kek)
+    assert.equal(info!.latestVersion, 1, 'no version was created')
+
+    useAzure(fixture)
+    const run = await ace('rotate:kek', [kek, '--resume', '--json'])
+    assert.equal(run.exitCode, 0, JSON.stringify(run.json))
+    clock.offsetMs = 25 * HOUR
+    useAzure({ ...fixture, token: encryptionUser })
+    const denied = await ace('kek:retire', [kek, '--json'])
+    assert.equal(denied.exitCode, 1)
+    assert.include(JSON.stringify(denied.json), 'E_KMS_DENIED')
+    useAzure({ ...fixture, token: cryptoUser })
+    const retired = await ace('kek:retire', [kek, '--json'])
+    assert.equal(retired.exitCode, 0, JSON.stringify(retired.json))
+    assert.equal(retired.json.minDecryptionVersion, 2)
+    await assertAllDecrypt(assert, expected)
+    await admin.close()
+  }).timeout(60_000)
+})
+
 test.group('azure-keyvault end to end: child processes', (group) => {
   group.each.teardown(() => app.container.restoreAll())
 

@@ -44,7 +44,16 @@ export interface AzureServerOptions {
   random?: RandomBytes
   logger?: TransitLogger
   maxBodyBytes?: number
+  /**
+   * TEST-ONLY: more bearer tokens, each allowed only some data actions
+   * (as an Azure RBAC role would), to prove least-privilege roles.
+   */
+  limitedTokens?: Record<string, DataAction[]>
 }
+
+/** Key Vault data actions (`Microsoft.KeyVault/vaults/keys/<action>`). */
+export type DataAction =
+  'read' | 'create/action' | 'update/action' | 'wrap/action' | 'unwrap/action'
 
 const CHALLENGE =
   'Bearer authorization="https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000", resource="https://vault.azure.net"'
@@ -67,6 +76,7 @@ export class AzureKeyVaultServer {
   #logger?: TransitLogger
   #maxBodyBytes: number
   #faults = new AzureFaultQueue()
+  #limited: Map<string, Set<DataAction>>
 
   constructor(options: AzureServerOptions) {
     assertTokenStrength(options.token)
@@ -75,6 +85,12 @@ export class AzureKeyVaultServer {
     this.#store = new StandInKeyStore(options.random ?? randomBytes, this.#now)
     this.#logger = options.logger
     this.#maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
+    this.#limited = new Map(
+      Object.entries(options.limitedTokens ?? {}).map(([token, actions]) => [
+        token,
+        new Set(actions),
+      ])
+    )
     this.#server = createServer({ cert: options.tlsCert, key: options.tlsKey }, (req, res) => {
       void this.#handle(req, res)
     })
@@ -161,11 +177,22 @@ export class AzureKeyVaultServer {
         { 'www-authenticate': CHALLENGE }
       )
     }
-    if (!tokensMatch(match[1], this.#token)) {
+    const limited = [...this.#limited].find(([token]) => tokensMatch(match[1], token))?.[1]
+    if (!limited && !tokensMatch(match[1], this.#token)) {
       req.resume()
       throw new AzureHttpError(401, 'Unauthorized', 'AKV10022: Invalid token.', undefined, {
         'www-authenticate': CHALLENGE,
       })
+    }
+    const action = dataAction(method, url.pathname)
+    if (limited && !limited.has(action)) {
+      req.resume()
+      throw new AzureHttpError(
+        403,
+        'Forbidden',
+        `Caller is not authorized to perform action on resource. Action: 'Microsoft.KeyVault/vaults/keys/${action}'`,
+        'ForbiddenByRbac'
+      )
     }
     const fault = this.#faults.take(url.pathname)
     if (fault && !fault.afterHandling) {
@@ -238,4 +265,14 @@ export class AzureKeyVaultServer {
     })
     res.end(text)
   }
+}
+
+/** The data action a request needs (as Key Vault's RBAC checks it). */
+function dataAction(method: string, path: string): DataAction {
+  const last = path.split('/').at(-1)?.toLowerCase()
+  if (last === 'wrapkey') return 'wrap/action'
+  if (last === 'unwrapkey') return 'unwrap/action'
+  if (method === 'POST' && (last === 'create' || last === 'rotate')) return 'create/action'
+  if (method === 'PATCH') return 'update/action'
+  return 'read'
 }
