@@ -128,6 +128,11 @@ test.group('azure-keyvault end to end: the commands', (group) => {
     assert.equal(refused.code, 'E_KEY_VERSION_DISALLOWED')
     await assertAllDecrypt(assert, expected)
 
+    // Refused up front, not with the retention rule's E_TRIM_REFUSED: it will never be possible.
+    const early = await ace('kek:trim', [kek, '--json'])
+    assert.equal(early.exitCode, 1)
+    assert.match(early.json.error, /^E_TRIM_UNSUPPORTED: /)
+
     clock.offsetMs = 25 * HOUR + 31 * DAY
     const mark = fixture.server.requestLog.length
     const trimmed = await ace('kek:trim', [kek, '--json'])

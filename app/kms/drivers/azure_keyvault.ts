@@ -158,7 +158,7 @@ export class AzureKeyVaultDriver implements KmsDriver {
   }
 
   async generateDataKey(name: string): Promise<DataKey> {
-    const plaintext = randomBytes(32)
+    const plaintext = (this.#options.random ?? randomBytes)(32)
     const [wrapped] = await this.wrap(name, [plaintext])
     return { plaintext, wrapped, version: parseAzureWrapped(wrapped)!.version }
   }

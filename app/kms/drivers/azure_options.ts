@@ -36,6 +36,8 @@ export interface AzureKeyVaultDriverOptions {
   versionCacheMs?: number
   /** Per-request timeout, ms. */
   timeoutMs?: number
+  /** Randomness for generateDataKey's DEKs (node:crypto by default). */
+  random?: (size: number) => Buffer
   /** For a stand-in on a host that is not *.vault.azure.net. */
   disableChallengeResourceVerification?: boolean
 }
