@@ -60,6 +60,12 @@ export interface KmsDriver {
    * Absent means true.
    */
   readonly canTrimVersions?: boolean
+  /**
+   * The most rows/s a rewrap can move within the driver's requests/s budget
+   * (its share of the KMS quota ÷ requests per row); absent when unbounded.
+   * Estimates (`rotate:kek --dry-run`, preflight) are capped by it.
+   */
+  readonly rewrapRowsPerSecond?: number
   /** Creates a KEK (version 1). E_KEK_EXISTS when it already exists. */
   createKey(name: string): Promise<KekInfo>
   /** Reads a KEK, null when unknown. */

@@ -214,6 +214,11 @@ export class AzureKeyVaultDriver implements KmsDriver {
     })
   }
 
+  /** A rewrap row costs two requests (unwrap + wrap): the quota bounds rows/s at half the budget. */
+  get rewrapRowsPerSecond() {
+    return this.#calls.budget.ratePerSecond / 2
+  }
+
   /** The requests/s budget every request of this driver takes from. */
   get budget() {
     return this.#calls.budget
