@@ -267,6 +267,23 @@ test.group('azure-keyvault end to end: least-privilege roles', (group) => {
 test.group('azure-keyvault end to end: child processes', (group) => {
   group.each.teardown(() => app.container.restoreAll())
 
+  test('KMS_DRIVER=azure-keyvault: a missing or plain-http AZURE_KEYVAULT_URL is E_KMS_CONFIG when used', async ({
+    assert,
+  }) => {
+    const unset = spawnAce(['kek:list'], { KMS_DRIVER: 'azure-keyvault', AZURE_KEYVAULT_URL: '' })
+    assert.equal(await unset.exited, 1)
+    assert.match(unset.output(), /E_KMS_CONFIG: .*AZURE_KEYVAULT_URL is not set/)
+    const plain = spawnAce(['kek:list'], {
+      KMS_DRIVER: 'azure-keyvault',
+      AZURE_KEYVAULT_URL: 'http://127.0.0.1:1',
+    })
+    assert.equal(await plain.exited, 1)
+    assert.match(plain.output(), /E_KMS_CONFIG: .*must be https:\/\//)
+    // A configured but unused azure entry never stops the app.
+    const unused = spawnAce(['kek:list'], { KMS_DRIVER: 'local', AZURE_KEYVAULT_URL: '' })
+    assert.equal(await unused.exited, 0, unused.output().slice(-300))
+  }).timeout(60_000)
+
   test('kms:serve --api azure-keyvault needs a certificate', async ({ assert }) => {
     const child = spawnAce(['kms:serve', '--api', 'azure-keyvault', '--port', '0'], {
       KMS_SERVE_TOKEN: `test-${randomId(24)}`,

@@ -4,9 +4,12 @@
 |--------------------------------------------------------------------------
 |
 | One suite, run against every driver: `local` (in-process, through the
-| KmsManager) and `vault` (VaultKmsDriver → node-vault → real HTTP → the
-| in-process transit server of `kms:serve`). Then what only an HTTP KMS
-| can do (retries, denial, outage), and the server's HTTP surface.
+| KmsManager), `vault` (VaultKmsDriver → node-vault → real HTTP → the
+| in-process transit server of `kms:serve`) and `azure-keyvault` (the real
+| @azure/keyvault-keys → HTTPS with a test CA → the Key Vault stand-in of
+| `kms:serve --api azure-keyvault`; its transport in azure_keyvault.spec.ts).
+| Then what only an HTTP KMS can do (retries, denial, outage), and the
+| server's HTTP surface.
 |
 */
 import { randomBytes } from 'node:crypto'
