@@ -369,3 +369,19 @@ export const E_KEYSTORE_INVALID = createError<[detail: string]>(
   'E_KEYSTORE_INVALID',
   422
 )
+
+/*
+|--------------------------------------------------------------------------
+| azure-keyvault driver
+|--------------------------------------------------------------------------
+*/
+
+/**
+ * kek:trim on a KMS that cannot delete single key versions (Azure Key
+ * Vault deletes a key whole): the retired versions stay, disabled.
+ */
+export const E_TRIM_UNSUPPORTED = createError<[name: string, kms: string]>(
+  'Trim is not possible for KEK "%s": %s cannot delete single key versions; retired versions stay disabled (see the runbook)',
+  'E_TRIM_UNSUPPORTED',
+  409
+)

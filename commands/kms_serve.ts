@@ -4,6 +4,7 @@ import logger from '@adonisjs/core/services/logger'
 import env from '#start/env'
 import { createTransitServer } from '#kms/transit_server/from_app'
 import { resolveServeToken } from '#kms/transit_server/serve_token'
+import { createAzureStandIn } from '#kms/azure_server/serve'
 
 /**
  * Serves the local KMS over a Vault Transit-compatible HTTP API, so that
@@ -26,6 +27,11 @@ export default class KmsServe extends BaseCommand {
     '',
     '  KMS_SERVE_TOKEN=… {{ binaryName }} kms:serve --port 8200 --mount transit',
     '  {{ binaryName }} kms:serve --token-file /etc/rewrap/kms-serve.token',
+    '',
+    '--api azure-keyvault serves the Azure Key Vault keys REST API instead (HTTPS with --tls-cert',
+    'and --tls-key; the token is the bearer token clients present after the 401 challenge; keys in',
+    'memory, for tests and local development):',
+    '  {{ binaryName }} kms:serve --api azure-keyvault --tls-cert cert.pem --tls-key key.pem',
   ]
 
   /** Boots the app (database) and keeps the process alive while serving. */
@@ -46,6 +52,21 @@ export default class KmsServe extends BaseCommand {
   /** Transit mount path. */
   @flags.string({ description: 'Mount path of the transit API', default: 'transit' })
   declare mount: string
+
+  /** Wire protocol to serve. */
+  @flags.string({
+    description: 'API to serve: vault (Transit, default) or azure-keyvault',
+    default: 'vault',
+  })
+  declare api: string
+
+  /** PEM certificate (chain) of the HTTPS listener (azure-keyvault). */
+  @flags.string({ description: 'PEM certificate file (--api azure-keyvault)' })
+  declare tlsCert?: string
+
+  /** PEM private key of the HTTPS listener (azure-keyvault). */
+  @flags.string({ description: 'PEM private key file (--api azure-keyvault)' })
+  declare tlsKey?: string
 
   /** Interface to bind. */
   @flags.string({ description: 'Interface to bind', default: '127.0.0.1' })
@@ -79,7 +100,34 @@ export default class KmsServe extends BaseCommand {
       return
     }
 
-    const server = await createTransitServer(this.app, { token, mount: this.mount, logger })
+    if (this.api !== 'vault' && this.api !== 'azure-keyvault') {
+      this.logger.error(`E_KMS_CONFIG: --api must be vault or azure-keyvault (got "${this.api}")`)
+      this.exitCode = 1
+      await this.app.terminate()
+      return
+    }
+    let server: {
+      url: string
+      listen(port: number, host: string): Promise<unknown>
+      close(): Promise<void>
+    }
+    try {
+      server =
+        this.api === 'azure-keyvault'
+          ? await createAzureStandIn({
+              token,
+              tlsCertFile: this.tlsCert,
+              tlsKeyFile: this.tlsKey,
+              logger,
+            })
+          : await createTransitServer(this.app, { token, mount: this.mount, logger })
+    } catch (error) {
+      const { code, message } = error as { code?: string; message: string }
+      this.logger.error(`${code ?? 'E_KMS_CONFIG'}: ${message}`)
+      this.exitCode = 1
+      await this.app.terminate()
+      return
+    }
     try {
       await server.listen(port, this.host)
     } catch (error) {
@@ -99,6 +147,10 @@ export default class KmsServe extends BaseCommand {
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
 
-    this.logger.info(`kms:serve listening on ${server.url} (mount "${server.mount}")`)
+    this.logger.info(
+      this.api === 'azure-keyvault'
+        ? `kms:serve listening on ${server.url} (Azure Key Vault keys API)`
+        : `kms:serve listening on ${server.url} (mount "${this.mount}")`
+    )
   }
 }

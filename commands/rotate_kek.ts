@@ -119,6 +119,9 @@ export default class RotateKek extends RewrapCommand {
           (plan.estimatedSecondsPaced > plan.estimatedSeconds
             ? ` (up to ${plan.estimatedSecondsPaced}s while the database serves other work)`
             : '') +
+          (plan.kmsRowsPerSecond
+            ? ` (quota-bound: the KMS budget allows ${plan.kmsRowsPerSecond} rows/s)`
+            : '') +
           '. Nothing changed.'
       )
       if (plan.unfinishedRun) {

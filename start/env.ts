@@ -39,7 +39,7 @@ export default await Env.create(new URL('../', import.meta.url), {
   /**
    * KMS
    */
-  KMS_DRIVER: Env.schema.enum.optional(['local', 'vault'] as const),
+  KMS_DRIVER: Env.schema.enum.optional(['local', 'vault', 'azure-keyvault'] as const),
   KMS_ROOT_KEY: Env.schema.secret.optional(),
   VAULT_ADDR: Env.schema.string.optional(),
   VAULT_TOKEN: Env.schema.secret.optional(),
@@ -48,6 +48,19 @@ export default await Env.create(new URL('../', import.meta.url), {
   VAULT_TIMEOUT_MS: Env.schema.number.optional(),
   /** Accept a plain http:// VAULT_ADDR on a non-loopback host (default: refused). */
   VAULT_ALLOW_INSECURE_HTTP: Env.schema.boolean.optional(),
+
+  /**
+   * azure-keyvault driver: the vault (or Managed HSM) URL; credentials from
+   * DefaultAzureCredential (AZURE_CLIENT_ID, workload / managed identity, az
+   * login…). AZURE_KEYVAULT_TOKEN (a static bearer token) and the challenge
+   * resource check switch are for the local stand-in only.
+   */
+  AZURE_KEYVAULT_URL: Env.schema.string.optional(),
+  AZURE_KEYVAULT_KEY_TYPE: Env.schema.enum.optional(['RSA', 'RSA-HSM', 'oct-HSM'] as const),
+  AZURE_KEYVAULT_REQUESTS_PER_SECOND: Env.schema.number.optional(),
+  AZURE_KEYVAULT_CONCURRENCY: Env.schema.number.optional(),
+  AZURE_KEYVAULT_TOKEN: Env.schema.secret.optional(),
+  AZURE_KEYVAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: Env.schema.boolean.optional(),
 
   /**
    * kms:serve (the Vault Transit-compatible server)

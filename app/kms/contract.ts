@@ -5,7 +5,8 @@
 |
 | Every KMS driver (local, vault, later aws/azure) implements this and
 | passes the same contract test suite (tests/integration/kms_contract.spec.ts).
-| Wrapped DEKs are always `vault:vN:<base64>` strings.
+| Wrapped DEKs are `<prefix>:vN:…` strings (`vault:vN:<base64>` for local
+| and vault, `azure:vN:<version id>:<base64url>` for azure-keyvault).
 |
 | Errors are the E_* errors of app/errors.ts: E_KEK_NOT_FOUND,
 | E_KMS_UNAVAILABLE, E_KMS_DENIED, E_KMS_REJECTED, E_CIPHERTEXT_INVALID,
@@ -53,6 +54,18 @@ export interface KekConfig {
  * The operations Rewrap needs from a KMS.
  */
 export interface KmsDriver {
+  /**
+   * False when the KMS cannot delete single versions (Azure Key Vault deletes
+   * a key whole): kek:trim is refused before any check (E_TRIM_UNSUPPORTED).
+   * Absent means true.
+   */
+  readonly canTrimVersions?: boolean
+  /**
+   * The most rows/s a rewrap can move within the driver's requests/s budget
+   * (its share of the KMS quota ÷ requests per row); absent when unbounded.
+   * Estimates (`rotate:kek --dry-run`, preflight) are capped by it.
+   */
+  readonly rewrapRowsPerSecond?: number
   /** Creates a KEK (version 1). E_KEK_EXISTS when it already exists. */
   createKey(name: string): Promise<KekInfo>
   /** Reads a KEK, null when unknown. */

@@ -4,7 +4,7 @@
 |--------------------------------------------------------------------------
 */
 import { configProvider } from '@adonisjs/core'
-import { E_CONFIG_INVALID } from '#app/errors'
+import { E_CONFIG_INVALID, E_KMS_CONFIG } from '#app/errors'
 import { KEK_NAME_PATTERN } from '#validators/entry'
 import type { ConfigProvider } from '@adonisjs/core/types'
 import type { ApplicationService } from '@adonisjs/core/types'
@@ -12,6 +12,7 @@ import type { KmsDriver } from '#kms/contract'
 import type { LocalDriverConfig } from '#kms/driver_configs'
 import type { VaultDriverOptions } from '#kms/drivers/vault'
 import { assertSecureEndpoint } from '#kms/vault_transport'
+import type { AzureKeyVaultDriverOptions } from '#kms/drivers/azure_keyvault'
 
 /** Creates a driver instance once the app has booted. */
 export type KmsDriverFactory = () => KmsDriver | Promise<KmsDriver>
@@ -79,7 +80,7 @@ export function defineConfig<
       if (!resolved) {
         throw new E_CONFIG_INVALID([
           'config/kms.ts',
-          `drivers.${String(name)} is not a driver (use drivers.local() / drivers.vault())`,
+          `drivers.${String(name)} is not a driver (use drivers.local() / drivers.vault() / drivers.azureKeyVault())`,
         ])
       }
       drivers[name] = resolved
@@ -105,6 +106,23 @@ export const drivers = {
     return configProvider.create(async () => {
       const { VaultKmsDriver } = await import('#kms/drivers/vault')
       return () => new VaultKmsDriver(config)
+    })
+  },
+  /**
+   * Azure Key Vault / Managed HSM through @azure/keyvault-keys
+   * (DefaultAzureCredential unless a static `token` is given). The URL is
+   * checked when the driver is first used, so an unused entry never stops
+   * the boot.
+   */
+  azureKeyVault(
+    config: Omit<AzureKeyVaultDriverOptions, 'vaultUrl'> & { vaultUrl: string | undefined }
+  ): ConfigProvider<KmsDriverFactory> {
+    return configProvider.create(async () => {
+      const { AzureKeyVaultDriver } = await import('#kms/drivers/azure_keyvault')
+      return () => {
+        if (!config.vaultUrl) throw new E_KMS_CONFIG(['AZURE_KEYVAULT_URL is not set'])
+        return new AzureKeyVaultDriver({ ...config, vaultUrl: config.vaultUrl })
+      }
     })
   },
 }

@@ -14,7 +14,12 @@
 */
 import { inject } from '@adonisjs/core'
 import db from '@adonisjs/lucid/services/db'
-import { E_RETIRE_REFUSED, E_TRIM_REFUSED, E_UNRETIRE_REFUSED } from '#app/errors'
+import {
+  E_RETIRE_REFUSED,
+  E_TRIM_REFUSED,
+  E_TRIM_UNSUPPORTED,
+  E_UNRETIRE_REFUSED,
+} from '#app/errors'
 import { formatDuration } from '#app/utils/duration'
 import type { KekInfo } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
@@ -143,6 +148,10 @@ export class KeyLifecycleService {
    */
   async trim(kekName: string) {
     const info = await this.kms.requireKek(kekName)
+    const kmsDriver = await this.kms.forKek(kekName)
+    if (kmsDriver.canTrimVersions === false) {
+      throw new E_TRIM_UNSUPPORTED([kekName, this.kms.driverNameFor(kekName)])
+    }
     const policy = this.policies.policy(kekName)
     const min = info.minDecryptionVersion
     if (min <= Math.max(1, info.minAvailableVersion)) {

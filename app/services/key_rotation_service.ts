@@ -56,6 +56,8 @@ export interface RotationPlan {
   estimatedSeconds: number
   /** While other sessions use the database (paced by the nice ratio). */
   estimatedSecondsPaced: number
+  /** The KMS quota's bound on rows/s (the driver's budget), when it has one. */
+  kmsRowsPerSecond: number | null
   unfinishedRun: RotationRun | null
 }
 
@@ -97,7 +99,13 @@ export class KeyRotationService {
     if (sleepMs > 0) rate = Math.min(rate, (batchSize * 1000) / sleepMs)
     if (maxRate > 0) rate = Math.min(rate, maxRate)
     const niceRatio = options.niceRatio ?? config.niceRatio
-    const paced = Math.min(rate, config.estimateRowsPerSecond / (1 + Math.max(0, niceRatio)))
+    let paced = Math.min(rate, config.estimateRowsPerSecond / (1 + Math.max(0, niceRatio)))
+    // Quota-bound drivers (Azure: two requests per row) cannot go faster than their budget.
+    const kmsRowsPerSecond = driver.rewrapRowsPerSecond ?? null
+    if (kmsRowsPerSecond) {
+      rate = Math.min(rate, kmsRowsPerSecond)
+      paced = Math.min(paced, kmsRowsPerSecond)
+    }
     return {
       kekName,
       latestVersion: info.latestVersion,
@@ -107,6 +115,7 @@ export class KeyRotationService {
       rowsPerVersion,
       estimatedSeconds: Math.ceil(staleRows / rate),
       estimatedSecondsPaced: Math.ceil(staleRows / paced),
+      kmsRowsPerSecond,
       unfinishedRun: unfinished,
     }
   }

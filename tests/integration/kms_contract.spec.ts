@@ -4,9 +4,12 @@
 |--------------------------------------------------------------------------
 |
 | One suite, run against every driver: `local` (in-process, through the
-| KmsManager) and `vault` (VaultKmsDriver → node-vault → real HTTP → the
-| in-process transit server of `kms:serve`). Then what only an HTTP KMS
-| can do (retries, denial, outage), and the server's HTTP surface.
+| KmsManager), `vault` (VaultKmsDriver → node-vault → real HTTP → the
+| in-process transit server of `kms:serve`) and `azure-keyvault` (the real
+| @azure/keyvault-keys → HTTPS with a test CA → the Key Vault stand-in of
+| `kms:serve --api azure-keyvault`; its transport in azure_keyvault.spec.ts).
+| Then what only an HTTP KMS can do (retries, denial, outage), and the
+| server's HTTP surface.
 |
 */
 import { randomBytes } from 'node:crypto'
@@ -19,6 +22,7 @@ import { LocalKmsDriver } from '#kms/drivers/local'
 import { KmsManager } from '#kms/kms_manager'
 import { TransitServer } from '#kms/transit_server/transit_server'
 import { DEFAULT_MAX_BODY_BYTES } from '#kms/transit_server/request_body'
+import { azureDriverFor, startAzureServer } from '#tests/helpers/azure'
 import {
   emptyKeyringStore,
   randomId,
@@ -53,13 +57,17 @@ function assertNoSecret(assert: any, messages: string[], deks: Buffer[]) {
   }
 }
 
-/** Flips one bit inside the sealed bytes of a `vault:vN:` string. */
+/** Flips one bit inside the sealed bytes (the last field) of a `<prefix>:vN:…` string. */
 function tamper(wrapped: string): string {
-  const [prefix, version, body] = wrapped.split(':')
-  const bytes = Buffer.from(body, 'base64')
+  const cut = wrapped.lastIndexOf(':') + 1
+  const encoding = wrapped.startsWith('vault:') ? 'base64' : 'base64url'
+  const bytes = Buffer.from(wrapped.slice(cut), encoding)
   bytes[14] ^= 0x01
-  return `${prefix}:${version}:${bytes.toString('base64')}`
+  return `${wrapped.slice(0, cut)}${bytes.toString(encoding)}`
 }
+
+/** A `vault:vN:<base64>` string (Vault Transit, local). */
+const VAULT_WRAPPED = (version: number) => new RegExp(`^vault:v${version}:[A-Za-z0-9+/]+={0,2}$`)
 
 function freshDeks(count: number): Buffer[] {
   return Array.from({ length: count }, () => randomBytes(32))
@@ -75,13 +83,19 @@ function requestsSince(fixture: TransitFixture, mark: number) {
 |--------------------------------------------------------------------------
 */
 const DRIVERS: Array<{
-  kind: 'local' | 'vault'
+  kind: 'local' | 'vault' | 'azure-keyvault'
+  /** The wrapped form of a DEK at a version. */
+  wrapped: (version: number) => RegExp
+  /** `versions`: trim deletes old versions; `unsupported`: refused (Key Vault deletes keys whole). */
+  trim: 'versions' | 'unsupported'
   setup: () => Promise<DriverUnderTest>
   /** The driver over a KMS that holds no KEK at all. */
   empty: () => Promise<DriverUnderTest>
 }> = [
   {
     kind: 'local',
+    wrapped: VAULT_WRAPPED,
+    trim: 'versions',
     setup: async () => {
       const manager = await app.container.make(KmsManager)
       return { driver: await manager.use('local') }
@@ -93,6 +107,8 @@ const DRIVERS: Array<{
   },
   {
     kind: 'vault',
+    wrapped: VAULT_WRAPPED,
+    trim: 'versions',
     setup: async () => {
       const fixture = await startTransitServer()
       const { driver, retryDeps } = vaultDriverFor(fixture, { batchSize: BATCH_SIZE })
@@ -113,9 +129,38 @@ const DRIVERS: Array<{
       }
     },
   },
+  {
+    // The real @azure/keyvault-keys over HTTPS (a test CA) → the Key Vault stand-in.
+    kind: 'azure-keyvault',
+    wrapped: (version) => new RegExp(`^azure:v${version}:[0-9a-f]{32}:[A-Za-z0-9_-]+$`),
+    trim: 'unsupported',
+    setup: async () => {
+      const fixture = await startAzureServer()
+      const { driver, retryDeps } = azureDriverFor(fixture, { concurrency: BATCH_SIZE })
+      return {
+        driver,
+        retryDeps,
+        close: async () => {
+          await driver.close()
+          await fixture.close()
+        },
+      }
+    },
+    empty: async () => {
+      const fixture = await startAzureServer()
+      const { driver } = azureDriverFor(fixture)
+      return {
+        driver,
+        close: async () => {
+          await driver.close()
+          await fixture.close()
+        },
+      }
+    },
+  },
 ]
 
-for (const { kind, setup, empty } of DRIVERS) {
+for (const { kind, wrapped: wrappedAt, trim, setup, empty } of DRIVERS) {
   test.group(`KMS contract (${kind})`, (group) => {
     let sut: DriverUnderTest
     const kek = (label: string) => `contract-${kind}-${label}-${randomId()}`
@@ -127,6 +172,7 @@ for (const { kind, setup, empty } of DRIVERS) {
           await sut.driver.close()
           await sut.fixture.close()
         }
+        await sut.close?.()
       }
     })
 
@@ -199,7 +245,7 @@ for (const { kind, setup, empty } of DRIVERS) {
       assert.isAtMost(info.versions[0].createdAt.getTime(), info.versions[1].createdAt.getTime())
       assert.deepEqual(await sut.driver.readKey(name), info)
       const [wrapped] = await sut.driver.wrap(name, freshDeks(1))
-      assert.match(wrapped, /^vault:v3:/)
+      assert.match(wrapped, wrappedAt(3))
       const dataKey = await sut.driver.generateDataKey(name)
       assert.equal(dataKey.version, 3)
     })
@@ -211,7 +257,7 @@ for (const { kind, setup, empty } of DRIVERS) {
       const mark = sut.fixture?.server.requestLog.length ?? 0
       const wrapped = await sut.driver.wrap(name, input)
       assert.lengthOf(wrapped, input.length)
-      for (const value of wrapped) assert.match(value, /^vault:v1:[A-Za-z0-9+/]+={0,2}$/)
+      for (const value of wrapped) assert.match(value, wrappedAt(1))
       assert.equal(new Set(wrapped).size, input.length)
       const unwrapped = await sut.driver.unwrap(name, wrapped)
       assert.deepEqual(
@@ -234,7 +280,7 @@ for (const { kind, setup, empty } of DRIVERS) {
       const second = await sut.driver.generateDataKey(name)
       assert.lengthOf(first.plaintext, 32)
       assert.equal(first.version, 1)
-      assert.match(first.wrapped, /^vault:v1:/)
+      assert.match(first.wrapped, wrappedAt(1))
       assert.notEqual(first.plaintext.toString('hex'), second.plaintext.toString('hex'))
       const [opened] = await sut.driver.unwrap(name, [first.wrapped])
       assert.equal(opened.toString('hex'), first.plaintext.toString('hex'))
@@ -270,7 +316,7 @@ for (const { kind, setup, empty } of DRIVERS) {
       const good = results.filter((r) => r.ok) as Array<{ wrapped: string; version: number }>
       for (const item of good) {
         assert.equal(item.version, 2)
-        assert.match(item.wrapped, /^vault:v2:/)
+        assert.match(item.wrapped, wrappedAt(2))
       }
       const reopened = await sut.driver.unwrap(
         name,
@@ -299,7 +345,7 @@ for (const { kind, setup, empty } of DRIVERS) {
         assert.isTrue(result.ok)
         if (result.ok) {
           assert.equal(result.version, 2)
-          assert.match(result.wrapped, /^vault:v2:/)
+          assert.match(result.wrapped, wrappedAt(2))
         }
       }
       const latest = await sut.driver.rewrap(name, wrapped)
@@ -367,7 +413,24 @@ for (const { kind, setup, empty } of DRIVERS) {
         'E_KMS_REJECTED'
       )
       await rejectsWith(sut.driver.unwrap(name, [old]), 'E_KEY_VERSION_DISALLOWED')
-    })
+    }).skip(trim !== 'versions', `${kind} cannot delete single key versions`)
+
+    test('trim is refused with E_TRIM_UNSUPPORTED; retired versions stay, re-enabled at will', async ({
+      assert,
+    }) => {
+      const name = kek('trim-unsupported')
+      await sut.driver.createKey(name)
+      const input = freshDeks(1)
+      const [old] = await sut.driver.wrap(name, input)
+      await sut.driver.rotateKey(name)
+      await sut.driver.configureKey(name, { minDecryptionVersion: 2, minEncryptionVersion: 2 })
+      await rejectsWith(sut.driver.trimKey(name, 2), 'E_TRIM_UNSUPPORTED')
+      const info = await sut.driver.readKey(name)
+      assert.equal(info?.minAvailableVersion, 0)
+      await sut.driver.configureKey(name, { minDecryptionVersion: 1 })
+      const [opened] = await sut.driver.unwrap(name, [old])
+      assert.equal(opened.toString('hex'), input[0].toString('hex'))
+    }).skip(trim !== 'unsupported', `${kind} trims versions`)
 
     test('unwrap of tampered or malformed ciphertext is E_CIPHERTEXT_INVALID', async ({
       assert,

@@ -48,6 +48,10 @@ test.group('vault ciphertext strings', () => {
     assert.equal(vaultCiphertextVersion('vault:v7:not-even-base64'), 7)
     assert.isNull(vaultCiphertextVersion('vault:v0:AAAA'))
     assert.isNull(vaultCiphertextVersion('plain'))
+    // Any driver's `<prefix>:vN:` form is read the same way.
+    assert.equal(vaultCiphertextVersion('azure:v3:0a1b:AQID'), 3)
+    assert.isNull(vaultCiphertextVersion('azure:3:0a1b:AQID'))
+    assert.isNull(vaultCiphertextVersion('Azure:v3:x'))
     assert.isNull(vaultCiphertextVersion(undefined as unknown as string))
   })
 })
