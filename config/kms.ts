@@ -4,15 +4,16 @@ import { defineConfig, drivers } from '#kms/define_config'
 /**
  * KMS drivers. `local` (keyrings in Postgres, sealed under KMS_ROOT_KEY) is
  * the embedded default; `vault` talks to HashiCorp Vault Transit (or
- * `node ace kms:serve`) through node-vault.
+ * `node ace kms:serve`) through node-vault; `aws-kms` talks to AWS KMS (or
+ * `node ace kms:serve --api aws-kms`) through @aws-sdk/client-kms.
  */
 const kmsConfig = defineConfig({
   default: env.get('KMS_DRIVER', 'local'),
   drivers: {
-    local: drivers.local({
+    'local': drivers.local({
       rootKey: env.get('KMS_ROOT_KEY')?.release(),
     }),
-    vault: drivers.vault({
+    'vault': drivers.vault({
       endpoint: env.get('VAULT_ADDR', 'http://127.0.0.1:8200'),
       token: env.get('VAULT_TOKEN')?.release() ?? '',
       namespace: env.get('VAULT_NAMESPACE'),
@@ -22,6 +23,12 @@ const kmsConfig = defineConfig({
       batchSize: 1000,
       concurrency: 4,
       retry: { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 },
+    }),
+    'aws-kms': drivers.awsKms({
+      region: env.get('AWS_REGION'),
+      concurrency: env.get('AWS_KMS_CONCURRENCY', 32),
+      requestsPerSecond: env.get('AWS_KMS_REQUESTS_PER_SECOND', 1000),
+      pendingWindowInDays: env.get('AWS_KMS_PENDING_WINDOW_DAYS', 30),
     }),
   },
 })

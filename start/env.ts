@@ -37,7 +37,7 @@ export default await Env.create(new URL('../', import.meta.url), {
   /**
    * KMS
    */
-  KMS_DRIVER: Env.schema.enum.optional(['local', 'vault'] as const),
+  KMS_DRIVER: Env.schema.enum.optional(['local', 'vault', 'aws-kms'] as const),
   KMS_ROOT_KEY: Env.schema.secret.optional(),
   VAULT_ADDR: Env.schema.string.optional(),
   VAULT_TOKEN: Env.schema.secret.optional(),
@@ -46,6 +46,15 @@ export default await Env.create(new URL('../', import.meta.url), {
   VAULT_TIMEOUT_MS: Env.schema.number.optional(),
   /** Accept a plain http:// VAULT_ADDR on a non-loopback host (default: refused). */
   VAULT_ALLOW_INSECURE_HTTP: Env.schema.boolean.optional(),
+  /**
+   * aws-kms driver. Region, endpoint (AWS_ENDPOINT_URL_KMS) and credentials
+   * are the SDK's own variables; the SDK reads them itself.
+   */
+  AWS_REGION: Env.schema.string.optional(),
+  AWS_ENDPOINT_URL_KMS: Env.schema.string.optional(),
+  AWS_KMS_CONCURRENCY: Env.schema.number.optional(),
+  AWS_KMS_REQUESTS_PER_SECOND: Env.schema.number.optional(),
+  AWS_KMS_PENDING_WINDOW_DAYS: Env.schema.number.optional(),
 
   /**
    * kms:serve (the Vault Transit-compatible server)

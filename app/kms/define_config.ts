@@ -11,6 +11,7 @@ import type { ApplicationService } from '@adonisjs/core/types'
 import type { KmsDriver } from '#kms/contract'
 import type { VaultDriverOptions } from '#kms/drivers/vault'
 import { assertSecureEndpoint } from '#kms/vault_transport'
+import type { AwsKmsDriverOptions } from '#kms/drivers/aws_kms'
 
 /** Creates a driver instance once the app has booted. */
 export type KmsDriverFactory = () => KmsDriver | Promise<KmsDriver>
@@ -112,6 +113,18 @@ export const drivers = {
     return configProvider.create(async () => {
       const { VaultKmsDriver } = await import('#kms/drivers/vault')
       return () => new VaultKmsDriver(config)
+    })
+  },
+  /**
+   * AWS KMS through @aws-sdk/client-kms; region, credentials and endpoint
+   * default to the SDK's own conventions (AWS_REGION, the default provider
+   * chain, AWS_ENDPOINT_URL_KMS).
+   */
+  awsKms(config: AwsKmsDriverOptions = {}): ConfigProvider<KmsDriverFactory> {
+    return configProvider.create(async () => {
+      const { AwsKmsDriver, assertAwsKmsOptions } = await import('#kms/drivers/aws_kms')
+      assertAwsKmsOptions(config)
+      return () => new AwsKmsDriver(config)
     })
   },
 }

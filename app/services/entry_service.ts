@@ -19,7 +19,7 @@ import db from '@adonisjs/lucid/services/db'
 import { E_CIPHERTEXT_INVALID, E_ENTRY_CONFLICT, E_ENTRY_NOT_FOUND } from '#app/errors'
 import { entryAad, openJson, sealJson, EnvelopeError } from '#crypto/envelope'
 import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
-import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
+import { wrappedDekVersion } from '#crypto/wrapped_dek'
 import { kmsError } from '#kms/error_codes'
 import { KmsManager } from '#kms/kms_manager'
 import { DekCache } from '#services/dek_cache'
@@ -343,7 +343,7 @@ export class EntryService {
           [n]
         ),
       ])
-      const versions = wrapped.map((value) => vaultCiphertextVersion(value) ?? 0)
+      const versions = wrapped.map((value) => wrappedDekVersion(value) ?? 0)
       if (wrapped.length !== n || versions.some((v) => v < 1)) {
         throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', kekName)
       }

@@ -26,6 +26,7 @@ import {
   type RecordingRetryDeps,
   type TransitFixture,
 } from '#tests/helpers/transit'
+import { awsDriverFor, startAwsKmsServer } from '#tests/helpers/aws_kms'
 
 /** Items per batch request for the vault driver: small, to prove chunking. */
 const BATCH_SIZE = 3
@@ -91,7 +92,9 @@ function requestsSince(fixture: TransitFixture, mark: number) {
 |--------------------------------------------------------------------------
 */
 const DRIVERS: Array<{
-  kind: 'local' | 'vault'
+  kind: 'local' | 'vault' | 'aws-kms'
+  /** Scheme of its wrapped DEKs (`<scheme>:vN:`); `vault` unless said. */
+  scheme?: string
   setup: () => Promise<DriverUnderTest>
   /** The driver over a KMS that holds no KEK at all. */
   empty: () => Promise<DriverUnderTest>
@@ -129,9 +132,24 @@ const DRIVERS: Array<{
       }
     },
   },
+  {
+    // @aws-sdk/client-kms over real HTTP (SigV4) to the kms:serve --api aws-kms stand-in.
+    kind: 'aws-kms',
+    scheme: 'aws',
+    setup: async () => {
+      const aws = await startAwsKmsServer()
+      const { driver, retryDeps } = awsDriverFor(aws)
+      return { driver, retryDeps, close: aws.close }
+    },
+    empty: async () => {
+      const aws = await startAwsKmsServer()
+      const { driver } = awsDriverFor(aws)
+      return { driver, close: aws.close }
+    },
+  },
 ]
 
-for (const { kind, setup, empty } of DRIVERS) {
+for (const { kind, setup, empty, scheme = 'vault' } of DRIVERS) {
   test.group(`KMS contract (${kind})`, (group) => {
     let sut: DriverUnderTest
     const kek = (label: string) => `contract-${kind}-${label}-${randomId()}`
@@ -142,6 +160,9 @@ for (const { kind, setup, empty } of DRIVERS) {
         if (sut.fixture) {
           await sut.driver.close()
           await sut.fixture.close()
+        } else if (sut.close) {
+          await sut.driver.close()
+          await sut.close()
         }
       }
     })
@@ -215,7 +236,7 @@ for (const { kind, setup, empty } of DRIVERS) {
       assert.isAtMost(info.versions[0].createdAt.getTime(), info.versions[1].createdAt.getTime())
       assert.deepEqual(await sut.driver.readKey(name), info)
       const [wrapped] = await sut.driver.wrap(name, freshDeks(1))
-      assert.match(wrapped, /^vault:v3:/)
+      assert.match(wrapped, new RegExp(`^${scheme}:v3:`))
       const dataKey = await sut.driver.generateDataKey(name)
       assert.equal(dataKey.version, 3)
     })
@@ -227,7 +248,9 @@ for (const { kind, setup, empty } of DRIVERS) {
       const mark = sut.fixture?.server.requestLog.length ?? 0
       const wrapped = await sut.driver.wrap(name, input)
       assert.lengthOf(wrapped, input.length)
-      for (const value of wrapped) assert.match(value, /^vault:v1:[A-Za-z0-9+/]+={0,2}$/)
+      for (const value of wrapped) {
+        assert.match(value, new RegExp(`^${scheme}:v1:[A-Za-z0-9+/]+={0,2}$`))
+      }
       assert.equal(new Set(wrapped).size, input.length)
       const unwrapped = await sut.driver.unwrap(name, wrapped)
       assert.deepEqual(
@@ -250,7 +273,7 @@ for (const { kind, setup, empty } of DRIVERS) {
       const second = await sut.driver.generateDataKey(name)
       assert.lengthOf(first.plaintext, 32)
       assert.equal(first.version, 1)
-      assert.match(first.wrapped, /^vault:v1:/)
+      assert.match(first.wrapped, new RegExp(`^${scheme}:v1:`))
       assert.notEqual(first.plaintext.toString('hex'), second.plaintext.toString('hex'))
       const [opened] = await sut.driver.unwrap(name, [first.wrapped])
       assert.equal(opened.toString('hex'), first.plaintext.toString('hex'))
@@ -286,7 +309,7 @@ for (const { kind, setup, empty } of DRIVERS) {
       const good = results.filter((r) => r.ok) as Array<{ wrapped: string; version: number }>
       for (const item of good) {
         assert.equal(item.version, 2)
-        assert.match(item.wrapped, /^vault:v2:/)
+        assert.match(item.wrapped, new RegExp(`^${scheme}:v2:`))
       }
       const reopened = await sut.driver.unwrap(
         name,
@@ -315,7 +338,7 @@ for (const { kind, setup, empty } of DRIVERS) {
         assert.isTrue(result.ok)
         if (result.ok) {
           assert.equal(result.version, 2)
-          assert.match(result.wrapped, /^vault:v2:/)
+          assert.match(result.wrapped, new RegExp(`^${scheme}:v2:`))
         }
       }
       const latest = await sut.driver.rewrap(name, wrapped)
@@ -393,7 +416,12 @@ for (const { kind, setup, empty } of DRIVERS) {
       const input = freshDeks(2)
       const wrapped = await sut.driver.wrap(name, input)
       const messages: string[] = []
-      for (const bad of [tamper(wrapped[0]), 'vault:v1:!!', 'vault:v9:' + 'A'.repeat(40), 'x']) {
+      for (const bad of [
+        tamper(wrapped[0]),
+        `${scheme}:v1:!!`,
+        `${scheme}:v9:` + 'A'.repeat(40),
+        'x',
+      ]) {
         const error = await rejectsWith(
           sut.driver.unwrap(name, [wrapped[1], bad]),
           'E_CIPHERTEXT_INVALID'

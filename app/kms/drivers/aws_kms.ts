@@ -1,0 +1,566 @@
+/*
+|--------------------------------------------------------------------------
+| AWS KMS driver
+|--------------------------------------------------------------------------
+|
+| `@aws-sdk/client-kms` against AWS (region, credentials and endpoint by
+| the SDK's own conventions: default provider chain, AWS_REGION,
+| AWS_ENDPOINT_URL_KMS) or `node ace kms:serve --api aws-kms`. The KEK
+| layout — one KMS key per version, aliases, tags — is in aws_kms_layout.ts.
+|
+| - wrap / unwrap / generateDataKey: Encrypt / Decrypt / GenerateDataKey
+|   with the encryption context `{"rewrap:kek": <name>}`;
+| - rewrap: ReEncrypt from the version's key to the target's (the DEK never
+|   leaves KMS); KMS has no batch API, so one call per DEK with at most
+|   `concurrency` in flight and a requests/s ceiling over all calls;
+| - rotate: CreateKey (tagged) + CreateAlias `…/vN` + UpdateAlias — exactly
+|   one new version even across crashes (see rotateKey);
+| - retire / unretire: DisableKey / EnableKey; trim: ScheduleKeyDeletion.
+|
+*/
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DecryptCommand,
+  DescribeKeyCommand,
+  DisableKeyCommand,
+  EnableKeyCommand,
+  EncryptCommand,
+  GenerateDataKeyCommand,
+  KMSClient,
+  ListAliasesCommand,
+  ListKeysCommand,
+  ListResourceTagsCommand,
+  ReEncryptCommand,
+  ScheduleKeyDeletionCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateAliasCommand,
+} from '@aws-sdk/client-kms'
+import { E_CONFIG_INVALID, E_KEK_EXISTS } from '#app/errors'
+import * as keyring from '#crypto/keyring'
+import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
+import { classifyKmsError, kmsError } from '#kms/error_codes'
+import { TokenBucket, type RateLimiterClock } from '#kms/rate_limiter'
+import { defaultRetryDeps, type RetryDeps, type RetryOptions } from '#kms/retry'
+import { AwsKmsCalls, codeOf, detailOf } from '#kms/drivers/aws_kms_calls'
+import {
+  assembleState,
+  encryptionContext,
+  formatWrapped,
+  kekAlias,
+  kekAliases,
+  kekNames,
+  parseWrapped,
+  policyRing,
+  TAG_KEK,
+  TAG_MIN_ENCRYPTION,
+  TAG_ROTATING_TO,
+  TAG_VERSION,
+  versionAlias,
+  type AliasEntry,
+  type AwsKekState,
+  type KeyFacts,
+} from '#kms/drivers/aws_kms_layout'
+
+/** Options of the aws-kms driver (config/kms.ts: drivers.awsKms). */
+export interface AwsKmsDriverOptions {
+  /** Else the SDK's chain (AWS_REGION, shared config). */
+  region?: string
+  /** Else the SDK's (AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the regional endpoint). */
+  endpoint?: string
+  /** Else the SDK's default provider chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+  /** Requests in flight at once for one call (rewrap, wrap, unwrap); default 32. */
+  concurrency?: number
+  /** Ceiling over every call of this driver; default 1,000 (a tenth of the 10,000/s account quota); 0: none. */
+  requestsPerSecond?: number
+  /** ScheduleKeyDeletion's waiting period, 7–30 days; default 30. */
+  pendingWindowInDays?: number
+  /** Per-request timeout; default 30 s. */
+  timeoutMs?: number
+  retry?: RetryOptions
+  /** Injected for tests. */
+  retryDeps?: RetryDeps
+  /** Injected for tests (the requests/s ceiling's clock). */
+  clock?: RateLimiterClock
+}
+
+const DEFAULT_RETRY: RetryOptions = { maxAttempts: 8, baseDelayMs: 50, maxDelayMs: 5_000 }
+const KEY_DESCRIPTION = (kek: string, version: number) => `Rewrap KEK ${kek} version ${version}`
+
+/** Checks the options that AWS would refuse late (at trim time). */
+export function assertAwsKmsOptions(options: AwsKmsDriverOptions) {
+  const days = options.pendingWindowInDays ?? 30
+  if (!Number.isInteger(days) || days < 7 || days > 30) {
+    throw new E_CONFIG_INVALID(['config/kms.ts', 'awsKms.pendingWindowInDays must be 7–30'])
+  }
+  const { concurrency, requestsPerSecond } = options
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) {
+    throw new E_CONFIG_INVALID(['config/kms.ts', 'awsKms.concurrency must be a positive integer'])
+  }
+  if (
+    requestsPerSecond !== undefined &&
+    !(Number.isFinite(requestsPerSecond) && requestsPerSecond >= 0)
+  ) {
+    throw new E_CONFIG_INVALID([
+      'config/kms.ts',
+      'awsKms.requestsPerSecond must be ≥ 0 (0: no ceiling)',
+    ])
+  }
+}
+
+/**
+ * KMS driver on AWS KMS.
+ */
+export class AwsKmsDriver implements KmsDriver {
+  #client: KMSClient
+  #calls: AwsKmsCalls
+  #concurrency: number
+  #pendingWindow: number
+  /** Key id → version, learned from reads (a key's version never changes). */
+  #versionOfKey = new Map<string, number>()
+
+  constructor(options: AwsKmsDriverOptions = {}) {
+    assertAwsKmsOptions(options)
+    this.#client = new KMSClient({
+      region: options.region,
+      endpoint: options.endpoint,
+      credentials: options.credentials,
+      maxAttempts: 1,
+      requestHandler: {
+        requestTimeout: options.timeoutMs ?? 30_000,
+        httpAgent: { keepAlive: true, maxSockets: options.concurrency ?? 32 },
+        httpsAgent: { keepAlive: true, maxSockets: options.concurrency ?? 32 },
+      },
+    })
+    this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? 32))
+    this.#pendingWindow = options.pendingWindowInDays ?? 30
+    this.#calls = new AwsKmsCalls({
+      client: this.#client,
+      bucket: new TokenBucket({ ratePerSecond: options.requestsPerSecond ?? 1000 }, options.clock),
+      retry: options.retry ?? DEFAULT_RETRY,
+      retryDeps: options.retryDeps ?? defaultRetryDeps,
+    })
+  }
+
+  async createKey(name: string): Promise<KekInfo> {
+    if (await this.#read(name)) throw new E_KEK_EXISTS([name])
+    const keyId = await this.#createVersionKey(name, 1, 0)
+    try {
+      await this.#calls.raw(
+        new CreateAliasCommand({ AliasName: versionAlias(name, 1), TargetKeyId: keyId })
+      )
+      await this.#calls.raw(
+        new CreateAliasCommand({ AliasName: kekAlias(name), TargetKeyId: keyId })
+      )
+    } catch (error) {
+      if ((error as Error)?.name === 'AlreadyExistsException') throw new E_KEK_EXISTS([name])
+      throw kmsError(codeOf(error), detailOf(error), name)
+    }
+    return this.#info(name)
+  }
+
+  async readKey(name: string): Promise<KekInfo | null> {
+    const state = await this.#read(name)
+    return state?.info ?? null
+  }
+
+  async listKeys(): Promise<string[]> {
+    return kekNames(await this.#aliases(''))
+  }
+
+  /**
+   * Adds version N+1. Exactly once across crashes and retries: the
+   * latest key is tagged `rewrap:rotating-to=N+1` before CreateKey, so a
+   * rotate that finds that tag first looks for the key a failed attempt
+   * made (tagged with the KEK and N+1) and reuses it; a version alias
+   * `…/v(N+1)` without the KEK alias on it is a rotation that failed
+   * before its commit (UpdateAlias) and is finished, not repeated.
+   */
+  async rotateKey(name: string): Promise<KekInfo> {
+    const state = await this.#mustRead(name)
+    const next = state.info.latestVersion + 1
+    let keyId: string | undefined
+    if (state.pendingVersion === next) {
+      keyId = await this.#versionAliasTarget(name, next)
+    }
+    if (!keyId && state.rotatingTo === next) keyId = await this.#findVersionKey(name, next)
+    if (!keyId) {
+      await this.#calls.send(
+        name,
+        new TagResourceCommand({
+          KeyId: state.latestKeyId,
+          Tags: [{ TagKey: TAG_ROTATING_TO, TagValue: String(next) }],
+        })
+      )
+      keyId = await this.#createVersionKey(name, next, state.info.minEncryptionVersion)
+    }
+    if (state.pendingVersion !== next) {
+      try {
+        await this.#calls.raw(
+          new CreateAliasCommand({ AliasName: versionAlias(name, next), TargetKeyId: keyId })
+        )
+      } catch (error) {
+        if ((error as Error)?.name !== 'AlreadyExistsException') {
+          throw kmsError(codeOf(error), detailOf(error), name)
+        }
+        // Another attempt got there first: use the key that alias names.
+        keyId = (await this.#versionAliasTarget(name, next)) ?? keyId
+      }
+    }
+    await this.#calls.send(
+      name,
+      new UpdateAliasCommand({ AliasName: kekAlias(name), TargetKeyId: keyId })
+    )
+    await this.#calls
+      .send(
+        name,
+        new UntagResourceCommand({ KeyId: state.latestKeyId, TagKeys: [TAG_ROTATING_TO] })
+      )
+      .catch(() => {}) // cosmetic: a stale marker only makes the next rotate look first
+    return this.#info(name)
+  }
+
+  async configureKey(name: string, config: KekConfig): Promise<KekInfo> {
+    const state = await this.#mustRead(name)
+    const next = this.#policy(name, () => keyring.configureKeyring(policyRing(state.info), config))
+    await this.#each(
+      [...state.states].filter(([, s]) => s === 'Enabled' || s === 'Disabled'),
+      async ([version, current]) => {
+        const want = version >= next.minDecryptionVersion ? 'Enabled' : 'Disabled'
+        if (want === current) return
+        const KeyId = state.keyIds.get(version)!
+        await this.#calls.send(
+          name,
+          want === 'Enabled' ? new EnableKeyCommand({ KeyId }) : new DisableKeyCommand({ KeyId })
+        )
+      }
+    )
+    if (next.minEncryptionVersion !== state.info.minEncryptionVersion) {
+      await this.#calls.send(
+        name,
+        new TagResourceCommand({
+          KeyId: state.latestKeyId,
+          Tags: [{ TagKey: TAG_MIN_ENCRYPTION, TagValue: String(next.minEncryptionVersion) }],
+        })
+      )
+    }
+    return this.#info(name)
+  }
+
+  async trimKey(name: string, minAvailableVersion: number): Promise<KekInfo> {
+    const state = await this.#mustRead(name)
+    this.#policy(name, () => keyring.trimKeyring(policyRing(state.info), minAvailableVersion))
+    await this.#each(
+      [...state.states].filter(
+        ([v, s]) => v < minAvailableVersion && s !== 'PendingDeletion' && s !== 'Missing'
+      ),
+      async ([version]) => {
+        await this.#calls.send(
+          name,
+          new ScheduleKeyDeletionCommand({
+            KeyId: state.keyIds.get(version)!,
+            PendingWindowInDays: this.#pendingWindow,
+          })
+        )
+      }
+    )
+    return this.#info(name)
+  }
+
+  async generateDataKey(name: string): Promise<DataKey> {
+    const out = await this.#calls.send<{
+      Plaintext?: Uint8Array
+      CiphertextBlob?: Uint8Array
+      KeyId?: string
+    }>(
+      name,
+      new GenerateDataKeyCommand({
+        KeyId: kekAlias(name),
+        KeySpec: 'AES_256',
+        EncryptionContext: encryptionContext(name),
+      })
+    )
+    const version = await this.#versionOf(name, out.KeyId)
+    if (!out.Plaintext || !out.CiphertextBlob) throw this.#unexpected(name)
+    return {
+      plaintext: Buffer.from(out.Plaintext),
+      wrapped: formatWrapped(version, out.CiphertextBlob),
+      version,
+    }
+  }
+
+  async wrap(name: string, deks: Buffer[]): Promise<string[]> {
+    return this.#each(deks, async (dek) => {
+      const out = await this.#calls.send<{ CiphertextBlob?: Uint8Array; KeyId?: string }>(
+        name,
+        new EncryptCommand({
+          KeyId: kekAlias(name),
+          Plaintext: dek,
+          EncryptionContext: encryptionContext(name),
+        })
+      )
+      if (!out.CiphertextBlob) throw this.#unexpected(name)
+      return formatWrapped(await this.#versionOf(name, out.KeyId), out.CiphertextBlob)
+    })
+  }
+
+  async unwrap(name: string, wrapped: string[]): Promise<Buffer[]> {
+    if (wrapped.length === 0) return []
+    const state = await this.#mustRead(name)
+    return this.#each(wrapped, async (value) => {
+      const keyId = this.#sourceKey(name, state, value)
+      const out = await this.#calls.send<{ Plaintext?: Uint8Array }>(
+        name,
+        new DecryptCommand({
+          KeyId: keyId.keyId,
+          CiphertextBlob: keyId.blob,
+          EncryptionContext: encryptionContext(name),
+        })
+      )
+      if (!out.Plaintext) throw this.#unexpected(name)
+      return Buffer.from(out.Plaintext)
+    })
+  }
+
+  async rewrap(name: string, wrapped: string[], version?: number): Promise<RewrapResult[]> {
+    const state = await this.#mustRead(name)
+    const target = this.#policy(name, () =>
+      keyring.encryptionVersion(policyRing(state.info), version)
+    )
+    const destination = state.keyIds.get(target)!
+    const context = encryptionContext(name)
+    return this.#each(wrapped, async (value): Promise<RewrapResult> => {
+      let source: { keyId: string; blob: Buffer }
+      try {
+        source = this.#sourceKey(name, state, value)
+      } catch (error) {
+        return failure(error)
+      }
+      try {
+        const out = await this.#calls.raw<{ CiphertextBlob?: Uint8Array }>(
+          new ReEncryptCommand({
+            CiphertextBlob: source.blob,
+            SourceKeyId: source.keyId,
+            SourceEncryptionContext: context,
+            DestinationKeyId: destination,
+            DestinationEncryptionContext: context,
+          })
+        )
+        if (!out.CiphertextBlob) throw this.#unexpected(name)
+        return { ok: true, wrapped: formatWrapped(target, out.CiphertextBlob), version: target }
+      } catch (error) {
+        const code = (error as any)?.code?.startsWith?.('E_') ? (error as any).code : codeOf(error)
+        // The KMS is unreachable, throttling for good, or refuses us: the whole call fails.
+        if (code === 'E_KMS_UNAVAILABLE' || code === 'E_KMS_DENIED' || code === 'E_KEK_NOT_FOUND') {
+          throw (error as any)?.code ? error : kmsError(code, detailOf(error), name)
+        }
+        return { ok: false, code, message: detailOf(error) }
+      }
+    })
+  }
+
+  async close() {
+    this.#client.destroy()
+  }
+
+  /** The key a wrapped DEK needs, checked against the KEK's policy. */
+  #sourceKey(name: string, state: AwsKekState, value: string) {
+    const parsed = parseWrapped(value)
+    if (!parsed)
+      throw kmsError('E_CIPHERTEXT_INVALID', 'invalid ciphertext: no aws:vN: prefix', name)
+    const keyId = state.keyIds.get(parsed.version)
+    if (parsed.version > state.info.latestVersion || !keyId) {
+      throw kmsError('E_CIPHERTEXT_INVALID', 'invalid ciphertext: version is too new', name)
+    }
+    if (parsed.version < state.info.minDecryptionVersion) {
+      throw kmsError(
+        'E_KEY_VERSION_DISALLOWED',
+        'ciphertext version is disallowed by policy (too old)',
+        name
+      )
+    }
+    return { keyId, blob: parsed.blob }
+  }
+
+  /** Runs a Vault policy rule on the KEK; its refusal as the contract's error. */
+  #policy<T>(name: string, rule: () => T): T {
+    try {
+      return rule()
+    } catch (error) {
+      if (error instanceof keyring.KeyringError) {
+        throw kmsError(classifyKmsError(error.message, error.status), error.message, name)
+      }
+      throw error
+    }
+  }
+
+  /** At most `concurrency` in flight; the first thrown error stops new work and is thrown. */
+  async #each<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+    const results = new Array<R>(items.length)
+    let next = 0
+    let failed = false
+    const worker = async () => {
+      while (!failed && next < items.length) {
+        const index = next++
+        try {
+          results[index] = await fn(items[index])
+        } catch (error) {
+          failed = true
+          throw error
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, items.length) }, worker))
+    return results
+  }
+
+  async #createVersionKey(name: string, version: number, minEncryption: number): Promise<string> {
+    const tags = [
+      { TagKey: TAG_KEK, TagValue: name },
+      { TagKey: TAG_VERSION, TagValue: String(version) },
+    ]
+    if (minEncryption) tags.push({ TagKey: TAG_MIN_ENCRYPTION, TagValue: String(minEncryption) })
+    const out = await this.#calls.send<{ KeyMetadata?: { KeyId?: string } }>(
+      name,
+      new CreateKeyCommand({
+        Description: KEY_DESCRIPTION(name, version),
+        KeyUsage: 'ENCRYPT_DECRYPT',
+        KeySpec: 'SYMMETRIC_DEFAULT',
+        Tags: tags,
+      }),
+      false
+    )
+    const keyId = out.KeyMetadata?.KeyId
+    if (!keyId) throw this.#unexpected(name)
+    this.#versionOfKey.set(keyId, version)
+    return keyId
+  }
+
+  /** A key tagged as this KEK's version (not pending deletion), if any: the account's keys are scanned. */
+  async #findVersionKey(name: string, version: number): Promise<string | undefined> {
+    let marker: string | undefined
+    do {
+      const page = await this.#calls.send<{
+        Keys?: Array<{ KeyId?: string }>
+        NextMarker?: string
+        Truncated?: boolean
+      }>(name, new ListKeysCommand({ Limit: 1000, Marker: marker }))
+      for (const { KeyId } of page.Keys ?? []) {
+        if (!KeyId) continue
+        const tags = await this.#tags(name, KeyId)
+        if (tags.get(TAG_KEK) !== name || tags.get(TAG_VERSION) !== String(version)) continue
+        const facts = await this.#facts(name, KeyId)
+        if (facts && facts.state !== 'PendingDeletion') return KeyId
+      }
+      marker = page.Truncated ? page.NextMarker : undefined
+    } while (marker)
+    return undefined
+  }
+
+  async #read(name: string): Promise<AwsKekState | null> {
+    const aliases = kekAliases(name, await this.#aliases(name))
+    if (!aliases.latestKeyId) return null
+    const facts = new Map<number, KeyFacts>()
+    const entries = [...aliases.versions]
+    await this.#each(entries, async ([version, keyId]) => {
+      const fact = await this.#facts(name, keyId)
+      if (fact) facts.set(version, fact)
+    })
+    const tags = await this.#tags(name, aliases.latestKeyId)
+    const state = assembleState(name, aliases, facts, tags)
+    if (state) for (const [version, keyId] of state.keyIds) this.#versionOfKey.set(keyId, version)
+    return state
+  }
+
+  async #info(name: string): Promise<KekInfo> {
+    const state = await this.#mustRead(name)
+    return state.info
+  }
+
+  /** The key `alias/<kek>/v<N>` names, if that alias exists. */
+  async #versionAliasTarget(name: string, version: number): Promise<string | undefined> {
+    const aliases = await this.#aliases(name)
+    return aliases.find((a) => a.name === versionAlias(name, version))?.targetKeyId
+  }
+
+  async #mustRead(name: string): Promise<AwsKekState> {
+    const state = await this.#read(name)
+    if (!state) throw kmsError('E_KEK_NOT_FOUND', 'unknown key', name)
+    return state
+  }
+
+  /** Every alias of the account (`kek` only names the KEK in errors). */
+  async #aliases(kek: string): Promise<AliasEntry[]> {
+    const out: AliasEntry[] = []
+    let marker: string | undefined
+    do {
+      const page = await this.#calls.send<{
+        Aliases?: Array<{ AliasName?: string; TargetKeyId?: string }>
+        NextMarker?: string
+        Truncated?: boolean
+      }>(kek, new ListAliasesCommand({ Limit: 100, Marker: marker }))
+      for (const alias of page.Aliases ?? []) {
+        if (alias.AliasName) out.push({ name: alias.AliasName, targetKeyId: alias.TargetKeyId })
+      }
+      marker = page.Truncated ? page.NextMarker : undefined
+    } while (marker)
+    return out
+  }
+
+  async #facts(name: string, keyId: string): Promise<KeyFacts | null> {
+    try {
+      const out = await this.#calls.send<{
+        KeyMetadata?: { KeyState?: string; CreationDate?: Date }
+      }>(name, new DescribeKeyCommand({ KeyId: keyId }))
+      return {
+        keyId,
+        state: out.KeyMetadata?.KeyState ?? 'Missing',
+        // Whole seconds, as the other drivers report creation times.
+        createdAt: new Date(
+          Math.floor((out.KeyMetadata?.CreationDate?.getTime() ?? 0) / 1000) * 1000
+        ),
+      }
+    } catch (error) {
+      if ((error as any)?.code === 'E_KEK_NOT_FOUND') return null
+      throw error
+    }
+  }
+
+  async #tags(name: string, keyId: string): Promise<Map<string, string>> {
+    const tags = new Map<string, string>()
+    let marker: string | undefined
+    do {
+      const page = await this.#calls.send<{
+        Tags?: Array<{ TagKey?: string; TagValue?: string }>
+        NextMarker?: string
+        Truncated?: boolean
+      }>(name, new ListResourceTagsCommand({ KeyId: keyId, Marker: marker }))
+      for (const tag of page.Tags ?? []) if (tag.TagKey) tags.set(tag.TagKey, tag.TagValue ?? '')
+      marker = page.Truncated ? page.NextMarker : undefined
+    } while (marker)
+    return tags
+  }
+
+  /** Version of the key an answer names (an ARN or id); reads the KEK when not yet known. */
+  async #versionOf(name: string, keyRef: string | undefined): Promise<number> {
+    const keyId = keyRef?.split('/').pop() ?? ''
+    let version = this.#versionOfKey.get(keyId)
+    if (!version) {
+      await this.#read(name)
+      version = this.#versionOfKey.get(keyId)
+    }
+    if (!version) throw this.#unexpected(name)
+    return version
+  }
+
+  #unexpected(name: string) {
+    return kmsError('E_KMS_REJECTED', 'AWS KMS answered an unexpected result', name)
+  }
+}
+
+function failure(error: unknown): RewrapResult {
+  const code = (error as any)?.code ?? 'E_KMS_REJECTED'
+  return { ok: false, code, message: (error as Error).message }
+}
