@@ -22,15 +22,11 @@ import {
   CreateAliasCommand,
   CreateKeyCommand,
   DecryptCommand,
-  DescribeKeyCommand,
   DisableKeyCommand,
   EnableKeyCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
   KMSClient,
-  ListAliasesCommand,
-  ListKeysCommand,
-  ListResourceTagsCommand,
   ReEncryptCommand,
   ScheduleKeyDeletionCommand,
   TagResourceCommand,
@@ -44,12 +40,11 @@ import { classifyKmsError, kmsError } from '#kms/error_codes'
 import { TokenBucket, type RateLimiterClock } from '#kms/rate_limiter'
 import { defaultRetryDeps, type RetryDeps, type RetryOptions } from '#kms/retry'
 import { AwsKmsCalls, codeOf, detailOf } from '#kms/drivers/aws_kms_calls'
+import { AwsKekReader } from '#kms/drivers/aws_kms_reader'
 import {
-  assembleState,
   encryptionContext,
   formatWrapped,
   kekAlias,
-  kekAliases,
   kekNames,
   parseWrapped,
   policyRing,
@@ -58,9 +53,7 @@ import {
   TAG_ROTATING_TO,
   TAG_VERSION,
   versionAlias,
-  type AliasEntry,
   type AwsKekState,
-  type KeyFacts,
 } from '#kms/drivers/aws_kms_layout'
 
 /** Options of the aws-kms driver (config/kms.ts: drivers.awsKms). */
@@ -116,10 +109,8 @@ export function assertAwsKmsOptions(options: AwsKmsDriverOptions) {
 export class AwsKmsDriver implements KmsDriver {
   #client: KMSClient
   #calls: AwsKmsCalls
-  #concurrency: number
   #pendingWindow: number
-  /** Key id → version, learned from reads (a key's version never changes). */
-  #versionOfKey = new Map<string, number>()
+  #reader: AwsKekReader
 
   constructor(options: AwsKmsDriverOptions = {}) {
     assertAwsKmsOptions(options)
@@ -134,7 +125,6 @@ export class AwsKmsDriver implements KmsDriver {
         httpsAgent: { keepAlive: true, maxSockets: options.concurrency ?? 32 },
       },
     })
-    this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? 32))
     this.#pendingWindow = options.pendingWindowInDays ?? 30
     this.#calls = new AwsKmsCalls({
       client: this.#client,
@@ -142,10 +132,11 @@ export class AwsKmsDriver implements KmsDriver {
       retry: options.retry ?? DEFAULT_RETRY,
       retryDeps: options.retryDeps ?? defaultRetryDeps,
     })
+    this.#reader = new AwsKekReader(this.#calls, options.concurrency ?? 32)
   }
 
   async createKey(name: string): Promise<KekInfo> {
-    if (await this.#read(name)) throw new E_KEK_EXISTS([name])
+    if (await this.#reader.read(name)) throw new E_KEK_EXISTS([name])
     const keyId = await this.#createVersionKey(name, 1, 0)
     try {
       await this.#calls.raw(
@@ -158,16 +149,16 @@ export class AwsKmsDriver implements KmsDriver {
       if ((error as Error)?.name === 'AlreadyExistsException') throw new E_KEK_EXISTS([name])
       throw kmsError(codeOf(error), detailOf(error), name)
     }
-    return this.#info(name)
+    return this.#reader.info(name)
   }
 
   async readKey(name: string): Promise<KekInfo | null> {
-    const state = await this.#read(name)
+    const state = await this.#reader.read(name)
     return state?.info ?? null
   }
 
   async listKeys(): Promise<string[]> {
-    return kekNames(await this.#aliases(''))
+    return kekNames(await this.#reader.aliases(''))
   }
 
   /**
@@ -179,13 +170,13 @@ export class AwsKmsDriver implements KmsDriver {
    * before its commit (UpdateAlias) and is finished, not repeated.
    */
   async rotateKey(name: string): Promise<KekInfo> {
-    const state = await this.#mustRead(name)
+    const state = await this.#reader.mustRead(name)
     const next = state.info.latestVersion + 1
     let keyId: string | undefined
     if (state.pendingVersion === next) {
-      keyId = await this.#versionAliasTarget(name, next)
+      keyId = await this.#reader.versionAliasTarget(name, next)
     }
-    if (!keyId && state.rotatingTo === next) keyId = await this.#findVersionKey(name, next)
+    if (!keyId && state.rotatingTo === next) keyId = await this.#reader.findVersionKey(name, next)
     if (!keyId) {
       await this.#calls.send(
         name,
@@ -206,7 +197,7 @@ export class AwsKmsDriver implements KmsDriver {
           throw kmsError(codeOf(error), detailOf(error), name)
         }
         // Another attempt got there first: use the key that alias names.
-        keyId = (await this.#versionAliasTarget(name, next)) ?? keyId
+        keyId = (await this.#reader.versionAliasTarget(name, next)) ?? keyId
       }
     }
     await this.#calls.send(
@@ -219,13 +210,13 @@ export class AwsKmsDriver implements KmsDriver {
         new UntagResourceCommand({ KeyId: state.latestKeyId, TagKeys: [TAG_ROTATING_TO] })
       )
       .catch(() => {}) // cosmetic: a stale marker only makes the next rotate look first
-    return this.#info(name)
+    return this.#reader.info(name)
   }
 
   async configureKey(name: string, config: KekConfig): Promise<KekInfo> {
-    const state = await this.#mustRead(name)
+    const state = await this.#reader.mustRead(name)
     const next = this.#policy(name, () => keyring.configureKeyring(policyRing(state.info), config))
-    await this.#each(
+    await this.#reader.each(
       [...state.states].filter(([, s]) => s === 'Enabled' || s === 'Disabled'),
       async ([version, current]) => {
         const want = version >= next.minDecryptionVersion ? 'Enabled' : 'Disabled'
@@ -246,13 +237,13 @@ export class AwsKmsDriver implements KmsDriver {
         })
       )
     }
-    return this.#info(name)
+    return this.#reader.info(name)
   }
 
   async trimKey(name: string, minAvailableVersion: number): Promise<KekInfo> {
-    const state = await this.#mustRead(name)
+    const state = await this.#reader.mustRead(name)
     this.#policy(name, () => keyring.trimKeyring(policyRing(state.info), minAvailableVersion))
-    await this.#each(
+    await this.#reader.each(
       [...state.states].filter(
         ([v, s]) => v < minAvailableVersion && s !== 'PendingDeletion' && s !== 'Missing'
       ),
@@ -266,7 +257,7 @@ export class AwsKmsDriver implements KmsDriver {
         )
       }
     )
-    return this.#info(name)
+    return this.#reader.info(name)
   }
 
   async generateDataKey(name: string): Promise<DataKey> {
@@ -282,7 +273,7 @@ export class AwsKmsDriver implements KmsDriver {
         EncryptionContext: encryptionContext(name),
       })
     )
-    const version = await this.#versionOf(name, out.KeyId)
+    const version = await this.#reader.versionOf(name, out.KeyId)
     if (!out.Plaintext || !out.CiphertextBlob) throw this.#unexpected(name)
     return {
       plaintext: Buffer.from(out.Plaintext),
@@ -292,7 +283,7 @@ export class AwsKmsDriver implements KmsDriver {
   }
 
   async wrap(name: string, deks: Buffer[]): Promise<string[]> {
-    return this.#each(deks, async (dek) => {
+    return this.#reader.each(deks, async (dek) => {
       const out = await this.#calls.send<{ CiphertextBlob?: Uint8Array; KeyId?: string }>(
         name,
         new EncryptCommand({
@@ -302,14 +293,14 @@ export class AwsKmsDriver implements KmsDriver {
         })
       )
       if (!out.CiphertextBlob) throw this.#unexpected(name)
-      return formatWrapped(await this.#versionOf(name, out.KeyId), out.CiphertextBlob)
+      return formatWrapped(await this.#reader.versionOf(name, out.KeyId), out.CiphertextBlob)
     })
   }
 
   async unwrap(name: string, wrapped: string[]): Promise<Buffer[]> {
     if (wrapped.length === 0) return []
-    const state = await this.#mustRead(name)
-    return this.#each(wrapped, async (value) => {
+    const state = await this.#reader.mustRead(name)
+    return this.#reader.each(wrapped, async (value) => {
       const keyId = this.#sourceKey(name, state, value)
       const out = await this.#calls.send<{ Plaintext?: Uint8Array }>(
         name,
@@ -325,13 +316,13 @@ export class AwsKmsDriver implements KmsDriver {
   }
 
   async rewrap(name: string, wrapped: string[], version?: number): Promise<RewrapResult[]> {
-    const state = await this.#mustRead(name)
+    const state = await this.#reader.mustRead(name)
     const target = this.#policy(name, () =>
       keyring.encryptionVersion(policyRing(state.info), version)
     )
     const destination = state.keyIds.get(target)!
     const context = encryptionContext(name)
-    return this.#each(wrapped, async (value): Promise<RewrapResult> => {
+    return this.#reader.each(wrapped, async (value): Promise<RewrapResult> => {
       let source: { keyId: string; blob: Buffer }
       try {
         source = this.#sourceKey(name, state, value)
@@ -396,26 +387,6 @@ export class AwsKmsDriver implements KmsDriver {
     }
   }
 
-  /** At most `concurrency` in flight; the first thrown error stops new work and is thrown. */
-  async #each<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
-    const results = new Array<R>(items.length)
-    let next = 0
-    let failed = false
-    const worker = async () => {
-      while (!failed && next < items.length) {
-        const index = next++
-        try {
-          results[index] = await fn(items[index])
-        } catch (error) {
-          failed = true
-          throw error
-        }
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, items.length) }, worker))
-    return results
-  }
-
   async #createVersionKey(name: string, version: number, minEncryption: number): Promise<string> {
     const tags = [
       { TagKey: TAG_KEK, TagValue: name },
@@ -434,125 +405,8 @@ export class AwsKmsDriver implements KmsDriver {
     )
     const keyId = out.KeyMetadata?.KeyId
     if (!keyId) throw this.#unexpected(name)
-    this.#versionOfKey.set(keyId, version)
+    this.#reader.versionOfKey.set(keyId, version)
     return keyId
-  }
-
-  /** A key tagged as this KEK's version (not pending deletion), if any: the account's keys are scanned. */
-  async #findVersionKey(name: string, version: number): Promise<string | undefined> {
-    let marker: string | undefined
-    do {
-      const page = await this.#calls.send<{
-        Keys?: Array<{ KeyId?: string }>
-        NextMarker?: string
-        Truncated?: boolean
-      }>(name, new ListKeysCommand({ Limit: 1000, Marker: marker }))
-      for (const { KeyId } of page.Keys ?? []) {
-        if (!KeyId) continue
-        const tags = await this.#tags(name, KeyId)
-        if (tags.get(TAG_KEK) !== name || tags.get(TAG_VERSION) !== String(version)) continue
-        const facts = await this.#facts(name, KeyId)
-        if (facts && facts.state !== 'PendingDeletion') return KeyId
-      }
-      marker = page.Truncated ? page.NextMarker : undefined
-    } while (marker)
-    return undefined
-  }
-
-  async #read(name: string): Promise<AwsKekState | null> {
-    const aliases = kekAliases(name, await this.#aliases(name))
-    if (!aliases.latestKeyId) return null
-    const facts = new Map<number, KeyFacts>()
-    const entries = [...aliases.versions]
-    await this.#each(entries, async ([version, keyId]) => {
-      const fact = await this.#facts(name, keyId)
-      if (fact) facts.set(version, fact)
-    })
-    const tags = await this.#tags(name, aliases.latestKeyId)
-    const state = assembleState(name, aliases, facts, tags)
-    if (state) for (const [version, keyId] of state.keyIds) this.#versionOfKey.set(keyId, version)
-    return state
-  }
-
-  async #info(name: string): Promise<KekInfo> {
-    const state = await this.#mustRead(name)
-    return state.info
-  }
-
-  /** The key `alias/<kek>/v<N>` names, if that alias exists. */
-  async #versionAliasTarget(name: string, version: number): Promise<string | undefined> {
-    const aliases = await this.#aliases(name)
-    return aliases.find((a) => a.name === versionAlias(name, version))?.targetKeyId
-  }
-
-  async #mustRead(name: string): Promise<AwsKekState> {
-    const state = await this.#read(name)
-    if (!state) throw kmsError('E_KEK_NOT_FOUND', 'unknown key', name)
-    return state
-  }
-
-  /** Every alias of the account (`kek` only names the KEK in errors). */
-  async #aliases(kek: string): Promise<AliasEntry[]> {
-    const out: AliasEntry[] = []
-    let marker: string | undefined
-    do {
-      const page = await this.#calls.send<{
-        Aliases?: Array<{ AliasName?: string; TargetKeyId?: string }>
-        NextMarker?: string
-        Truncated?: boolean
-      }>(kek, new ListAliasesCommand({ Limit: 100, Marker: marker }))
-      for (const alias of page.Aliases ?? []) {
-        if (alias.AliasName) out.push({ name: alias.AliasName, targetKeyId: alias.TargetKeyId })
-      }
-      marker = page.Truncated ? page.NextMarker : undefined
-    } while (marker)
-    return out
-  }
-
-  async #facts(name: string, keyId: string): Promise<KeyFacts | null> {
-    try {
-      const out = await this.#calls.send<{
-        KeyMetadata?: { KeyState?: string; CreationDate?: Date }
-      }>(name, new DescribeKeyCommand({ KeyId: keyId }))
-      return {
-        keyId,
-        state: out.KeyMetadata?.KeyState ?? 'Missing',
-        // Whole seconds, as the other drivers report creation times.
-        createdAt: new Date(
-          Math.floor((out.KeyMetadata?.CreationDate?.getTime() ?? 0) / 1000) * 1000
-        ),
-      }
-    } catch (error) {
-      if ((error as any)?.code === 'E_KEK_NOT_FOUND') return null
-      throw error
-    }
-  }
-
-  async #tags(name: string, keyId: string): Promise<Map<string, string>> {
-    const tags = new Map<string, string>()
-    let marker: string | undefined
-    do {
-      const page = await this.#calls.send<{
-        Tags?: Array<{ TagKey?: string; TagValue?: string }>
-        NextMarker?: string
-        Truncated?: boolean
-      }>(name, new ListResourceTagsCommand({ KeyId: keyId, Marker: marker }))
-      for (const tag of page.Tags ?? []) if (tag.TagKey) tags.set(tag.TagKey, tag.TagValue ?? '')
-      marker = page.Truncated ? page.NextMarker : undefined
-    } while (marker)
-    return tags
-  }
-
-  /** Version of the key an answer names (an ARN or id); reads the KEK when not yet known. */
-  async #versionOf(name: string, keyRef: string | undefined): Promise<number> {
-    const keyId = keyRef?.split('/').pop() ?? ''
-    let version = this.#versionOfKey.get(keyId)
-    if (!version) {
-      await this.#read(name)
-      version = this.#versionOfKey.get(keyId)
-    }
-    if (!version) throw this.#unexpected(name)
-    return version
   }
 
   #unexpected(name: string) {
