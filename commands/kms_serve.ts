@@ -4,6 +4,7 @@ import logger from '@adonisjs/core/services/logger'
 import env from '#start/env'
 import { createTransitServer } from '#kms/transit_server/from_app'
 import { resolveServeToken } from '#kms/transit_server/serve_token'
+import { createAwsKmsServer } from '#kms/aws_server/from_env'
 
 /**
  * Serves the local KMS over a Vault Transit-compatible HTTP API, so that
@@ -26,6 +27,12 @@ export default class KmsServe extends BaseCommand {
     '',
     '  KMS_SERVE_TOKEN=… {{ binaryName }} kms:serve --port 8200 --mount transit',
     '  {{ binaryName }} kms:serve --token-file /etc/rewrap/kms-serve.token',
+    '',
+    '--api aws-kms serves the AWS KMS JSON 1.1 protocol instead (X-Amz-Target: TrentService.*),',
+    'SigV4-verified against AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, region AWS_REGION;',
+    'point the SDK at it with AWS_ENDPOINT_URL_KMS. Its keys live in memory.',
+    '',
+    '  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… {{ binaryName }} kms:serve --api aws-kms --port 4599',
   ]
 
   /** Boots the app (database) and keeps the process alive while serving. */
@@ -47,6 +54,10 @@ export default class KmsServe extends BaseCommand {
   @flags.string({ description: 'Mount path of the transit API', default: 'transit' })
   declare mount: string
 
+  /** Wire protocol: vault (Transit) or aws-kms. */
+  @flags.string({ description: 'Wire protocol: vault (default) or aws-kms', default: 'vault' })
+  declare api: string
+
   /** Interface to bind. */
   @flags.string({ description: 'Interface to bind', default: '127.0.0.1' })
   declare host: string
@@ -55,6 +66,8 @@ export default class KmsServe extends BaseCommand {
    * Starts the server; stops it on SIGINT / SIGTERM.
    */
   async run() {
+    if (this.api === 'aws-kms') return this.#serveAws()
+    if (this.api !== 'vault') return this.#fail(`E_KMS_CONFIG: unknown --api ${this.api}`)
     let token: string
     try {
       const resolved = resolveServeToken({
@@ -100,5 +113,40 @@ export default class KmsServe extends BaseCommand {
     process.once('SIGTERM', stop)
 
     this.logger.info(`kms:serve listening on ${server.url} (mount "${server.mount}")`)
+  }
+
+  /** `--api aws-kms`: the AWS KMS stand-in (app/kms/aws_server). */
+  async #serveAws() {
+    let server: ReturnType<typeof createAwsKmsServer>
+    try {
+      server = createAwsKmsServer({
+        accessKeyId: env.get('AWS_ACCESS_KEY_ID'),
+        secretAccessKey: env.get('AWS_SECRET_ACCESS_KEY')?.release(),
+        region: env.get('AWS_REGION'),
+        logger,
+      })
+    } catch (error) {
+      const { code, message } = error as { code?: string; message: string }
+      return this.#fail(`${code ?? 'E_KMS_CONFIG'}: ${message}`)
+    }
+    const port = this.port ?? env.get('KMS_SERVE_PORT') ?? 8200
+    try {
+      await server.listen(port, this.host)
+    } catch (error) {
+      return this.#fail(
+        `kms:serve could not listen on ${this.host}:${port}: ${(error as any).code}`
+      )
+    }
+    this.app.terminating(() => server.close())
+    const stop = () => void this.app.terminate()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    this.logger.info(`kms:serve (aws-kms) listening on ${server.url} (region ${server.region})`)
+  }
+
+  async #fail(line: string) {
+    this.logger.error(line)
+    this.exitCode = 1
+    await this.app.terminate()
   }
 }

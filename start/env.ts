@@ -52,6 +52,9 @@ export default await Env.create(new URL('../', import.meta.url), {
    */
   AWS_REGION: Env.schema.string.optional(),
   AWS_ENDPOINT_URL_KMS: Env.schema.string.optional(),
+  /** The one access key `kms:serve --api aws-kms` accepts (the SDK reads its own copy). */
+  AWS_ACCESS_KEY_ID: Env.schema.string.optional(),
+  AWS_SECRET_ACCESS_KEY: Env.schema.secret.optional(),
   AWS_KMS_CONCURRENCY: Env.schema.number.optional(),
   AWS_KMS_REQUESTS_PER_SECOND: Env.schema.number.optional(),
   AWS_KMS_PENDING_WINDOW_DAYS: Env.schema.number.optional(),
