@@ -5,7 +5,9 @@
 |
 | Every KMS driver (local, vault, later aws/azure) implements this and
 | passes the same contract test suite (tests/integration/kms_contract.spec.ts).
-| Wrapped DEKs are always `vault:vN:<base64>` strings.
+| Wrapped DEKs are `<scheme>:vN:<body>` strings (`vault:vN:` for local and
+| vault, `aws:vN:` for aws-kms): the version is read from the prefix by
+| app/crypto/wrapped_dek.ts whatever the driver.
 |
 | Errors are the E_* errors of app/errors.ts: E_KEK_NOT_FOUND,
 | E_KMS_UNAVAILABLE, E_KMS_DENIED, E_KMS_REJECTED, E_CIPHERTEXT_INVALID,

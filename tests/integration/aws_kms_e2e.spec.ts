@@ -20,6 +20,7 @@ import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { ReencryptService } from '#services/reencrypt_service'
+import { EntryService } from '#services/entry_service'
 import { spawnAce } from '#tests/helpers/ace_child'
 import { awsDriverFor, startAwsKmsServer, type AwsKmsFixture } from '#tests/helpers/aws_kms'
 import { assertAllDecrypt, kekName, seed, versionCounts, waitFor } from '#tests/helpers/rotation'
@@ -133,6 +134,34 @@ test.group('end to end on the aws-kms driver', (group) => {
     assert.equal(keyState(kek, 2), 'Enabled')
     await assertAllDecrypt(assert, expected)
   }).timeout(60_000)
+
+  test('an entry rewritten under the same version keeps its kek_version (aws:vN: prefix)', async ({
+    assert,
+  }) => {
+    const kek = kekName('awsput')
+    await driver.createKey(kek)
+    const expected = await seed(kek, 2)
+    const [id] = [...expected.keys()]
+    const entries = await app.container.make(EntryService)
+    await entries.update(id, { replaced: true })
+    const row = await db.from('vault_entries').where('id', id).firstOrFail()
+    assert.match(row.wrapped_dek, /^aws:v1:/)
+    assert.equal(row.kek_version, 1)
+    const entry = await entries.find(id)
+    assert.deepEqual(entry.data, { replaced: true })
+    // A writer that leaves kek_version to the trigger (the previous release) gets it from the prefix.
+    const [other] = await db
+      .from('vault_entries')
+      .where('kek_name', kek)
+      .whereNot('id', id)
+      .select('wrapped_dek')
+    await db.from('vault_entries').where('id', id).update({ wrapped_dek: other.wrapped_dek })
+    const derived = await db.rawQuery(
+      `INSERT INTO vault_entries (kek_name, wrapped_dek, ciphertext) VALUES (?, ?, '\\x00') RETURNING kek_version`,
+      [kek, 'aws:v7:AAAA']
+    )
+    assert.equal(derived.rows[0].kek_version, 7)
+  })
 
   test('rotate:kek killed with SIGKILL mid-run, then resumed: one new version, nothing lost', async ({
     assert,
