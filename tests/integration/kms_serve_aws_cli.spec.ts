@@ -1,0 +1,96 @@
+/*
+|--------------------------------------------------------------------------
+| `node ace kms:serve --api aws-kms` as a real child process
+|--------------------------------------------------------------------------
+*/
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { test } from '@japa/runner'
+import { awsDriverFor } from '#tests/helpers/aws_kms'
+import { freePort, randomId, waitFor } from '#tests/helpers/transit'
+
+const ACE = fileURLToPath(new URL('../../ace.js', import.meta.url))
+const APP_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+function spawnServe(args: string[], extraEnv: Record<string, string>) {
+  const env: Record<string, string> = { ...extraEnv }
+  for (const name of ['PATH', 'HOME', 'DATABASE_URL', 'APP_KEY', 'KMS_ROOT_KEY', 'NODE_ENV']) {
+    const value = process.env[name]
+    if (value !== undefined) env[name] = value
+  }
+  const child = spawn(process.execPath, [ACE, 'kms:serve', '--api', 'aws-kms', ...args], {
+    cwd: APP_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return { child, output: () => output, exit }
+}
+
+test.group('kms:serve --api aws-kms (child process)', () => {
+  test('serves AWS KMS to @aws-sdk/client-kms with SigV4 and stops on SIGTERM', async ({
+    assert,
+    cleanup,
+  }) => {
+    const port = await freePort()
+    const credentials = {
+      accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
+      secretAccessKey: randomBytes(30).toString('base64'),
+    }
+    const served = spawnServe(['--port', String(port)], {
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_REGION: 'ap-southeast-2',
+    })
+    cleanup(() => {
+      if (served.child.exitCode === null) served.child.kill('SIGKILL')
+    })
+    const url = `http://127.0.0.1:${port}`
+    await waitFor(
+      async () => {
+        if (served.child.exitCode !== null) throw new Error(`exited early:\n${served.output()}`)
+        const res = await fetch(url, { method: 'POST' }).catch(() => null)
+        return res?.status === 403
+      },
+      { timeoutMs: 90_000, intervalMs: 100, what: 'kms:serve --api aws-kms to listen' }
+    )
+    assert.include(served.output(), `listening on ${url} (region ap-southeast-2)`)
+
+    const fixture = { url, region: 'ap-southeast-2', credentials }
+    const { driver } = awsDriverFor(fixture)
+    const name = `cli-${randomId()}`
+    await driver.createKey(name)
+    const deks = [randomBytes(32), randomBytes(32)]
+    const wrapped = await driver.wrap(name, deks)
+    assert.match(wrapped[0], /^aws:v1:/)
+    const opened = await driver.unwrap(name, wrapped)
+    assert.deepEqual(
+      opened.map((b) => b.toString('hex')),
+      deks.map((b) => b.toString('hex'))
+    )
+    const wrongSecret = awsDriverFor({
+      ...fixture,
+      credentials: { ...credentials, secretAccessKey: 'wrong' },
+    }).driver
+    const denied = await wrongSecret.readKey(name).catch((e) => e)
+    assert.equal(denied.code, 'E_KMS_DENIED')
+    await driver.close()
+    await wrongSecret.close()
+
+    served.child.kill('SIGTERM')
+    assert.equal(await served.exit, 0, served.output())
+    assert.notInclude(served.output(), credentials.secretAccessKey)
+    for (const dek of deks) assert.notInclude(served.output(), dek.toString('base64'))
+  }).timeout(120_000)
+
+  test('refuses to start without AWS credentials in its environment', async ({ assert }) => {
+    const port = await freePort()
+    const served = spawnServe(['--port', String(port)], {})
+    assert.notEqual(await served.exit, 0)
+    assert.match(served.output(), /E_KMS_CONFIG: .*AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/)
+  }).timeout(120_000)
+})
