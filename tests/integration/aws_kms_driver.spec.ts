@@ -295,6 +295,31 @@ test.group('aws-kms driver over the AWS KMS stand-in', (group) => {
     assert.equal(rotated.minAvailableVersion, 2)
   })
 
+  test('unwrap of a known KEK costs one Decrypt per DEK, nothing else', async ({ assert }) => {
+    const { driver } = awsDriverFor(fixture)
+    const name = kek('unwrap-cost')
+    await driver.createKey(name)
+    const input = [randomBytes(32), randomBytes(32), randomBytes(32)]
+    const wrapped = await driver.wrap(name, input)
+    await driver.unwrap(name, wrapped.slice(0, 1))
+    const mark = fixture.server.requestLog.length
+    const opened = await driver.unwrap(name, wrapped)
+    assert.deepEqual(
+      opened.map((b) => b.toString('hex')),
+      input.map((b) => b.toString('hex'))
+    )
+    assert.deepEqual(
+      since(fixture, mark).map((e) => e.operation),
+      ['Decrypt', 'Decrypt', 'Decrypt']
+    )
+    // Retired by another process: AWS refuses the Disabled key, no stale grant.
+    const other = awsDriverFor(fixture).driver
+    await other.rotateKey(name)
+    await other.configureKey(name, { minDecryptionVersion: 2 })
+    await rejectsWith(driver.unwrap(name, wrapped), 'E_KEY_VERSION_DISALLOWED')
+    await other.close()
+  })
+
   test('listKeys names KEKs by their aliases; KEK names with . and _ round-trip', async ({
     assert,
   }) => {

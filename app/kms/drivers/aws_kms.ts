@@ -297,16 +297,32 @@ export class AwsKmsDriver implements KmsDriver {
     })
   }
 
+  /**
+   * Decrypt, one call per DEK. A version's key never changes, so once the
+   * KEK was read no other call is made: AWS itself refuses a Disabled
+   * (retired) or PendingDeletion (trimmed) key.
+   */
   async unwrap(name: string, wrapped: string[]): Promise<Buffer[]> {
     if (wrapped.length === 0) return []
-    const state = await this.#reader.mustRead(name)
-    return this.#reader.each(wrapped, async (value) => {
-      const keyId = this.#sourceKey(name, state, value)
+    const parsed = wrapped.map((value) => parseWrapped(value))
+    let keyIds = this.#reader.keyIdsOf.get(name)
+    if (!keyIds || parsed.some((p) => p && !keyIds!.has(p.version))) {
+      const state = await this.#reader.mustRead(name)
+      keyIds = state.keyIds
+    }
+    const items = parsed.map((p) => {
+      const keyId = p ? keyIds!.get(p.version) : undefined
+      if (!p || !keyId) {
+        throw kmsError('E_CIPHERTEXT_INVALID', 'invalid ciphertext: unknown aws:vN: version', name)
+      }
+      return { keyId, blob: p.blob }
+    })
+    return this.#reader.each(items, async ({ keyId, blob }) => {
       const out = await this.#calls.send<{ Plaintext?: Uint8Array }>(
         name,
         new DecryptCommand({
-          KeyId: keyId.keyId,
-          CiphertextBlob: keyId.blob,
+          KeyId: keyId,
+          CiphertextBlob: blob,
           EncryptionContext: encryptionContext(name),
         })
       )

@@ -36,6 +36,8 @@ import {
 export class AwsKekReader {
   /** Key id → version, learned from reads. */
   readonly versionOfKey = new Map<string, number>()
+  /** KEK → version → key id, learned from reads (a version's key never changes). */
+  readonly keyIdsOf = new Map<string, Map<number, string>>()
 
   constructor(
     private calls: AwsKmsCalls,
@@ -94,7 +96,10 @@ export class AwsKekReader {
     })
     const tags = await this.tags(name, aliases.latestKeyId)
     const state = assembleState(name, aliases, facts, tags)
-    if (state) for (const [version, keyId] of state.keyIds) this.versionOfKey.set(keyId, version)
+    if (state) {
+      for (const [version, keyId] of state.keyIds) this.versionOfKey.set(keyId, version)
+      this.keyIdsOf.set(name, new Map(state.keyIds))
+    }
     return state
   }
 
