@@ -19,8 +19,6 @@
 |
 */
 import {
-  CreateAliasCommand,
-  CreateKeyCommand,
   DecryptCommand,
   DisableKeyCommand,
   EnableKeyCommand,
@@ -30,10 +28,8 @@ import {
   ReEncryptCommand,
   ScheduleKeyDeletionCommand,
   TagResourceCommand,
-  UntagResourceCommand,
-  UpdateAliasCommand,
 } from '@aws-sdk/client-kms'
-import { E_CONFIG_INVALID, E_KEK_EXISTS } from '#app/errors'
+import { E_CONFIG_INVALID } from '#app/errors'
 import * as keyring from '#crypto/keyring'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { classifyKmsError, kmsError } from '#kms/error_codes'
@@ -41,6 +37,7 @@ import { TokenBucket, type RateLimiterClock } from '#kms/rate_limiter'
 import { defaultRetryDeps, type RetryDeps, type RetryOptions } from '#kms/retry'
 import { AwsKmsCalls, codeOf, detailOf } from '#kms/drivers/aws_kms_calls'
 import { AwsKekReader } from '#kms/drivers/aws_kms_reader'
+import { AwsKekVersions } from '#kms/drivers/aws_kms_versions'
 import {
   encryptionContext,
   formatWrapped,
@@ -48,11 +45,7 @@ import {
   kekNames,
   parseWrapped,
   policyRing,
-  TAG_KEK,
   TAG_MIN_ENCRYPTION,
-  TAG_ROTATING_TO,
-  TAG_VERSION,
-  versionAlias,
   type AwsKekState,
 } from '#kms/drivers/aws_kms_layout'
 
@@ -80,7 +73,6 @@ export interface AwsKmsDriverOptions {
 }
 
 const DEFAULT_RETRY: RetryOptions = { maxAttempts: 8, baseDelayMs: 50, maxDelayMs: 5_000 }
-const KEY_DESCRIPTION = (kek: string, version: number) => `Rewrap KEK ${kek} version ${version}`
 
 /** Checks the options that AWS would refuse late (at trim time). */
 export function assertAwsKmsOptions(options: AwsKmsDriverOptions) {
@@ -111,6 +103,7 @@ export class AwsKmsDriver implements KmsDriver {
   #calls: AwsKmsCalls
   #pendingWindow: number
   #reader: AwsKekReader
+  #versions: AwsKekVersions
 
   constructor(options: AwsKmsDriverOptions = {}) {
     assertAwsKmsOptions(options)
@@ -133,23 +126,11 @@ export class AwsKmsDriver implements KmsDriver {
       retryDeps: options.retryDeps ?? defaultRetryDeps,
     })
     this.#reader = new AwsKekReader(this.#calls, options.concurrency ?? 32)
+    this.#versions = new AwsKekVersions(this.#calls, this.#reader)
   }
 
   async createKey(name: string): Promise<KekInfo> {
-    if (await this.#reader.read(name)) throw new E_KEK_EXISTS([name])
-    const keyId = await this.#createVersionKey(name, 1, 0)
-    try {
-      await this.#calls.raw(
-        new CreateAliasCommand({ AliasName: versionAlias(name, 1), TargetKeyId: keyId })
-      )
-      await this.#calls.raw(
-        new CreateAliasCommand({ AliasName: kekAlias(name), TargetKeyId: keyId })
-      )
-    } catch (error) {
-      if ((error as Error)?.name === 'AlreadyExistsException') throw new E_KEK_EXISTS([name])
-      throw kmsError(codeOf(error), detailOf(error), name)
-    }
-    return this.#reader.info(name)
+    return this.#versions.create(name)
   }
 
   async readKey(name: string): Promise<KekInfo | null> {
@@ -161,56 +142,8 @@ export class AwsKmsDriver implements KmsDriver {
     return kekNames(await this.#reader.aliases(''))
   }
 
-  /**
-   * Adds version N+1. Exactly once across crashes and retries: the
-   * latest key is tagged `rewrap:rotating-to=N+1` before CreateKey, so a
-   * rotate that finds that tag first looks for the key a failed attempt
-   * made (tagged with the KEK and N+1) and reuses it; a version alias
-   * `…/v(N+1)` without the KEK alias on it is a rotation that failed
-   * before its commit (UpdateAlias) and is finished, not repeated.
-   */
   async rotateKey(name: string): Promise<KekInfo> {
-    const state = await this.#reader.mustRead(name)
-    const next = state.info.latestVersion + 1
-    let keyId: string | undefined
-    if (state.pendingVersion === next) {
-      keyId = await this.#reader.versionAliasTarget(name, next)
-    }
-    if (!keyId && state.rotatingTo === next) keyId = await this.#reader.findVersionKey(name, next)
-    if (!keyId) {
-      await this.#calls.send(
-        name,
-        new TagResourceCommand({
-          KeyId: state.latestKeyId,
-          Tags: [{ TagKey: TAG_ROTATING_TO, TagValue: String(next) }],
-        })
-      )
-      keyId = await this.#createVersionKey(name, next, state.info.minEncryptionVersion)
-    }
-    if (state.pendingVersion !== next) {
-      try {
-        await this.#calls.raw(
-          new CreateAliasCommand({ AliasName: versionAlias(name, next), TargetKeyId: keyId })
-        )
-      } catch (error) {
-        if ((error as Error)?.name !== 'AlreadyExistsException') {
-          throw kmsError(codeOf(error), detailOf(error), name)
-        }
-        // Another attempt got there first: use the key that alias names.
-        keyId = (await this.#reader.versionAliasTarget(name, next)) ?? keyId
-      }
-    }
-    await this.#calls.send(
-      name,
-      new UpdateAliasCommand({ AliasName: kekAlias(name), TargetKeyId: keyId })
-    )
-    await this.#calls
-      .send(
-        name,
-        new UntagResourceCommand({ KeyId: state.latestKeyId, TagKeys: [TAG_ROTATING_TO] })
-      )
-      .catch(() => {}) // cosmetic: a stale marker only makes the next rotate look first
-    return this.#reader.info(name)
+    return this.#versions.rotate(name)
   }
 
   async configureKey(name: string, config: KekConfig): Promise<KekInfo> {
@@ -401,28 +334,6 @@ export class AwsKmsDriver implements KmsDriver {
       }
       throw error
     }
-  }
-
-  async #createVersionKey(name: string, version: number, minEncryption: number): Promise<string> {
-    const tags = [
-      { TagKey: TAG_KEK, TagValue: name },
-      { TagKey: TAG_VERSION, TagValue: String(version) },
-    ]
-    if (minEncryption) tags.push({ TagKey: TAG_MIN_ENCRYPTION, TagValue: String(minEncryption) })
-    const out = await this.#calls.send<{ KeyMetadata?: { KeyId?: string } }>(
-      name,
-      new CreateKeyCommand({
-        Description: KEY_DESCRIPTION(name, version),
-        KeyUsage: 'ENCRYPT_DECRYPT',
-        KeySpec: 'SYMMETRIC_DEFAULT',
-        Tags: tags,
-      }),
-      false
-    )
-    const keyId = out.KeyMetadata?.KeyId
-    if (!keyId) throw this.#unexpected(name)
-    this.#reader.versionOfKey.set(keyId, version)
-    return keyId
   }
 
   #unexpected(name: string) {
