@@ -320,6 +320,46 @@ test.group('aws-kms driver over the AWS KMS stand-in', (group) => {
     await other.close()
   })
 
+  test('no batch API: at most `concurrency` requests in flight (injected latency)', async ({
+    assert,
+  }) => {
+    const { driver } = awsDriverFor(fixture, { concurrency: 4 })
+    const name = kek('inflight')
+    await driver.createKey(name)
+    const input = Array.from({ length: 24 }, () => randomBytes(32))
+    const wrapped = await driver.wrap(name, input)
+    await driver.rotateKey(name)
+    fixture.server.setLatency(40)
+    fixture.server.resetPeakInFlight()
+    const results = await driver.rewrap(name, wrapped)
+    assert.isTrue(results.every((r) => r.ok))
+    assert.isAtMost(fixture.server.peakInFlight, 4)
+    assert.isAtLeast(fixture.server.peakInFlight, 2, 'calls overlap')
+  })
+
+  test('the requests/s ceiling holds across concurrent calls', async ({ assert }) => {
+    const { driver } = awsDriverFor(fixture, { concurrency: 16, requestsPerSecond: 50 })
+    const name = kek('ceiling')
+    const mark = fixture.server.requestLog.length
+    const started = performance.now()
+    await driver.createKey(name)
+    await Promise.all([
+      driver.wrap(
+        name,
+        Array.from({ length: 20 }, () => randomBytes(32))
+      ),
+      driver.wrap(
+        name,
+        Array.from({ length: 20 }, () => randomBytes(32))
+      ),
+    ])
+    const elapsed = performance.now() - started
+    const requests = fixture.server.requestLog.length - mark
+    assert.isAtLeast(requests, 47)
+    // A burst of 5 (a tenth of a second's worth), then 50/s: never faster than that.
+    assert.isAtLeast(elapsed, ((requests - 5) / 50) * 1000 - 20)
+  })
+
   test('listKeys names KEKs by their aliases; KEK names with . and _ round-trip', async ({
     assert,
   }) => {

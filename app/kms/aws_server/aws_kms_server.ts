@@ -63,6 +63,8 @@ export class AwsKmsServer {
   #now: () => number
   #faults = new AwsFaultQueue()
   #latencyMs = 0
+  #inFlight = 0
+  #peakInFlight = 0
   #logger?: AwsKmsServerOptions['logger']
 
   constructor(options: AwsKmsServerOptions) {
@@ -125,6 +127,16 @@ export class AwsKmsServer {
     return this.#faults.pending
   }
 
+  /** Most authenticated requests in progress at once since the last reset (tests: bounded concurrency). */
+  get peakInFlight() {
+    return this.#peakInFlight
+  }
+
+  /** Resets `peakInFlight`. */
+  resetPeakInFlight() {
+    this.#peakInFlight = this.#inFlight
+  }
+
   /** TEST-ONLY: delay added to every request before it is answered. */
   setLatency(ms: number) {
     this.#latencyMs = Math.max(0, ms)
@@ -156,7 +168,13 @@ export class AwsKmsServer {
           'Credential should be scoped to a valid region.'
         )
       }
-      if (this.#latencyMs > 0) await new Promise((r) => setTimeout(r, this.#latencyMs))
+      this.#inFlight++
+      this.#peakInFlight = Math.max(this.#peakInFlight, this.#inFlight)
+      try {
+        if (this.#latencyMs > 0) await new Promise((r) => setTimeout(r, this.#latencyMs))
+      } finally {
+        this.#inFlight--
+      }
       const fault = this.#faults.take(operation)
       if (fault) throw fault
       const run = Object.hasOwn(operations, operation) ? operations[operation] : undefined
