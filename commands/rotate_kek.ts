@@ -119,6 +119,9 @@ export default class RotateKek extends RewrapCommand {
           (plan.estimatedSecondsPaced > plan.estimatedSeconds
             ? ` (up to ${plan.estimatedSecondsPaced}s while the database serves other work)`
             : '') +
+          (plan.quotaBound
+            ? ` (quota-bound: the KMS's ceiling of ${plan.quotaRowsPerSecond} requests/s)`
+            : '') +
           '. Nothing changed.'
       )
       if (plan.unfinishedRun) {

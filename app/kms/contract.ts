@@ -80,4 +80,10 @@ export interface KmsDriver {
   rewrap(name: string, wrapped: string[], version?: number): Promise<RewrapResult[]>
   /** Releases connections. */
   close(): Promise<void>
+  /**
+   * Optional: rows per second a rewrap can move at most under the driver's
+   * requests/s ceiling (a cloud KMS quota shared by the account: requests/s
+   * ÷ requests per row). Absent or undefined when no such bound applies.
+   */
+  rewrapRowsPerSecondCeiling?(): number | undefined
 }

@@ -56,6 +56,10 @@ export interface RotationPlan {
   estimatedSeconds: number
   /** While other sessions use the database (paced by the nice ratio). */
   estimatedSecondsPaced: number
+  /** The KMS's request ceiling in rows/s (cloud KMS quota), null when none. */
+  quotaRowsPerSecond: number | null
+  /** True when that ceiling, not the database, bounds the estimate. */
+  quotaBound: boolean
   unfinishedRun: RotationRun | null
 }
 
@@ -97,7 +101,13 @@ export class KeyRotationService {
     if (sleepMs > 0) rate = Math.min(rate, (batchSize * 1000) / sleepMs)
     if (maxRate > 0) rate = Math.min(rate, maxRate)
     const niceRatio = options.niceRatio ?? config.niceRatio
-    const paced = Math.min(rate, config.estimateRowsPerSecond / (1 + Math.max(0, niceRatio)))
+    let paced = Math.min(rate, config.estimateRowsPerSecond / (1 + Math.max(0, niceRatio)))
+    const quota = driver.rewrapRowsPerSecondCeiling?.()
+    const quotaBound = quota !== undefined && quota < rate
+    if (quota !== undefined) {
+      rate = Math.min(rate, quota)
+      paced = Math.min(paced, quota)
+    }
     return {
       kekName,
       latestVersion: info.latestVersion,
@@ -107,6 +117,8 @@ export class KeyRotationService {
       rowsPerVersion,
       estimatedSeconds: Math.ceil(staleRows / rate),
       estimatedSecondsPaced: Math.ceil(staleRows / paced),
+      quotaRowsPerSecond: quota ?? null,
+      quotaBound,
       unfinishedRun: unfinished,
     }
   }

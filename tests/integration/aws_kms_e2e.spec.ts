@@ -135,6 +135,24 @@ test.group('end to end on the aws-kms driver', (group) => {
     await assertAllDecrypt(assert, expected)
   }).timeout(60_000)
 
+  test('rotate:kek --dry-run estimates from the requests/s ceiling (quota-bound)', async ({
+    assert,
+  }) => {
+    await driver.close()
+    driver = awsDriverFor(fixture, { requestsPerSecond: 20 }).driver
+    const kek = kekName('awsplan')
+    await driver.createKey(kek)
+    await seed(kek, 100)
+    const plan = await ace('rotate:kek', [kek, '--dry-run', '--json'])
+    assert.equal(plan.exitCode, 0, JSON.stringify(plan.json))
+    assert.equal(plan.json.staleRows, 100)
+    assert.equal(plan.json.quotaRowsPerSecond, 20)
+    assert.isTrue(plan.json.quotaBound)
+    assert.equal(plan.json.estimatedSeconds, 5)
+    assert.equal(plan.json.estimatedSecondsPaced, 5)
+    assert.deepEqual(await versionCounts(kek), { 1: 100 })
+  })
+
   test('an entry rewritten under the same version keeps its kek_version (aws:vN: prefix)', async ({
     assert,
   }) => {

@@ -102,6 +102,7 @@ export class AwsKmsDriver implements KmsDriver {
   #client: KMSClient
   #calls: AwsKmsCalls
   #pendingWindow: number
+  #requestsPerSecond: number
   #reader: AwsKekReader
   #versions: AwsKekVersions
 
@@ -119,9 +120,10 @@ export class AwsKmsDriver implements KmsDriver {
       },
     })
     this.#pendingWindow = options.pendingWindowInDays ?? 30
+    this.#requestsPerSecond = options.requestsPerSecond ?? 1000
     this.#calls = new AwsKmsCalls({
       client: this.#client,
-      bucket: new TokenBucket({ ratePerSecond: options.requestsPerSecond ?? 1000 }, options.clock),
+      bucket: new TokenBucket({ ratePerSecond: this.#requestsPerSecond }, options.clock),
       retry: options.retry ?? DEFAULT_RETRY,
       retryDeps: options.retryDeps ?? defaultRetryDeps,
     })
@@ -299,6 +301,11 @@ export class AwsKmsDriver implements KmsDriver {
         return { ok: false, code, message: detailOf(error) }
       }
     })
+  }
+
+  /** One ReEncrypt per row: the requests/s ceiling is the rows/s bound. */
+  rewrapRowsPerSecondCeiling(): number | undefined {
+    return this.#requestsPerSecond > 0 ? this.#requestsPerSecond : undefined
   }
 
   async close() {
