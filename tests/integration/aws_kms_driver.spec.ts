@@ -360,6 +360,15 @@ test.group('aws-kms driver over the AWS KMS stand-in', (group) => {
     assert.isAtLeast(elapsed, ((requests - 5) / 50) * 1000 - 20)
   })
 
+  test('a stand-in that is down is E_KMS_UNAVAILABLE after bounded retries', async ({ assert }) => {
+    const gone = await startAwsKmsServer()
+    await gone.close()
+    const { driver, retryDeps } = awsDriverFor(gone)
+    await rejectsWith(driver.readKey(kek('down')), 'E_KMS_UNAVAILABLE')
+    assert.lengthOf(retryDeps.sleeps, 3, 'maxAttempts 4')
+    await driver.close()
+  })
+
   test('listKeys names KEKs by their aliases; KEK names with . and _ round-trip', async ({
     assert,
   }) => {

@@ -4,9 +4,12 @@
 |--------------------------------------------------------------------------
 |
 | One suite, run against every driver: `local` (in-process, through the
-| KmsManager) and `vault` (VaultKmsDriver → node-vault → real HTTP → the
-| in-process transit server of `kms:serve`). Then what only an HTTP KMS
-| can do (retries, denial, outage), and the server's HTTP surface.
+| KmsManager), `vault` (VaultKmsDriver → node-vault → real HTTP → the
+| in-process transit server of `kms:serve`) and `aws-kms` (AwsKmsDriver →
+| @aws-sdk/client-kms → SigV4 over real HTTP → the `kms:serve --api aws-kms`
+| stand-in; aws-only behaviour in aws_kms_driver.spec.ts). Then what only
+| an HTTP KMS can do (retries, denial, outage), and the server's HTTP
+| surface.
 |
 */
 import { randomBytes } from 'node:crypto'
