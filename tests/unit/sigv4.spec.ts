@@ -70,6 +70,18 @@ test.group('SigV4 verification (AWS test suite vectors)', () => {
     }
   })
 
+  test('a body that does not match its declared x-amz-content-sha256 is refused', ({ assert }) => {
+    const emptyHash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+    const request = vector('/', GET_VANILLA, { body: Buffer.from('{"Plaintext":"tampered"}') })
+    request.headers['x-amz-content-sha256'] = emptyHash
+    const result = verifySigv4(request, CREDENTIALS, 'service', SIGNED_AT)
+    assert.equal(!result.ok && result.type, 'InvalidSignatureException')
+    // The same header on the body it describes: the body is what is hashed.
+    const honest = vector('/', GET_VANILLA)
+    honest.headers['x-amz-content-sha256'] = emptyHash
+    assert.isTrue(verifySigv4(honest, CREDENTIALS, 'service', SIGNED_AT).ok)
+  })
+
   test('the wrong secret fails; an unknown access key is UnrecognizedClientException', ({
     assert,
   }) => {

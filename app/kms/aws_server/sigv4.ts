@@ -135,8 +135,9 @@ export function stringToSign(
   const headerLines = signedHeaders
     .map((name) => `${name}:${headerValue(request.headers, name) ?? ''}\n`)
     .join('')
-  const payloadHash =
-    headerValue(request.headers, 'x-amz-content-sha256') ?? sha256Hex(request.body)
+  // Always the hash of the body that arrived: a client's x-amz-content-sha256
+  // is checked against it in verifySigv4, never trusted in its place.
+  const payloadHash = sha256Hex(request.body)
   const canonical = [
     request.method.toUpperCase(),
     canonicalPath(path),
@@ -214,6 +215,13 @@ export function verifySigv4(
     return refuse(
       'InvalidSignatureException',
       "'Host' must be a 'SignedHeader' in the AWS Authorization."
+    )
+  }
+  const declaredHash = headerValue(request.headers, 'x-amz-content-sha256')
+  if (declaredHash !== undefined && declaredHash !== sha256Hex(request.body)) {
+    return refuse(
+      'InvalidSignatureException',
+      "The provided 'x-amz-content-sha256' header does not match what was computed."
     )
   }
   const scope = `${date}/${region}/${service}/aws4_request`
