@@ -151,6 +151,9 @@ test.group('end to end on the aws-kms driver', (group) => {
     assert.equal(plan.json.estimatedSeconds, 5)
     assert.equal(plan.json.estimatedSecondsPaced, 5)
     assert.deepEqual(await versionCounts(kek), { 1: 100 })
+    const pre = await ace('rotation:preflight', [kek, '--json'])
+    const planCheck = pre.json.checks.find((c: { name: string }) => c.name === 'plan')
+    assert.match(planCheck.detail, /quota-bound by the KMS's 20 requests\/s$/)
   })
 
   test('an entry rewritten under the same version keeps its kek_version (aws:vN: prefix)', async ({
