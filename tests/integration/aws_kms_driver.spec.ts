@@ -187,6 +187,24 @@ test.group('aws-kms driver over the AWS KMS stand-in', (group) => {
     )
   })
 
+  test('a dropped connection during rewrap is retried, then E_KMS_UNAVAILABLE for the call', async ({
+    assert,
+  }) => {
+    const { driver, retryDeps } = awsDriverFor(fixture, { concurrency: 1 })
+    const name = kek('drop')
+    await driver.createKey(name)
+    const wrapped = await driver.wrap(name, [randomBytes(32), randomBytes(32)])
+    fixture.server.injectFaults([{ type: 'x', drop: true, operation: 'ReEncrypt' }])
+    const healed = await driver.rewrap(name, wrapped)
+    assert.isTrue(healed.every((r) => r.ok))
+    assert.lengthOf(retryDeps.sleeps, 1)
+    fixture.server.injectFaults(
+      Array.from({ length: 4 }, () => ({ type: 'x', drop: true, operation: 'ReEncrypt' }))
+    )
+    const error = await rejectsWith(driver.rewrap(name, wrapped), 'E_KMS_UNAVAILABLE')
+    assert.match(error.message, /KMS/)
+  })
+
   test('CreateKey is not retried after a 500; the next rotate still adds exactly one version', async ({
     assert,
   }) => {

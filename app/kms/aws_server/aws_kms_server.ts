@@ -176,6 +176,11 @@ export class AwsKmsServer {
         this.#inFlight--
       }
       const fault = this.#faults.take(operation)
+      if (fault === 'drop') {
+        this.requestLog.push({ operation, status: 0, errorType: 'dropped' })
+        req.socket.destroy()
+        return
+      }
       if (fault) throw fault
       const run = Object.hasOwn(operations, operation) ? operations[operation] : undefined
       if (!run || !target.startsWith(TARGET_PREFIX)) {

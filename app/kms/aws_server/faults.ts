@@ -5,6 +5,7 @@
 |
 | Lets a test make the server answer the next matching requests with a
 | canned AWS error (ThrottlingException, KMSInternalException 500, 503…)
+| or a dropped connection
 | before anything reaches the key model, and add latency to every call, to
 | prove a client's pacing and retries over real HTTP. `kms:serve` never
 | exposes it.
@@ -21,6 +22,8 @@ export interface AwsInjectedFault {
   message?: string
   /** Only this operation (X-Amz-Target suffix, e.g. `ReEncrypt`); any when absent. */
   operation?: string
+  /** Drop the connection instead of answering (a network failure). */
+  drop?: boolean
 }
 
 const DEFAULT_MESSAGES: Record<string, string> = {
@@ -51,11 +54,12 @@ export class AwsFaultQueue {
     return this.#queue.length
   }
 
-  /** Takes the first fault for `operation`, as the error to answer. */
-  take(operation: string): AwsKmsError | null {
+  /** Takes the first fault for `operation`: the error to answer, or 'drop'. */
+  take(operation: string): AwsKmsError | 'drop' | null {
     const index = this.#queue.findIndex((f) => !f.operation || f.operation === operation)
     if (index === -1) return null
     const [fault] = this.#queue.splice(index, 1)
+    if (fault.drop) return 'drop'
     const status = fault.status ?? (fault.type === 'KMSInternalException' ? 500 : 400)
     return new AwsKmsError(fault.type, fault.message ?? DEFAULT_MESSAGES[fault.type], status)
   }

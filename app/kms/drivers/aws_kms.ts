@@ -32,7 +32,7 @@ import {
 import { E_CONFIG_INVALID } from '#app/errors'
 import * as keyring from '#crypto/keyring'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
-import { classifyKmsError, kmsError } from '#kms/error_codes'
+import { classifyKmsError, kmsError, type KmsErrorCode } from '#kms/error_codes'
 import { TokenBucket, type RateLimiterClock } from '#kms/rate_limiter'
 import { defaultRetryDeps, type RetryDeps, type RetryOptions } from '#kms/retry'
 import { AwsKmsCalls, codeOf, detailOf } from '#kms/drivers/aws_kms_calls'
@@ -293,10 +293,11 @@ export class AwsKmsDriver implements KmsDriver {
         if (!out.CiphertextBlob) throw this.#unexpected(name)
         return { ok: true, wrapped: formatWrapped(target, out.CiphertextBlob), version: target }
       } catch (error) {
-        const code = (error as any)?.code?.startsWith?.('E_') ? (error as any).code : codeOf(error)
+        const own = String((error as { code?: unknown })?.code ?? '').startsWith('E_')
+        const code = own ? (error as { code: KmsErrorCode }).code : codeOf(error)
         // The KMS is unreachable, throttling for good, or refuses us: the whole call fails.
         if (code === 'E_KMS_UNAVAILABLE' || code === 'E_KMS_DENIED' || code === 'E_KEK_NOT_FOUND') {
-          throw (error as any)?.code ? error : kmsError(code, detailOf(error), name)
+          throw own ? error : kmsError(code, detailOf(error), name)
         }
         return { ok: false, code, message: detailOf(error) }
       }
