@@ -30,7 +30,8 @@ export default class KmsServe extends BaseCommand {
     '',
     '--api aws-kms serves the AWS KMS JSON 1.1 protocol instead (X-Amz-Target: TrentService.*),',
     'SigV4-verified against AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, region AWS_REGION;',
-    'point the SDK at it with AWS_ENDPOINT_URL_KMS. Its keys live in memory.',
+    'point the SDK at it with AWS_ENDPOINT_URL_KMS. Keys live in memory, or with --state-file <path>',
+    'in that file, sealed under KMS_ROOT_KEY.',
     '',
     '  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… {{ binaryName }} kms:serve --api aws-kms --port 4599',
   ]
@@ -57,6 +58,10 @@ export default class KmsServe extends BaseCommand {
   /** Wire protocol: vault (Transit) or aws-kms. */
   @flags.string({ description: 'Wire protocol: vault (default) or aws-kms', default: 'vault' })
   declare api: string
+
+  /** aws-kms only: keep keys in this file (sealed under KMS_ROOT_KEY) instead of memory. */
+  @flags.string({ description: 'aws-kms: keep keys in this file, sealed under KMS_ROOT_KEY' })
+  declare stateFile?: string
 
   /** Interface to bind. */
   @flags.string({ description: 'Interface to bind', default: '127.0.0.1' })
@@ -123,6 +128,8 @@ export default class KmsServe extends BaseCommand {
         accessKeyId: env.get('AWS_ACCESS_KEY_ID'),
         secretAccessKey: env.get('AWS_SECRET_ACCESS_KEY')?.release(),
         region: env.get('AWS_REGION'),
+        stateFile: this.stateFile,
+        rootKey: env.get('KMS_ROOT_KEY')?.release(),
         logger,
       })
     } catch (error) {

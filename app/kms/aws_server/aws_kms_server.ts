@@ -30,6 +30,19 @@ import { readBody } from '#kms/transit_server/request_body'
 const MAX_BODY_BYTES = 1024 * 1024
 const REQUEST_LOG_LIMIT = 10_000
 const TARGET_PREFIX = 'TrentService.'
+/** Operations that change keys or aliases. */
+const MUTATING = new Set([
+  'CreateKey',
+  'EnableKey',
+  'DisableKey',
+  'ScheduleKeyDeletion',
+  'CancelKeyDeletion',
+  'TagResource',
+  'UntagResource',
+  'CreateAlias',
+  'UpdateAlias',
+  'DeleteAlias',
+])
 
 /** Options of the server. */
 export interface AwsKmsServerOptions {
@@ -38,6 +51,8 @@ export interface AwsKmsServerOptions {
   region?: string
   /** Epoch milliseconds; injected for tests (signature skew, dates). */
   now?: () => number
+  /** Called after every operation that changed keys or aliases (persistence). */
+  onChange?: (model: KeyModel) => void
   /** Operator log (never bodies). */
   logger?: { info: (msg: string) => void; warn: (msg: string) => void }
 }
@@ -66,6 +81,7 @@ export class AwsKmsServer {
   #inFlight = 0
   #peakInFlight = 0
   #logger?: AwsKmsServerOptions['logger']
+  #onChange?: AwsKmsServerOptions['onChange']
 
   constructor(options: AwsKmsServerOptions) {
     if (!options.credentials.accessKeyId || !options.credentials.secretAccessKey) {
@@ -75,6 +91,7 @@ export class AwsKmsServer {
     this.#region = options.region ?? 'us-east-1'
     this.#now = options.now ?? Date.now
     this.#logger = options.logger
+    this.#onChange = options.onChange
     this.model = new KeyModel(this.#region, undefined, () => this.#now() / 1000)
     this.#server = createServer((req, res) => void this.#handle(req, res))
     this.#server.keepAliveTimeout = 5_000
@@ -205,7 +222,9 @@ export class AwsKmsServer {
           'Start of structure or map found where not expected.'
         )
       }
-      this.#reply(res, operation, 200, run(this.model, input as Record<string, unknown>))
+      const output = run(this.model, input as Record<string, unknown>)
+      if (MUTATING.has(operation)) this.#onChange?.(this.model)
+      this.#reply(res, operation, 200, output)
     } catch (error) {
       const failure =
         error instanceof AwsKmsError

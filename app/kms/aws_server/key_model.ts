@@ -108,6 +108,16 @@ export class KeyModel {
     return key
   }
 
+  /** Puts back a key saved by state_file.ts. */
+  restore(saved: Omit<KmsKey, 'arn' | 'ring'> & { material: Buffer }) {
+    const { material, ...rest } = saved
+    this.keys.set(saved.id, {
+      ...rest,
+      arn: this.keyArn(saved.id),
+      ring: createKeyring(saved.id, material, Math.floor(saved.createdAt)),
+    })
+  }
+
   /**
    * Resolves a KeyId parameter (key id, key ARN, alias name, alias ARN).
    * `aliases: false` for operations that take key ids and ARNs only.
