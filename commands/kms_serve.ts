@@ -5,6 +5,7 @@ import env from '#start/env'
 import { createTransitServer } from '#kms/transit_server/from_app'
 import { resolveServeToken } from '#kms/transit_server/serve_token'
 import { createAzureStandIn } from '#kms/azure_server/serve'
+import { createAwsKmsServer } from '#kms/aws_server/from_env'
 
 /**
  * Serves the local KMS over a Vault Transit-compatible HTTP API, so that
@@ -32,6 +33,13 @@ export default class KmsServe extends BaseCommand {
     'and --tls-key; the token is the bearer token clients present after the 401 challenge; keys in',
     'memory, for tests and local development):',
     '  {{ binaryName }} kms:serve --api azure-keyvault --tls-cert cert.pem --tls-key key.pem',
+    '',
+    '--api aws-kms serves the AWS KMS JSON 1.1 protocol instead (X-Amz-Target: TrentService.*),',
+    'SigV4-verified against AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, region AWS_REGION;',
+    'point the SDK at it with AWS_ENDPOINT_URL_KMS. Keys live in memory, or with --state-file <path>',
+    'in that file, sealed under KMS_ROOT_KEY.',
+    '',
+    '  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… {{ binaryName }} kms:serve --api aws-kms --port 4599',
   ]
 
   /** Boots the app (database) and keeps the process alive while serving. */
@@ -55,7 +63,7 @@ export default class KmsServe extends BaseCommand {
 
   /** Wire protocol to serve. */
   @flags.string({
-    description: 'API to serve: vault (Transit, default) or azure-keyvault',
+    description: 'API to serve: vault (Transit, default), aws-kms or azure-keyvault',
     default: 'vault',
   })
   declare api: string
@@ -68,6 +76,10 @@ export default class KmsServe extends BaseCommand {
   @flags.string({ description: 'PEM private key file (--api azure-keyvault)' })
   declare tlsKey?: string
 
+  /** aws-kms only: keep keys in this file (sealed under KMS_ROOT_KEY) instead of memory. */
+  @flags.string({ description: 'aws-kms: keep keys in this file, sealed under KMS_ROOT_KEY' })
+  declare stateFile?: string
+
   /** Interface to bind. */
   @flags.string({ description: 'Interface to bind', default: '127.0.0.1' })
   declare host: string
@@ -76,6 +88,12 @@ export default class KmsServe extends BaseCommand {
    * Starts the server; stops it on SIGINT / SIGTERM.
    */
   async run() {
+    if (this.api === 'aws-kms') return this.#serveAws()
+    if (this.api !== 'vault' && this.api !== 'azure-keyvault') {
+      return this.#fail(
+        `E_KMS_CONFIG: --api must be vault, aws-kms or azure-keyvault (got "${this.api}")`
+      )
+    }
     let token: string
     try {
       const resolved = resolveServeToken({
@@ -100,12 +118,6 @@ export default class KmsServe extends BaseCommand {
       return
     }
 
-    if (this.api !== 'vault' && this.api !== 'azure-keyvault') {
-      this.logger.error(`E_KMS_CONFIG: --api must be vault or azure-keyvault (got "${this.api}")`)
-      this.exitCode = 1
-      await this.app.terminate()
-      return
-    }
     let server: {
       url: string
       listen(port: number, host: string): Promise<unknown>
@@ -152,5 +164,42 @@ export default class KmsServe extends BaseCommand {
         ? `kms:serve listening on ${server.url} (Azure Key Vault keys API)`
         : `kms:serve listening on ${server.url} (mount "${this.mount}")`
     )
+  }
+
+  /** `--api aws-kms`: the AWS KMS stand-in (app/kms/aws_server). */
+  async #serveAws() {
+    let server: ReturnType<typeof createAwsKmsServer>
+    try {
+      server = createAwsKmsServer({
+        accessKeyId: env.get('AWS_ACCESS_KEY_ID'),
+        secretAccessKey: env.get('AWS_SECRET_ACCESS_KEY')?.release(),
+        region: env.get('AWS_REGION'),
+        stateFile: this.stateFile,
+        rootKey: env.get('KMS_ROOT_KEY')?.release(),
+        logger,
+      })
+    } catch (error) {
+      const { code, message } = error as { code?: string; message: string }
+      return this.#fail(`${code ?? 'E_KMS_CONFIG'}: ${message}`)
+    }
+    const port = this.port ?? env.get('KMS_SERVE_PORT') ?? 8200
+    try {
+      await server.listen(port, this.host)
+    } catch (error) {
+      return this.#fail(
+        `kms:serve could not listen on ${this.host}:${port}: ${(error as any).code}`
+      )
+    }
+    this.app.terminating(() => server.close())
+    const stop = () => void this.app.terminate()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    this.logger.info(`kms:serve (aws-kms) listening on ${server.url} (region ${server.region})`)
+  }
+
+  async #fail(line: string) {
+    this.logger.error(line)
+    this.exitCode = 1
+    await this.app.terminate()
   }
 }

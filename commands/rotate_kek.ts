@@ -119,8 +119,8 @@ export default class RotateKek extends RewrapCommand {
           (plan.estimatedSecondsPaced > plan.estimatedSeconds
             ? ` (up to ${plan.estimatedSecondsPaced}s while the database serves other work)`
             : '') +
-          (plan.kmsRowsPerSecond
-            ? ` (quota-bound: the KMS budget allows ${plan.kmsRowsPerSecond} rows/s)`
+          (plan.quotaBound
+            ? ` (quota-bound: the KMS's ceiling allows ${plan.quotaRowsPerSecond} rows/s)`
             : '') +
           '. Nothing changed.'
       )

@@ -4,8 +4,9 @@ import { defineConfig, drivers } from '#kms/define_config'
 /**
  * KMS drivers. `local` (keyrings in Postgres, sealed under KMS_ROOT_KEY) is
  * the embedded default; `vault` talks to HashiCorp Vault Transit (or
- * `node ace kms:serve`) through node-vault; `azure-keyvault` talks to Azure Key
- * Vault or Managed HSM (or `kms:serve --api azure-keyvault`).
+ * `node ace kms:serve`) through node-vault; `aws-kms` talks to AWS KMS (or
+ * `node ace kms:serve --api aws-kms`) through @aws-sdk/client-kms; `azure-keyvault` talks to
+ * Azure Key Vault or Managed HSM (or `kms:serve --api azure-keyvault`).
  */
 const kmsConfig = defineConfig({
   default: env.get('KMS_DRIVER', 'local'),
@@ -36,6 +37,12 @@ const kmsConfig = defineConfig({
         false
       ),
       retry: { maxAttempts: 8, baseDelayMs: 250, maxDelayMs: 10_000 },
+    }),
+    'aws-kms': drivers.awsKms({
+      region: env.get('AWS_REGION'),
+      concurrency: env.get('AWS_KMS_CONCURRENCY', 32),
+      requestsPerSecond: env.get('AWS_KMS_REQUESTS_PER_SECOND', 1000),
+      pendingWindowInDays: env.get('AWS_KMS_PENDING_WINDOW_DAYS', 30),
     }),
   },
 })

@@ -39,7 +39,7 @@ export default await Env.create(new URL('../', import.meta.url), {
   /**
    * KMS
    */
-  KMS_DRIVER: Env.schema.enum.optional(['local', 'vault', 'azure-keyvault'] as const),
+  KMS_DRIVER: Env.schema.enum.optional(['local', 'vault', 'aws-kms', 'azure-keyvault'] as const),
   KMS_ROOT_KEY: Env.schema.secret.optional(),
   VAULT_ADDR: Env.schema.string.optional(),
   VAULT_TOKEN: Env.schema.secret.optional(),
@@ -48,6 +48,18 @@ export default await Env.create(new URL('../', import.meta.url), {
   VAULT_TIMEOUT_MS: Env.schema.number.optional(),
   /** Accept a plain http:// VAULT_ADDR on a non-loopback host (default: refused). */
   VAULT_ALLOW_INSECURE_HTTP: Env.schema.boolean.optional(),
+  /**
+   * aws-kms driver. Region, endpoint (AWS_ENDPOINT_URL_KMS) and credentials
+   * are the SDK's own variables; the SDK reads them itself.
+   */
+  AWS_REGION: Env.schema.string.optional(),
+  AWS_ENDPOINT_URL_KMS: Env.schema.string.optional(),
+  /** The one access key `kms:serve --api aws-kms` accepts (the SDK reads its own copy). */
+  AWS_ACCESS_KEY_ID: Env.schema.string.optional(),
+  AWS_SECRET_ACCESS_KEY: Env.schema.secret.optional(),
+  AWS_KMS_CONCURRENCY: Env.schema.number.optional(),
+  AWS_KMS_REQUESTS_PER_SECOND: Env.schema.number.optional(),
+  AWS_KMS_PENDING_WINDOW_DAYS: Env.schema.number.optional(),
 
   /**
    * azure-keyvault driver: the vault (or Managed HSM) URL; credentials from

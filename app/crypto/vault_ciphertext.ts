@@ -87,17 +87,6 @@ export function parseVaultCiphertext(value: string): VaultCiphertext | null {
 }
 
 /**
- * Reads only the version of a wrapped DEK, `<prefix>:vN:…` whatever the
- * driver's prefix (`vault:`, `azure:`, …); null when malformed. Cheap:
- * used to label rows with their KEK version without decoding.
- */
-export function vaultCiphertextVersion(value: string): number | null {
-  if (typeof value !== 'string') return null
-  const match = /^[a-z][a-z0-9-]{0,15}:v([1-9][0-9]{0,8}):/.exec(value)
-  return match ? Number(match[1]) : null
-}
-
-/**
  * Formats bytes as a `vault:vN:` string.
  */
 export function formatVaultCiphertext(version: number, bytes: Buffer): string {

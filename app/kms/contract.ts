@@ -5,8 +5,10 @@
 |
 | Every KMS driver (local, vault, later aws/azure) implements this and
 | passes the same contract test suite (tests/integration/kms_contract.spec.ts).
-| Wrapped DEKs are `<prefix>:vN:…` strings (`vault:vN:<base64>` for local
-| and vault, `azure:vN:<version id>:<base64url>` for azure-keyvault).
+| Wrapped DEKs are `<scheme>:vN:<body>` strings (`vault:vN:<base64>` for
+| local and vault, `aws:vN:<base64>` for aws-kms,
+| `azure:vN:<version id>:<base64url>` for azure-keyvault): the version is
+| read from the prefix by app/crypto/wrapped_dek.ts whatever the driver.
 |
 | Errors are the E_* errors of app/errors.ts: E_KEK_NOT_FOUND,
 | E_KMS_UNAVAILABLE, E_KMS_DENIED, E_KMS_REJECTED, E_CIPHERTEXT_INVALID,
@@ -60,12 +62,6 @@ export interface KmsDriver {
    * Absent means true.
    */
   readonly canTrimVersions?: boolean
-  /**
-   * The most rows/s a rewrap can move within the driver's requests/s budget
-   * (its share of the KMS quota ÷ requests per row); absent when unbounded.
-   * Estimates (`rotate:kek --dry-run`, preflight) are capped by it.
-   */
-  readonly rewrapRowsPerSecond?: number
   /** Creates a KEK (version 1). E_KEK_EXISTS when it already exists. */
   createKey(name: string): Promise<KekInfo>
   /** Reads a KEK, null when unknown. */
@@ -91,4 +87,12 @@ export interface KmsDriver {
   rewrap(name: string, wrapped: string[], version?: number): Promise<RewrapResult[]>
   /** Releases connections. */
   close(): Promise<void>
+  /**
+   * Optional: rows per second a rewrap can move at most under the driver's
+   * requests/s ceiling (a cloud KMS quota shared by the account: requests/s
+   * ÷ requests per row: AWS 1, Azure 2). Absent or undefined when no such
+   * bound applies. Estimates (`rotate:kek --dry-run`, preflight) are capped
+   * by it and say "quota-bound".
+   */
+  rewrapRowsPerSecondCeiling?(): number | undefined
 }

@@ -13,6 +13,7 @@ import type { LocalDriverConfig } from '#kms/driver_configs'
 import type { VaultDriverOptions } from '#kms/drivers/vault'
 import { assertSecureEndpoint } from '#kms/vault_transport'
 import type { AzureKeyVaultDriverOptions } from '#kms/drivers/azure_keyvault'
+import type { AwsKmsDriverOptions } from '#kms/drivers/aws_kms'
 
 /** Creates a driver instance once the app has booted. */
 export type KmsDriverFactory = () => KmsDriver | Promise<KmsDriver>
@@ -123,6 +124,18 @@ export const drivers = {
         if (!config.vaultUrl) throw new E_KMS_CONFIG(['AZURE_KEYVAULT_URL is not set'])
         return new AzureKeyVaultDriver({ ...config, vaultUrl: config.vaultUrl })
       }
+    })
+  },
+  /**
+   * AWS KMS through @aws-sdk/client-kms; region, credentials and endpoint
+   * default to the SDK's own conventions (AWS_REGION, the default provider
+   * chain, AWS_ENDPOINT_URL_KMS).
+   */
+  awsKms(config: AwsKmsDriverOptions = {}): ConfigProvider<KmsDriverFactory> {
+    return configProvider.create(async () => {
+      const { AwsKmsDriver, assertAwsKmsOptions } = await import('#kms/drivers/aws_kms')
+      assertAwsKmsOptions(config)
+      return () => new AwsKmsDriver(config)
     })
   },
 }

@@ -17,7 +17,7 @@ import type { Logger } from '@adonisjs/core/logger'
 import db from '@adonisjs/lucid/services/db'
 import { entryAad, sealJson } from '#crypto/envelope'
 import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
-import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
+import { wrappedDekVersion } from '#crypto/wrapped_dek'
 import { kmsError } from '#kms/error_codes'
 import type { KmsManager } from '#kms/kms_manager'
 
@@ -139,7 +139,7 @@ async function prepareBatch(
         [n]
       ),
     ])
-    const versions = wrapped.map((value) => vaultCiphertextVersion(value) ?? 0)
+    const versions = wrapped.map((value) => wrappedDekVersion(value) ?? 0)
     if (wrapped.length !== n || versions.some((v) => v < 1)) {
       throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', kekName)
     }

@@ -56,8 +56,10 @@ export interface RotationPlan {
   estimatedSeconds: number
   /** While other sessions use the database (paced by the nice ratio). */
   estimatedSecondsPaced: number
-  /** The KMS quota's bound on rows/s (the driver's budget), when it has one. */
-  kmsRowsPerSecond: number | null
+  /** The KMS's request ceiling in rows/s (cloud KMS quota), null when none. */
+  quotaRowsPerSecond: number | null
+  /** True when that ceiling, not the database, bounds the estimate. */
+  quotaBound: boolean
   unfinishedRun: RotationRun | null
 }
 
@@ -100,11 +102,11 @@ export class KeyRotationService {
     if (maxRate > 0) rate = Math.min(rate, maxRate)
     const niceRatio = options.niceRatio ?? config.niceRatio
     let paced = Math.min(rate, config.estimateRowsPerSecond / (1 + Math.max(0, niceRatio)))
-    // Quota-bound drivers (Azure: two requests per row) cannot go faster than their budget.
-    const kmsRowsPerSecond = driver.rewrapRowsPerSecond ?? null
-    if (kmsRowsPerSecond) {
-      rate = Math.min(rate, kmsRowsPerSecond)
-      paced = Math.min(paced, kmsRowsPerSecond)
+    const quota = driver.rewrapRowsPerSecondCeiling?.()
+    const quotaBound = quota !== undefined && quota < rate
+    if (quota !== undefined) {
+      rate = Math.min(rate, quota)
+      paced = Math.min(paced, quota)
     }
     return {
       kekName,
@@ -115,7 +117,8 @@ export class KeyRotationService {
       rowsPerVersion,
       estimatedSeconds: Math.ceil(staleRows / rate),
       estimatedSecondsPaced: Math.ceil(staleRows / paced),
-      kmsRowsPerSecond,
+      quotaRowsPerSecond: quota ?? null,
+      quotaBound,
       unfinishedRun: unfinished,
     }
   }

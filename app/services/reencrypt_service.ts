@@ -27,7 +27,7 @@ import db from '@adonisjs/lucid/services/db'
 import { E_KEK_NOT_FOUND, E_REENCRYPT_REFUSED, errorCode, safeMessage } from '#app/errors'
 import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
 import { entryAad, openEnvelope, sealEnvelope } from '#crypto/envelope'
-import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
+import { wrappedDekVersion } from '#crypto/wrapped_dek'
 import type { RewrapConfig } from '#config/rewrap'
 import type { KmsDriver } from '#kms/contract'
 import { kmsError } from '#kms/error_codes'
@@ -300,7 +300,7 @@ export class ReencryptService {
       const versions: number[] = []
       const ciphertexts: Buffer[] = []
       okIndexes.forEach((i, k) => {
-        const version = vaultCiphertextVersion(wrapped[k])
+        const version = wrappedDekVersion(wrapped[k])
         if (!version)
           throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', run.toKek)
         ids.push(rows[i].id)

@@ -160,7 +160,7 @@ export class RotationChecksService {
     checks.push({
       name: 'plan',
       ok: true,
-      detail: `${report.plan.staleRows} rows to rewrap to v${report.plan.targetVersion}, about ${formatDuration(report.plan.estimatedSeconds * 1000)} (up to ${formatDuration(report.plan.estimatedSecondsPaced * 1000)} under foreground load)`,
+      detail: `${report.plan.staleRows} rows to rewrap to v${report.plan.targetVersion}, about ${formatDuration(report.plan.estimatedSeconds * 1000)} (up to ${formatDuration(report.plan.estimatedSecondsPaced * 1000)} under foreground load)${report.plan.quotaBound ? `, quota-bound by the KMS's ${report.plan.quotaRowsPerSecond} rows/s` : ''}`,
     })
     report.ok = checks.every((c) => c.ok)
     return report

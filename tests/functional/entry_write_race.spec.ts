@@ -21,7 +21,7 @@ import { EntryService, UPDATE_ATTEMPTS } from '#services/entry_service'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { RowVerifier } from '#services/row_verifier'
 import { ReencryptService } from '#services/reencrypt_service'
-import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
+import { wrappedDekVersion } from '#crypto/wrapped_dek'
 import { entriesToken } from '#tests/helpers/auth'
 import { createKek, latestVersion } from '#tests/helpers/rotation'
 
@@ -74,7 +74,7 @@ async function rowOf(id: string) {
 
 /** kek_version matches the wrapped DEK's `vault:vN:` prefix. */
 function assertConsistent(assert: any, row: any) {
-  assert.equal(row.kek_version, vaultCiphertextVersion(row.wrapped_dek))
+  assert.equal(row.kek_version, wrappedDekVersion(row.wrapped_dek))
 }
 
 test.group('entries / PUT racing a background move', (group) => {

@@ -106,14 +106,14 @@ test.group('azure-keyvault end to end: the commands', (group) => {
     // The estimate is bound by the KMS budget: 2 requests per row, so rows/s = budget / 2.
     const plan = await ace('rotate:kek', [kek, '--dry-run', '--json'])
     assert.equal(plan.exitCode, 0)
-    assert.equal(plan.json.kmsRowsPerSecond, driver.budget.ratePerSecond / 2)
+    assert.equal(plan.json.quotaRowsPerSecond, driver.budget.ratePerSecond / 2)
     const slow = azureDriverFor(fixture, { requestsPerSecond: 20 }).driver
     app.container.swap(
       KmsManager,
       () => new KmsManager({ default: 'azure-keyvault', drivers: { 'azure-keyvault': () => slow } })
     )
     const bound = await ace('rotate:kek', [kek, '--dry-run', '--json'])
-    assert.equal(bound.json.kmsRowsPerSecond, 10)
+    assert.equal(bound.json.quotaRowsPerSecond, 10)
     assert.equal(bound.json.estimatedSeconds, 12, '120 rows at 10 rows/s')
     await slow.close()
     await driver.close()

@@ -5,11 +5,13 @@
 |
 | One suite, run against every driver: `local` (in-process, through the
 | KmsManager), `vault` (VaultKmsDriver → node-vault → real HTTP → the
-| in-process transit server of `kms:serve`) and `azure-keyvault` (the real
-| @azure/keyvault-keys → HTTPS with a test CA → the Key Vault stand-in of
-| `kms:serve --api azure-keyvault`; its transport in azure_keyvault.spec.ts).
-| Then what only an HTTP KMS can do (retries, denial, outage), and the
-| server's HTTP surface.
+| in-process transit server of `kms:serve`), `aws-kms` (AwsKmsDriver →
+| @aws-sdk/client-kms → SigV4 over real HTTP → the `kms:serve --api aws-kms`
+| stand-in; aws-only behaviour in aws_kms_driver.spec.ts) and
+| `azure-keyvault` (the real @azure/keyvault-keys → HTTPS with a test CA →
+| the Key Vault stand-in of `kms:serve --api azure-keyvault`; its transport
+| in azure_keyvault.spec.ts). Then what only an HTTP KMS can do (retries,
+| denial, outage), and the server's HTTP surface.
 |
 */
 import { randomBytes } from 'node:crypto'
@@ -31,6 +33,7 @@ import {
   type RecordingRetryDeps,
   type TransitFixture,
 } from '#tests/helpers/transit'
+import { awsDriverFor, startAwsKmsServer } from '#tests/helpers/aws_kms'
 
 /** Items per batch request for the vault driver: small, to prove chunking. */
 const BATCH_SIZE = 3
@@ -83,9 +86,11 @@ function requestsSince(fixture: TransitFixture, mark: number) {
 |--------------------------------------------------------------------------
 */
 const DRIVERS: Array<{
-  kind: 'local' | 'vault' | 'azure-keyvault'
+  kind: 'local' | 'vault' | 'aws-kms' | 'azure-keyvault'
   /** The wrapped form of a DEK at a version. */
   wrapped: (version: number) => RegExp
+  /** Scheme of its wrapped DEKs (`<scheme>:vN:`); `vault` unless said. */
+  scheme?: string
   /** `versions`: trim deletes old versions; `unsupported`: refused (Key Vault deletes keys whole). */
   trim: 'versions' | 'unsupported'
   setup: () => Promise<DriverUnderTest>
@@ -130,8 +135,26 @@ const DRIVERS: Array<{
     },
   },
   {
+    // @aws-sdk/client-kms over real HTTP (SigV4) to the kms:serve --api aws-kms stand-in.
+    kind: 'aws-kms',
+    scheme: 'aws',
+    wrapped: (version) => new RegExp(`^aws:v${version}:[A-Za-z0-9+/]+={0,2}$`),
+    trim: 'versions',
+    setup: async () => {
+      const aws = await startAwsKmsServer()
+      const { driver, retryDeps } = awsDriverFor(aws)
+      return { driver, retryDeps, close: aws.close }
+    },
+    empty: async () => {
+      const aws = await startAwsKmsServer()
+      const { driver } = awsDriverFor(aws)
+      return { driver, close: aws.close }
+    },
+  },
+  {
     // The real @azure/keyvault-keys over HTTPS (a test CA) → the Key Vault stand-in.
     kind: 'azure-keyvault',
+    scheme: 'azure',
     wrapped: (version) => new RegExp(`^azure:v${version}:[0-9a-f]{32}:[A-Za-z0-9_-]+$`),
     trim: 'unsupported',
     setup: async () => {
@@ -160,7 +183,7 @@ const DRIVERS: Array<{
   },
 ]
 
-for (const { kind, wrapped: wrappedAt, trim, setup, empty } of DRIVERS) {
+for (const { kind, wrapped: wrappedAt, trim, setup, empty, scheme = 'vault' } of DRIVERS) {
   test.group(`KMS contract (${kind})`, (group) => {
     let sut: DriverUnderTest
     const kek = (label: string) => `contract-${kind}-${label}-${randomId()}`
@@ -171,6 +194,9 @@ for (const { kind, wrapped: wrappedAt, trim, setup, empty } of DRIVERS) {
         if (sut.fixture) {
           await sut.driver.close()
           await sut.fixture.close()
+        } else if (sut.close) {
+          await sut.driver.close()
+          await sut.close()
         }
         await sut.close?.()
       }
@@ -440,7 +466,12 @@ for (const { kind, wrapped: wrappedAt, trim, setup, empty } of DRIVERS) {
       const input = freshDeks(2)
       const wrapped = await sut.driver.wrap(name, input)
       const messages: string[] = []
-      for (const bad of [tamper(wrapped[0]), 'vault:v1:!!', 'vault:v9:' + 'A'.repeat(40), 'x']) {
+      for (const bad of [
+        tamper(wrapped[0]),
+        `${scheme}:v1:!!`,
+        `${scheme}:v9:` + 'A'.repeat(40),
+        'x',
+      ]) {
         const error = await rejectsWith(
           sut.driver.unwrap(name, [wrapped[1], bad]),
           'E_CIPHERTEXT_INVALID'

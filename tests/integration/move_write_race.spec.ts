@@ -15,7 +15,7 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
-import { vaultCiphertextVersion } from '#crypto/vault_ciphertext'
+import { wrappedDekVersion } from '#crypto/wrapped_dek'
 import { DekCache } from '#services/dek_cache'
 import { EntryService } from '#services/entry_service'
 import { KeyRotationService } from '#services/key_rotation_service'
@@ -93,7 +93,7 @@ test.group('background move racing a PUT', (group) => {
 
     const row = await db.from('vault_entries').where('id', id).first()
     assert.equal(row.kek_version, 2)
-    assert.equal(vaultCiphertextVersion(row.wrapped_dek), 2)
+    assert.equal(wrappedDekVersion(row.wrapped_dek), 2)
     const entry = await read(id)
     assert.deepEqual(entry.data, { after: true })
   })

@@ -1,9 +1,5 @@
 import { test } from '@japa/runner'
-import {
-  formatVaultCiphertext,
-  parseVaultCiphertext,
-  vaultCiphertextVersion,
-} from '#crypto/vault_ciphertext'
+import { formatVaultCiphertext, parseVaultCiphertext } from '#crypto/vault_ciphertext'
 
 test.group('vault ciphertext strings', () => {
   test('format then parse round-trips', ({ assert }) => {
@@ -42,16 +38,5 @@ test.group('vault ciphertext strings', () => {
     ]
     for (const value of bad) assert.isNull(parseVaultCiphertext(value), value)
     assert.isNull(parseVaultCiphertext(42 as unknown as string))
-  })
-
-  test('reads the version without decoding', ({ assert }) => {
-    assert.equal(vaultCiphertextVersion('vault:v7:not-even-base64'), 7)
-    assert.isNull(vaultCiphertextVersion('vault:v0:AAAA'))
-    assert.isNull(vaultCiphertextVersion('plain'))
-    // Any driver's `<prefix>:vN:` form is read the same way.
-    assert.equal(vaultCiphertextVersion('azure:v3:0a1b:AQID'), 3)
-    assert.isNull(vaultCiphertextVersion('azure:3:0a1b:AQID'))
-    assert.isNull(vaultCiphertextVersion('Azure:v3:x'))
-    assert.isNull(vaultCiphertextVersion(undefined as unknown as string))
   })
 })

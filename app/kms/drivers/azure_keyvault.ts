@@ -215,7 +215,7 @@ export class AzureKeyVaultDriver implements KmsDriver {
   }
 
   /** A rewrap row costs two requests (unwrap + wrap): the quota bounds rows/s at half the budget. */
-  get rewrapRowsPerSecond() {
+  rewrapRowsPerSecondCeiling(): number {
     return this.#calls.budget.ratePerSecond / 2
   }
 
