@@ -352,8 +352,21 @@ test.group('governance / role credentials', () => {
     })
     assert.equal(await codeOf(credentials.register(toStranger)), 'E_APPROVER_UNKNOWN')
 
-    const forged = issueRoleCredential({
+    // After the authority rotates, its rotated-out keys cannot issue new credentials.
+    const rotatedAuthority = rotateAid(authority, 0x8a)
+    const approvers = await app.container.make(ApproverService)
+    await approvers.rotate(encodeMessage(rotatedAuthority.kel[1]))
+    const stale = issueRoleCredential({
       issuer: authority.est,
+      signers: authority.current,
+      subject: subject.state.aid,
+      role: 'cto',
+      dt,
+    })
+    assert.equal(await codeOf(credentials.register(stale)), 'E_SIGNATURE_INVALID')
+
+    const forged = issueRoleCredential({
+      issuer: rotatedAuthority.est,
       signers: [seedSigner(0x89)],
       subject: subject.state.aid,
       role: 'cto',
