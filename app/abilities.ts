@@ -6,6 +6,7 @@ export const ABILITIES = [
   'entries:write',
   'rotation:read',
   'rotation:admin',
+  'governance:admin',
 ] as const
 
 /** One of {@link ABILITIES}. */

@@ -385,3 +385,42 @@ export const E_TRIM_UNSUPPORTED = createError<[name: string, kms: string]>(
   'E_TRIM_UNSUPPORTED',
   409
 )
+
+| Governance: approvers and role credentials (registry)
+|--------------------------------------------------------------------------
+*/
+
+/** That AID is already registered with another inception or authority flag (first seen wins). */
+export const E_APPROVER_EXISTS = createError<[aid: string]>(
+  'AID %s is already registered (an AID keeps the key event log it was first registered with)',
+  'E_APPROVER_EXISTS',
+  409
+)
+
+/** The issuer of a credential or revocation is registered but not a role authority. */
+export const E_APPROVER_NOT_AUTHORITY = createError<[aid: string]>(
+  'AID %s is not a role authority (register it with --authority)',
+  'E_APPROVER_NOT_AUTHORITY',
+  403
+)
+
+/** A role credential grants a role config/governance.ts does not list. */
+export const E_ROLE_UNKNOWN = createError<[role: string, roles: string]>(
+  'Unknown role "%s" (valid: %s)',
+  'E_ROLE_UNKNOWN',
+  422
+)
+
+/** No registered credential with that SAID. */
+export const E_CREDENTIAL_NOT_FOUND = createError<[said: string]>(
+  'Credential %s is not registered',
+  'E_CREDENTIAL_NOT_FOUND',
+  404
+)
+
+/** A governance file or body is not what the command or route reads (not JSON, wrong shape). */
+export const E_GOVERNANCE_INPUT = createError<[detail: string]>(
+  'Invalid governance document: %s',
+  'E_GOVERNANCE_INPUT',
+  422
+)

@@ -86,4 +86,10 @@ export default await Env.create(new URL('../', import.meta.url), {
    */
   REWRAP_MANAGED_KEKS: kekNameList,
   REWRAP_SCHEDULE: cronExpression,
+
+  /**
+   * Governance: the passphrase of an approver keystore for the approver and
+   * credential commands (else they prompt, hidden). Never logged.
+   */
+  REWRAP_KEYSTORE_PASSPHRASE: Env.schema.secret.optional(),
 })

@@ -68,3 +68,16 @@ router
   })
   .prefix('/rotations')
   .where('id', /^[0-9]+$/)
+
+const ApproversController = () => import('#controllers/approvers_controller')
+
+router
+  .group(() => {
+    router
+      .get('/', [ApproversController, 'index'])
+      .use(middleware.auth({ ability: 'governance:admin' }))
+    router
+      .post('/', [ApproversController, 'store'])
+      .use([middleware.auth({ ability: 'governance:admin' }), middleware.json()])
+  })
+  .prefix('/approvers')

@@ -15,6 +15,8 @@ export type ScannedRoutes = {
     'rotations.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
     'rotations.store': { paramsTuple?: []; params?: {} }
     'rotations.cancel': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
+    'approvers.index': { paramsTuple?: []; params?: {} }
+    'approvers.store': { paramsTuple?: []; params?: {} }
   }
   GET: {
     'entries.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
@@ -23,6 +25,7 @@ export type ScannedRoutes = {
     'rotations.status': { paramsTuple?: []; params?: {} }
     'rotations.index': { paramsTuple?: []; params?: {} }
     'rotations.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
+    'approvers.index': { paramsTuple?: []; params?: {} }
   }
   HEAD: {
     'entries.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
@@ -31,11 +34,13 @@ export type ScannedRoutes = {
     'rotations.status': { paramsTuple?: []; params?: {} }
     'rotations.index': { paramsTuple?: []; params?: {} }
     'rotations.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
+    'approvers.index': { paramsTuple?: []; params?: {} }
   }
   POST: {
     'entries.store': { paramsTuple?: []; params?: {} }
     'rotations.store': { paramsTuple?: []; params?: {} }
     'rotations.cancel': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
+    'approvers.store': { paramsTuple?: []; params?: {} }
   }
   PUT: {
     'entries.update': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }

@@ -1,0 +1,192 @@
+/*
+|--------------------------------------------------------------------------
+| Role credentials: registration and revocation
+|--------------------------------------------------------------------------
+|
+| A role authority (an AID registered with `authority`) grants a role of
+| config/governance.ts to a registered approver with a signed, ACDC-shaped
+| credential; it revokes it with a signed `rev` record. The checks are the
+| pure ones of app/governance/credentials.ts against key states replayed
+| from the stored KELs. Documents are stored as the exact bytes verified.
+|
+*/
+import { inject } from '@adonisjs/core'
+import app from '@adonisjs/core/services/app'
+import db from '@adonisjs/lucid/services/db'
+import {
+  E_APPROVER_NOT_AUTHORITY,
+  E_APPROVER_UNKNOWN,
+  E_CREDENTIAL_NOT_FOUND,
+  E_CREDENTIAL_REVOKED,
+  E_ROLE_UNKNOWN,
+  E_SIGNATURE_INVALID,
+} from '#app/errors'
+import type { GovernanceConfig } from '#app/governance_config'
+import {
+  verifyRevocation,
+  verifyRoleCredential,
+  type RoleCredential,
+  type SignedCredential,
+  type SignedRevocation,
+} from '#app/governance/credentials'
+import { governanceError } from '#app/governance/errors'
+import type { KeyState } from '#app/governance/key_state'
+import { serialize, type Sad } from '#app/governance/said'
+import { ApproverService } from '#services/approver_service'
+
+/** A registered credential as the registry shows it. */
+export interface CredentialView {
+  said: string
+  issuer: string
+  subject: string
+  role: string
+  issuedAt: string
+  revokedAt: string | null
+}
+
+type CredentialRow = {
+  said: string
+  issuer: string
+  subject: string
+  role: string
+  document: string
+  revoked_at: Date | null
+  revocation: string | null
+}
+
+function text(sad: Sad): string {
+  return new TextDecoder().decode(serialize(sad).raw)
+}
+
+function view(row: CredentialRow): CredentialView {
+  const credential = JSON.parse(row.document) as RoleCredential
+  return {
+    said: row.said,
+    issuer: row.issuer,
+    subject: row.subject,
+    role: row.role,
+    issuedAt: credential.a.dt,
+    revokedAt: row.revoked_at ? new Date(row.revoked_at).toISOString() : null,
+  }
+}
+
+@inject()
+export class CredentialService {
+  constructor(private approvers: ApproverService) {}
+
+  /** Roles config/governance.ts allows. */
+  get roles(): readonly string[] {
+    return app.config.get<GovernanceConfig>('governance').roles
+  }
+
+  /**
+   * Registers a role credential: the issuer is a registered role authority
+   * whose CURRENT keys signed it, the SAIDs hold, the role is configured and
+   * the subject is a registered approver. The same credential again is a
+   * no-op; a revoked one stays revoked (`E_CREDENTIAL_REVOKED`).
+   */
+  async register(signed: SignedCredential): Promise<CredentialView & { created: boolean }> {
+    const issuer = await this.#authorityState(signed?.credential?.i)
+    const verdict = verifyRoleCredential(signed, issuer)
+    if (!verdict.ok) throw governanceError(verdict)
+    const credential = verdict.credential
+    const known = await this.#find(credential.d)
+    if (known?.revoked_at)
+      throw new E_CREDENTIAL_REVOKED([`credential ${credential.d} was revoked`])
+    if (known) return { ...view(known), created: false }
+    if (signed.signature.d !== issuer!.lastSaid) {
+      throw new E_SIGNATURE_INVALID([
+        `credential ${credential.d}: issuer signed with rotated-out keys (event ${signed.signature.s})`,
+      ])
+    }
+    if (!this.roles.includes(credential.a.role)) {
+      throw new E_ROLE_UNKNOWN([credential.a.role, this.roles.join(', ')])
+    }
+    await this.approvers.find(credential.a.i)
+    const inserted = await db.rawQuery(
+      `INSERT INTO credentials (said, issuer, subject, role, document, signatures)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (said) DO NOTHING RETURNING said`,
+      [
+        credential.d,
+        credential.i,
+        credential.a.i,
+        credential.a.role,
+        text(credential),
+        JSON.stringify(signed.signature),
+      ]
+    )
+    const row = await this.#row(credential.d)
+    if (row.revoked_at) throw new E_CREDENTIAL_REVOKED([`credential ${credential.d} was revoked`])
+    return { ...view(row), created: inserted.rows.length > 0 }
+  }
+
+  /**
+   * Records a revocation signed by the credential's issuer (still a role
+   * authority). Revoking again with the same record is a no-op.
+   */
+  async revoke(signed: SignedRevocation): Promise<CredentialView & { revoked: boolean }> {
+    const said = signed?.revocation?.i
+    const row = await this.#row(typeof said === 'string' ? said : '')
+    const issuer = await this.#authorityState(row.issuer)
+    if (signed.revocation.ii !== row.issuer) {
+      throw new E_SIGNATURE_INVALID([`revocation of ${row.said} is not by its issuer`])
+    }
+    const verdict = verifyRevocation(signed, issuer)
+    if (!verdict.ok) throw governanceError(verdict)
+    const revocation = text(verdict.revocation)
+    const updated = await db.rawQuery(
+      `UPDATE credentials SET revoked_at = now(), revocation = ?, revocation_signatures = ?
+       WHERE said = ? AND revoked_at IS NULL RETURNING said`,
+      [revocation, JSON.stringify(signed.signature), row.said]
+    )
+    const after = await this.#row(row.said)
+    if (updated.rows.length === 0 && after.revocation !== revocation) {
+      throw new E_CREDENTIAL_REVOKED([`credential ${row.said} was already revoked`])
+    }
+    return { ...view(after), revoked: updated.rows.length > 0 }
+  }
+
+  /** The stored credential document (`E_CREDENTIAL_NOT_FOUND`). */
+  async document(said: string): Promise<RoleCredential> {
+    const row = await this.#row(said)
+    return JSON.parse(row.document) as RoleCredential
+  }
+
+  /** Credentials of one subject (or all), oldest first. */
+  async list(subject?: string): Promise<CredentialView[]> {
+    const { rows } = await db.rawQuery<{ rows: CredentialRow[] }>(
+      `SELECT said, issuer, subject, role, document, revoked_at, revocation FROM credentials
+       WHERE (?::text IS NULL OR subject = ?) ORDER BY created_at, said`,
+      [subject ?? null, subject ?? null]
+    )
+    return rows.map(view)
+  }
+
+  async #row(said: string): Promise<CredentialRow> {
+    const row = await this.#find(said)
+    if (!row) throw new E_CREDENTIAL_NOT_FOUND([said])
+    return row
+  }
+
+  async #find(said: string): Promise<CredentialRow | undefined> {
+    const { rows } = await db.rawQuery<{ rows: CredentialRow[] }>(
+      `SELECT said, issuer, subject, role, document, revoked_at, revocation FROM credentials
+       WHERE said = ?`,
+      [said]
+    )
+    return rows[0]
+  }
+
+  async #authorityState(aid: unknown): Promise<KeyState | undefined> {
+    if (typeof aid !== 'string') return undefined
+    let found
+    try {
+      found = await this.approvers.find(aid)
+    } catch (error) {
+      if (error instanceof E_APPROVER_UNKNOWN) return undefined
+      throw error
+    }
+    if (!found.authority) throw new E_APPROVER_NOT_AUTHORITY([aid])
+    return this.approvers.keyState(aid)
+  }
+}

@@ -1,0 +1,50 @@
+import { inject } from '@adonisjs/core'
+import { args, flags } from '@adonisjs/core/ace'
+import type { CommandOptions } from '@adonisjs/core/types/ace'
+import { ready } from 'signify-ts'
+import { E_GOVERNANCE_INPUT } from '#app/errors'
+import { GovernanceCommand } from '#app/commands/governance_command'
+import { revokeCredential } from '#services/approver_keys'
+import { ApproverService } from '#services/approver_service'
+import { CredentialService } from '#services/credential_service'
+import { Clock } from '#services/clock'
+
+/**
+ * `node ace credential:revoke <said> --keystore <authority> [--json]`
+ */
+export default class CredentialRevoke extends GovernanceCommand {
+  static commandName = 'credential:revoke'
+  static description = 'Revoke a role credential (signed by its issuing authority)'
+  static help = [
+    'Signs a revocation of the credential with the issuing authority keystore and records it.',
+    '{{ binaryName }} credential:revoke E… --keystore authority.keystore',
+  ]
+  static options: CommandOptions = { startApp: true }
+
+  /** SAID of the credential. */
+  @args.string({ description: 'SAID of the credential' })
+  declare said: string
+
+  /** The issuing authority's keystore. */
+  @flags.string({ description: 'Keystore file of the issuing role authority' })
+  declare keystore?: string
+
+  /** Machine-readable output. */
+  @flags.boolean({ description: 'Print the revoked credential as JSON' })
+  declare json?: boolean
+
+  /** Signs and records the revocation. */
+  @inject()
+  async run(approvers: ApproverService, credentials: CredentialService, clock: Clock) {
+    if (!this.keystore) throw new E_GOVERNANCE_INPUT(['--keystore <file> is required'])
+    await ready()
+    const credential = await credentials.document(this.said)
+    const secrets = await this.openKeystore(this.keystore)
+    const state = await approvers.keyState(secrets.aid)
+    const signed = revokeCredential(secrets, state, credential, clock.now().toISOString())
+    const revoked = await credentials.revoke(signed)
+    this.print(revoked, [
+      `Revoked credential ${revoked.said} (role ${revoked.role} of ${revoked.subject})`,
+    ])
+  }
+}

@@ -1,0 +1,23 @@
+/*
+|--------------------------------------------------------------------------
+| Governance: roles and dual control
+|--------------------------------------------------------------------------
+|
+| Role credentials (`credential:issue --role`) may grant only these roles.
+| Each governed act needs approvals from distinct approvers that together
+| hold every role listed for it (docs/governance.md).
+|
+*/
+import { defineConfig } from '#app/governance_config'
+
+export type { GovernanceConfig, GovernedAct } from '#app/governance_config'
+
+const governanceConfig = defineConfig({
+  roles: ['cto', 'security_officer'],
+  /** One CTO and one security officer, two different people, for every governed act. */
+  defaultRequired: ['cto', 'security_officer'],
+  /** Per-act overrides, e.g. `trim: ['cto', 'security_officer', 'security_officer']`. */
+  required: {},
+})
+
+export default governanceConfig

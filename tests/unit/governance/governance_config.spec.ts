@@ -1,0 +1,53 @@
+import { test } from '@japa/runner'
+import { defineConfig, GOVERNED_ACTS } from '#app/governance_config'
+import governanceConfig from '#config/governance'
+
+test.group('governance config (defineConfig)', () => {
+  test('the shipped config: cto and security_officer, both required for every governed act', ({
+    assert,
+  }) => {
+    assert.deepEqual(governanceConfig.roles, ['cto', 'security_officer'])
+    for (const act of GOVERNED_ACTS) {
+      assert.deepEqual(governanceConfig.required[act], ['cto', 'security_officer'], act)
+    }
+  })
+
+  test('per-act overrides; the rest use defaultRequired', ({ assert }) => {
+    const config = defineConfig({
+      roles: ['cto', 'security_officer', 'auditor'],
+      defaultRequired: ['cto'],
+      required: { trim: ['cto', 'security_officer', 'security_officer'] },
+    })
+    assert.deepEqual(config.required.trim, ['cto', 'security_officer', 'security_officer'])
+    assert.deepEqual(config.required.rotate, ['cto'])
+  })
+
+  test('bad settings stop the boot with E_CONFIG_INVALID naming the key', ({ assert }) => {
+    const bad: Array<[Parameters<typeof defineConfig>[0], RegExp]> = [
+      [{ roles: [], defaultRequired: ['cto'] }, /roles must list/],
+      [{ roles: ['CTO'], defaultRequired: ['CTO'] }, /roles has a bad role name "CTO"/],
+      [{ roles: ['cto', 'cto'], defaultRequired: ['cto'] }, /roles names a role twice/],
+      [{ roles: ['cto'], defaultRequired: ['ciso'] }, /defaultRequired names unknown role "ciso"/],
+      [{ roles: ['cto'], defaultRequired: [] }, /defaultRequired must list/],
+      [
+        { roles: ['cto'], defaultRequired: ['cto'], required: { rotate: ['ciso'] } },
+        /required.rotate names unknown role/,
+      ],
+      [
+        { roles: ['cto'], defaultRequired: ['cto'], required: { launch: ['cto'] } as any },
+        /required.launch is not a governed act/,
+      ],
+    ]
+    for (const [input, message] of bad) {
+      const error = (() => {
+        try {
+          defineConfig(input)
+        } catch (caught) {
+          return caught as { code: string; message: string }
+        }
+      })()
+      assert.equal(error?.code, 'E_CONFIG_INVALID', String(message))
+      assert.match(error!.message, message)
+    }
+  })
+})
