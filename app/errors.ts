@@ -369,3 +369,23 @@ export const E_KEYSTORE_INVALID = createError<[detail: string]>(
   'E_KEYSTORE_INVALID',
   422
 )
+
+/*
+|--------------------------------------------------------------------------
+| Audit trail (the service's signing AID)
+|--------------------------------------------------------------------------
+*/
+
+/** AUDIT_SIGNING_SEED is missing or malformed: no act may run without its audit record. */
+export const E_AUDIT_NOT_CONFIGURED = createError<[detail: string]>(
+  'Audit trail not configured: %s',
+  'E_AUDIT_NOT_CONFIGURED',
+  503
+)
+
+/** The stored service key event log does not match AUDIT_SIGNING_SEED. */
+export const E_AUDIT_KEY_MISMATCH = createError<[detail: string]>(
+  'Audit signing key mismatch: %s',
+  'E_AUDIT_KEY_MISMATCH',
+  503
+)

@@ -61,4 +61,10 @@ export default await Env.create(new URL('../', import.meta.url), {
    */
   REWRAP_MANAGED_KEKS: kekNameList,
   REWRAP_SCHEDULE: cronExpression,
+
+  /**
+   * Audit trail: the root seed of the service's signing AID (base64url of
+   * 32 bytes; generated into .env by `npm start`; never logged).
+   */
+  AUDIT_SIGNING_SEED: Env.schema.secret.optional(),
 })
