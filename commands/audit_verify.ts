@@ -1,7 +1,6 @@
 import { inject } from '@adonisjs/core'
 import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { governanceError } from '#app/governance/errors'
 import { AuditExportService } from '#services/audit_export_service'
 import { RewrapCommand } from '#app/commands/rewrap_command'
 
@@ -32,7 +31,8 @@ export default class AuditVerify extends RewrapCommand {
     if (this.json) this.logger.log(JSON.stringify(verdict))
     if (!verdict.ok) {
       this.exitCode = 1
-      if (!this.json) this.logger.error(`E_AUDIT_CHAIN_BROKEN: ${governanceError(verdict).message}`)
+      const at = verdict.said ? ` (SAID ${verdict.said})` : ''
+      if (!this.json) this.logger.error(`E_AUDIT_CHAIN_BROKEN: ${verdict.reason}${at}`)
       return
     }
     if (!this.json) {

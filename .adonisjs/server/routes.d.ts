@@ -10,6 +10,7 @@ export type ScannedRoutes = {
     'entries.destroy': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
     'health.ready': { paramsTuple?: []; params?: {} }
     'metrics.show': { paramsTuple?: []; params?: {} }
+    'audit.index': { paramsTuple?: []; params?: {} }
     'rotations.status': { paramsTuple?: []; params?: {} }
     'rotations.index': { paramsTuple?: []; params?: {} }
     'rotations.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
@@ -20,6 +21,7 @@ export type ScannedRoutes = {
     'entries.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
     'health.ready': { paramsTuple?: []; params?: {} }
     'metrics.show': { paramsTuple?: []; params?: {} }
+    'audit.index': { paramsTuple?: []; params?: {} }
     'rotations.status': { paramsTuple?: []; params?: {} }
     'rotations.index': { paramsTuple?: []; params?: {} }
     'rotations.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
@@ -28,6 +30,7 @@ export type ScannedRoutes = {
     'entries.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
     'health.ready': { paramsTuple?: []; params?: {} }
     'metrics.show': { paramsTuple?: []; params?: {} }
+    'audit.index': { paramsTuple?: []; params?: {} }
     'rotations.status': { paramsTuple?: []; params?: {} }
     'rotations.index': { paramsTuple?: []; params?: {} }
     'rotations.show': { paramsTuple: [ParamValue]; params: {'id': ParamValue} }
