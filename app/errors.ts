@@ -386,6 +386,8 @@ export const E_TRIM_UNSUPPORTED = createError<[name: string, kms: string]>(
   409
 )
 
+/*
+|--------------------------------------------------------------------------
 | Governance: approvers and role credentials (registry)
 |--------------------------------------------------------------------------
 */
@@ -423,4 +425,24 @@ export const E_GOVERNANCE_INPUT = createError<[detail: string]>(
   'Invalid governance document: %s',
   'E_GOVERNANCE_INPUT',
   422
+)
+
+/*
+|--------------------------------------------------------------------------
+| Audit trail (the service's signing AID)
+|--------------------------------------------------------------------------
+*/
+
+/** AUDIT_SIGNING_SEED is missing or malformed: no act may run without its audit record. */
+export const E_AUDIT_NOT_CONFIGURED = createError<[detail: string]>(
+  'Audit trail not configured: %s',
+  'E_AUDIT_NOT_CONFIGURED',
+  503
+)
+
+/** The stored service key event log does not match AUDIT_SIGNING_SEED. */
+export const E_AUDIT_KEY_MISMATCH = createError<[detail: string]>(
+  'Audit signing key mismatch: %s',
+  'E_AUDIT_KEY_MISMATCH',
+  503
 )

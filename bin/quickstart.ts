@@ -90,6 +90,7 @@ try {
     APP_KEY: () => randomBytes(32).toString('base64url'),
     KMS_ROOT_KEY: () => randomBytes(32).toString('base64'),
     EMBEDDED_PG_PASSWORD: () => randomBytes(24).toString('base64url'),
+    AUDIT_SIGNING_SEED: () => randomBytes(32).toString('base64url'),
   })
   for (const key of generated) say(`• generated ${key} into .env (mode 0600)`)
   const env: NodeJS.ProcessEnv = { ...values, ...process.env }

@@ -68,6 +68,7 @@ process.env.DATABASE_URL = withDatabase(adminUrl, testDatabase)
 process.env.TEST_ADMIN_PG_URL = adminUrl
 process.env.APP_KEY ??= randomBytes(32).toString('base64url')
 process.env.KMS_ROOT_KEY ??= randomBytes(32).toString('base64')
+process.env.AUDIT_SIGNING_SEED ??= randomBytes(32).toString('base64url')
 process.env.KMS_DRIVER = 'local'
 const logDir = fileURLToPath(new URL('../tmp/test-logs', import.meta.url))
 mkdirSync(logDir, { recursive: true })

@@ -92,4 +92,9 @@ export default await Env.create(new URL('../', import.meta.url), {
    * credential commands (else they prompt, hidden). Never logged.
    */
   REWRAP_KEYSTORE_PASSPHRASE: Env.schema.secret.optional(),
+  /**
+   * Audit trail: the root seed of the service's signing AID (base64url of
+   * 32 bytes; generated into .env by `npm start`; never logged).
+   */
+  AUDIT_SIGNING_SEED: Env.schema.secret.optional(),
 })

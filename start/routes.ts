@@ -40,6 +40,7 @@ router
 const RotationsController = () => import('#controllers/rotations_controller')
 const MetricsController = () => import('#controllers/metrics_controller')
 const HealthController = () => import('#controllers/health_controller')
+const AuditController = () => import('#controllers/audit_controller')
 
 // Readiness for load balancers and Kubernetes: no token (the report holds no secret).
 router.get('/health/ready', [HealthController, 'ready'])
@@ -47,6 +48,9 @@ router.get('/health/ready', [HealthController, 'ready'])
 router
   .get('/metrics', [MetricsController, 'show'])
   .use(middleware.auth({ ability: 'rotation:read' }))
+
+// The signed audit trail, paged (docs/auditing.md).
+router.get('/audit', [AuditController, 'index']).use(middleware.auth({ ability: 'rotation:read' }))
 
 router
   .group(() => {

@@ -28,6 +28,7 @@ import { DekCache } from '#services/dek_cache'
 import { notifyRevocation } from '#services/dek_cache_invalidation'
 import { KekPolicies, type KekPolicy } from '#services/kek_policies'
 import { RotationStore } from '#services/rotation_store'
+import { AuditService } from '#services/audit_service'
 
 /** What retire / unretire / trim did. */
 export interface LifecycleChange {
@@ -54,7 +55,8 @@ export class KeyLifecycleService {
     private clock: Clock,
     private cache: DekCache,
     private policies: KekPolicies,
-    private store: RotationStore
+    private store: RotationStore,
+    private audit: AuditService
   ) {}
 
   /**
@@ -93,8 +95,18 @@ export class KeyLifecycleService {
       return this.#change('retire', info, false, await this.#openRetirement(kekName, policy))
     }
     const driver = await this.kms.forKek(kekName)
-    const updated = await driver.configureKey(kekName, { minDecryptionVersion: latest })
+    let updated = info
     await db.transaction(async (trx) => {
+      // Audit: the record first, then the KMS change, in one transaction (see docs/auditing.md).
+      const actor = options.requestedBy ?? 'cli'
+      await this.audit.append(trx, {
+        act: 'kek.retire',
+        actor,
+        outcome: 'done',
+        kek: kekName,
+        data: { min_version: latest },
+      })
+      updated = await driver.configureKey(kekName, { minDecryptionVersion: latest })
       await trx
         .insertQuery()
         .table('kek_retirements')
@@ -115,7 +127,7 @@ export class KeyLifecycleService {
    * Lowers min_decryption_version again (rollback, restoring an old backup):
    * to `to`, by default the lowest version still available (not trimmed).
    */
-  async unretire(kekName: string, options: { to?: number } = {}) {
+  async unretire(kekName: string, options: { to?: number; actor?: string } = {}) {
     const info = await this.kms.requireKek(kekName)
     const floor = Math.max(1, info.minAvailableVersion)
     const to = options.to ?? floor
@@ -131,11 +143,22 @@ export class KeyLifecycleService {
     }
     if (to === info.minDecryptionVersion) return this.#change('unretire', info, false)
     const driver = await this.kms.forKek(kekName)
-    const updated = await driver.configureKey(kekName, { minDecryptionVersion: to })
-    await db.rawQuery(
-      `UPDATE kek_retirements SET unretired_at = ? WHERE kek_name = ? AND unretired_at IS NULL`,
-      [this.clock.now(), kekName]
-    )
+    const updated = await db.transaction(async (trx) => {
+      // Audit: the record first, then the KMS change, in one transaction.
+      await this.audit.append(trx, {
+        act: 'kek.unretire',
+        actor: options.actor ?? 'cli',
+        outcome: 'done',
+        kek: kekName,
+        data: { min_version: to },
+      })
+      const changed = await driver.configureKey(kekName, { minDecryptionVersion: to })
+      await trx.rawQuery(
+        `UPDATE kek_retirements SET unretired_at = ? WHERE kek_name = ? AND unretired_at IS NULL`,
+        [this.clock.now(), kekName]
+      )
+      return changed
+    })
     return this.#change('unretire', updated, true)
   }
 
@@ -146,7 +169,7 @@ export class KeyLifecycleService {
    * min_encryption_version to the latest first when it is 0 (Vault refuses
    * to trim otherwise).
    */
-  async trim(kekName: string) {
+  async trim(kekName: string, options: { actor?: string } = {}) {
     const info = await this.kms.requireKek(kekName)
     const kmsDriver = await this.kms.forKek(kekName)
     if (kmsDriver.canTrimVersions === false) {
@@ -181,8 +204,19 @@ export class KeyLifecycleService {
     if (current.minEncryptionVersion === 0) {
       current = await driver.configureKey(kekName, { minEncryptionVersion: current.latestVersion })
     }
-    const trimmed = await driver.trimKey(kekName, min)
-    await notifyRevocation({ kek: kekName, action: 'trim' })
+    const trimmed = await db.transaction(async (trx) => {
+      // Audit: the record first, then the KMS change, in one transaction.
+      await this.audit.append(trx, {
+        act: 'kek.trim',
+        actor: options.actor ?? 'cli',
+        outcome: 'done',
+        kek: kekName,
+        data: { below_version: min },
+      })
+      const result = await driver.trimKey(kekName, min)
+      await notifyRevocation({ kek: kekName, action: 'trim' }, trx)
+      return result
+    })
     this.cache.invalidate()
     return this.#change('trim', trimmed, true, { retiredAt, policy })
   }

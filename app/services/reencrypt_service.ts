@@ -37,6 +37,7 @@ import { runProgress, type RunProgress } from '#services/run_progress'
 import { DekCache } from '#services/dek_cache'
 import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
 import { pgArray, updateRunRow } from '#services/rotation_store'
+import { runAuditEntry, withAuditRecord } from '#services/audit_service'
 import { Throttle } from '#services/throttle'
 import { BACKGROUND_TAG, ForegroundDetector } from '#services/foreground_detector'
 
@@ -190,19 +191,25 @@ export class ReencryptService {
         total_rows: done + remaining,
       })
     }
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} INSERT INTO reencrypt_runs (from_kek, to_kek, status, total_rows, options)
+    // Audit: the run row and its `reencrypt.started` record commit together.
+    const { rows } = await withAuditRecord(
+      (trx) =>
+        trx.rawQuery(
+          `${BACKGROUND_TAG} INSERT INTO reencrypt_runs (from_kek, to_kek, status, total_rows, options)
        VALUES (?, ?, 'running', ?, ?::jsonb) RETURNING *`,
-      [
-        from,
-        to,
-        remaining,
-        JSON.stringify({
-          batchSize: options.batchSize ?? config.batchSize,
-          sleepMs: options.sleepMs ?? config.sleepMs,
-          niceRatio: options.niceRatio ?? config.niceRatio,
-        }),
-      ]
+          [
+            from,
+            to,
+            remaining,
+            JSON.stringify({
+              batchSize: options.batchSize ?? config.batchSize,
+              sleepMs: options.sleepMs ?? config.sleepMs,
+              niceRatio: options.niceRatio ?? config.niceRatio,
+            }),
+          ]
+        ),
+      (result) =>
+        runAuditEntry('reencrypt', toRun(result.rows[0]), { status: 'running', created: true })
     )
     logger.info({ from, to, run: String(rows[0].id), total: remaining }, 're-encrypt started')
     return toRun(rows[0])
@@ -443,7 +450,12 @@ export class ReencryptService {
   }
 
   async #update(id: string, fields: Record<string, unknown>): Promise<ReencryptRun> {
-    return toRun(await updateRunRow('reencrypt_runs', id, fields))
+    if (!('status' in fields)) return toRun(await updateRunRow('reencrypt_runs', id, fields))
+    // Audit: a status change and its record (resumed, finished, failed, cancelled) commit together.
+    return withAuditRecord(
+      async (trx) => toRun(await updateRunRow('reencrypt_runs', id, fields, trx)),
+      (run) => runAuditEntry('reencrypt', run, fields)
+    )
   }
 }
 

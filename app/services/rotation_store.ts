@@ -16,7 +16,9 @@
 |
 */
 import db from '@adonisjs/lucid/services/db'
+import type { QueryClientContract } from '@adonisjs/lucid/types/database'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
+import { runAuditEntry, withAuditRecord } from '#services/audit_service'
 
 /** A run row. */
 export interface RotationRun {
@@ -82,9 +84,10 @@ export function pgArray(values: unknown[]) {
 export async function updateRunRow(
   table: 'key_rotations' | 'reencrypt_runs',
   id: string,
-  fields: Record<string, unknown>
+  fields: Record<string, unknown>,
+  client: Pick<QueryClientContract, 'rawQuery'> = db
 ): Promise<Record<string, any>> {
-  const { rows } = await db.rawQuery(
+  const { rows } = await client.rawQuery(
     `${BACKGROUND_TAG} UPDATE ${table} SET ${Object.keys(fields)
       .map((key) => `${key} = ?`)
       .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
@@ -136,21 +139,29 @@ export class RotationStore {
     trigger: RotationRun['trigger']
     requestedBy: string | null
   }): Promise<RotationRun> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} INSERT INTO key_rotations
+    const insert = (trx: QueryClientContract) =>
+      trx.rawQuery(
+        `${BACKGROUND_TAG} INSERT INTO key_rotations
          (kek_name, status, base_version, target_version, rotate_kek, options, trigger, requested_by)
        VALUES (?, 'running', ?, ?, ?, ?::jsonb, ?, ?) RETURNING *`,
-      [
-        input.kekName,
-        input.baseVersion,
-        input.targetVersion,
-        input.rotateKek,
-        JSON.stringify(input.options),
-        input.trigger,
-        input.requestedBy,
-      ]
+        [
+          input.kekName,
+          input.baseVersion,
+          input.targetVersion,
+          input.rotateKek,
+          JSON.stringify(input.options),
+          input.trigger,
+          input.requestedBy,
+        ] as any[]
+      )
+    // Audit: the run row and its `rotation.started` record commit together.
+    return withAuditRecord(
+      async (trx) => {
+        const { rows } = await insert(trx)
+        return toRun(rows[0])
+      },
+      (run) => runAuditEntry('rotation', run, { status: 'running', created: true })
     )
-    return toRun(rows[0])
   }
 
   /**
@@ -192,7 +203,12 @@ export class RotationStore {
    * Updates a run's fields (snake_case columns).
    */
   async update(id: string, fields: Record<string, unknown>): Promise<RotationRun> {
-    return toRun(await updateRunRow('key_rotations', id, fields))
+    if (!('status' in fields)) return toRun(await updateRunRow('key_rotations', id, fields))
+    // Audit: a status change and its record (started, finished, failed, cancelled) commit together.
+    return withAuditRecord(
+      async (trx) => toRun(await updateRunRow('key_rotations', id, fields, trx)),
+      (run) => runAuditEntry('rotation', run, fields)
+    )
   }
 
   /**

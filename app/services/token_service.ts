@@ -17,6 +17,7 @@ import db from '@adonisjs/lucid/services/db'
 import ApiClient from '#models/api_client'
 import { E_TOKEN_NOT_FOUND } from '#app/errors'
 import { Clock } from '#services/clock'
+import { withAuditRecord } from '#services/audit_service'
 import { parseAccessToken } from '#services/access_token_grammar'
 
 /** Where the model's token provider keeps tokens (`table`, `type` in ApiClient.accessTokens). */
@@ -81,6 +82,22 @@ export class TokenService {
       })
       const tokenId = String(token.identifier)
       const expiresAt = token.expiresAt ? token.expiresAt.toISOString() : null
+      // Audit: right after the token exists; if the record fails, the catch below deletes the client.
+      await withAuditRecord(
+        async () => null,
+        () => ({
+          act: 'token.create',
+          actor: 'cli',
+          outcome: 'done',
+          data: {
+            client: String(client.id),
+            token: tokenId,
+            name: input.name,
+            abilities: [...input.abilities],
+            expires_at: expiresAt,
+          },
+        })
+      )
       this.logger?.info(
         { clientId: client.id, tokenId, abilities: input.abilities, expiresAt },
         'access token created'
@@ -175,7 +192,16 @@ export class TokenService {
     const tokens = await this.list()
     const token = tokens.find((t) => t.tokenId === String(tokenId))
     if (!token) throw new E_TOKEN_NOT_FOUND([String(tokenId)])
-    await db.from(TOKENS_TABLE).where('id', tokenId).delete()
+    // Audit: the deletion and its record commit together.
+    await withAuditRecord(
+      (trx) => trx.from(TOKENS_TABLE).where('id', tokenId).delete(),
+      () => ({
+        act: 'token.revoke',
+        actor: 'cli',
+        outcome: 'done',
+        data: { client: String(token.clientId), token: token.tokenId, name: token.name },
+      })
+    )
     this.logger?.info({ clientId: token.clientId, tokenId: token.tokenId }, 'access token revoked')
     return token
   }

@@ -1,0 +1,38 @@
+/*
+|--------------------------------------------------------------------------
+| Audit export and verification from the database
+|--------------------------------------------------------------------------
+|
+| Loads the records and key event logs and hands them to the pure checks
+| (app/governance/audit_export): `audit:verify`, `audit:export`.
+|
+*/
+import { inject } from '@adonisjs/core'
+import { ready } from 'signify-ts'
+import type { AuditChainVerdict } from '#app/governance/audit_chain'
+import { buildAuditExport, verifyAuditExport, type AuditExport } from '#app/governance/audit_export'
+import { AuditService } from '#services/audit_service'
+import { Clock } from '#services/clock'
+
+/**
+ * Builds exports and verifies the stored chain.
+ */
+@inject()
+export class AuditExportService {
+  constructor(
+    private audit: AuditService,
+    private clock: Clock
+  ) {}
+
+  /** The self-contained export of the whole log (approver KELs and credentials: none yet). */
+  async export(): Promise<AuditExport> {
+    const { records, serviceKel } = await this.audit.all()
+    return buildAuditExport({ exported: this.clock.now().toISOString(), serviceKel, records })
+  }
+
+  /** Verifies the stored chain exactly as an auditor verifies its export. */
+  async verify(): Promise<AuditChainVerdict> {
+    await ready()
+    return verifyAuditExport(await this.export())
+  }
+}
