@@ -19,6 +19,8 @@ export function useBenchEnvironment(databaseUrl: string) {
   process.env.DATABASE_URL = databaseUrl
   process.env.APP_KEY ??= randomBytes(32).toString('base64url')
   process.env.KMS_ROOT_KEY ??= randomBytes(32).toString('base64')
+  // Every rotation run writes its audit records, signed by the service AID.
+  process.env.AUDIT_SIGNING_SEED ??= randomBytes(32).toString('base64url')
   process.env.NODE_ENV = 'production'
   process.env.LOG_LEVEL ??= 'warn'
   process.env.KMS_DRIVER = 'local'
