@@ -13,7 +13,6 @@
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import type { Kernel } from '@adonisjs/core/ace'
 import { TAG_KEK } from '#kms/drivers/aws_kms_layout'
 import type { AwsKmsDriver } from '#kms/drivers/aws_kms'
 import { KmsManager } from '#kms/kms_manager'
@@ -25,33 +24,15 @@ import { spawnAce } from '#tests/helpers/ace_child'
 import { awsDriverFor, startAwsKmsServer, type AwsKmsFixture } from '#tests/helpers/aws_kms'
 import { assertAllDecrypt, kekName, seed, versionCounts } from '#tests/helpers/rotation'
 import { waitFor } from '#tests/helpers/wait'
+import { runAce } from '#tests/helpers/ace'
+import { ShiftedClock } from '#tests/helpers/clock'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
-/** Wall clock moved by `offsetMs`; sleeps are instant. */
-class ShiftedClock extends Clock {
-  offsetMs = 0
-  now() {
-    return new Date(Date.now() + this.offsetMs)
-  }
-  sleep() {
-    return Promise.resolve()
-  }
-}
-
 const clock = new ShiftedClock()
-let kernel: Kernel | undefined
-
-async function ace(name: string, argv: string[]) {
-  kernel ??= await app.container.make('ace')
-  kernel.ui.switchMode('raw')
-  const command = await kernel.exec(name, argv)
-  const logs = command.ui.logger.getLogs() as Array<{ message: string; stream: string }>
-  kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
-  const json = logs.map((l) => l.message).find((m) => m.trim().startsWith('{'))
-  return { exitCode: command.exitCode, json: json ? JSON.parse(json) : null }
-}
+/** The shared in-process Ace runner (exit code, lines, the JSON line). */
+const ace = runAce
 
 async function exitOf(name: string, argv: string[]) {
   const out = await ace(name, argv)

@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import type { Kernel } from '@adonisjs/core/ace'
 import { KmsManager } from '#kms/kms_manager'
 import type { AzureKeyVaultDriver } from '#kms/drivers/azure_keyvault'
 import { Clock } from '#services/clock'
@@ -25,35 +24,17 @@ import { spawnAce } from '#tests/helpers/ace_child'
 import { azureDriverFor, startAzureServer, testTls, type AzureFixture } from '#tests/helpers/azure'
 import { assertAllDecrypt, kekName, seed, versionCounts } from '#tests/helpers/rotation'
 import { waitFor } from '#tests/helpers/wait'
+import { runAce } from '#tests/helpers/ace'
+import { ShiftedClock } from '#tests/helpers/clock'
 import { freePort, randomId, type RecordingRetryDeps } from '#tests/helpers/transit'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const ACE = fileURLToPath(new URL('../../ace.js', import.meta.url))
 
-/** Wall clock moved by `offsetMs`; sleeps are instant. */
-class ShiftedClock extends Clock {
-  offsetMs = 0
-  now() {
-    return new Date(Date.now() + this.offsetMs)
-  }
-  sleep() {
-    return Promise.resolve()
-  }
-}
-
 const clock = new ShiftedClock()
-let kernel: Kernel | undefined
-
-async function ace(name: string, argv: string[]) {
-  kernel ??= await app.container.make('ace')
-  kernel.ui.switchMode('raw')
-  const command = await kernel.exec(name, argv)
-  const logs = command.ui.logger.getLogs() as Array<{ message: string; stream: string }>
-  kernel.ui.switchMode(process.stdout.isTTY ? 'normal' : 'silent')
-  const json = logs.map((l) => l.message).find((m) => m.trim().startsWith('{'))
-  return { exitCode: command.exitCode, json: json ? JSON.parse(json) : null, logs }
-}
+/** The shared in-process Ace runner (exit code, lines, the JSON line). */
+const ace = runAce
 
 /** Every KEK on one azure-keyvault driver talking to `fixture`. */
 function useAzure(fixture: Pick<AzureFixture, 'url' | 'token' | 'ca'>) {

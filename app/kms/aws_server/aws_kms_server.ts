@@ -16,8 +16,8 @@
 | DEKs, ciphertext blobs). The request log holds the operation and status.
 |
 */
+import { closeServer, listenOn, serverUrl } from '#kms/stand_in_server'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { AwsKmsError } from '#kms/aws_server/aws_error'
 import { AwsFaultQueue, type AwsInjectedFault } from '#kms/aws_server/faults'
@@ -104,28 +104,17 @@ export class AwsKmsServer {
 
   /** Base URL once listening. */
   get url(): string {
-    const address = this.#server.address() as AddressInfo | null
-    if (!address) throw new Error('the server is not listening')
-    return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+    return serverUrl(this.#server, 'http')
   }
 
   /** Starts listening. */
   listen(port: number, host = '127.0.0.1'): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject)
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject)
-        resolve()
-      })
-    })
+    return listenOn(this.#server, port, host)
   }
 
   /** Stops listening and drops open connections. */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve())
-      this.#server.closeAllConnections()
-    })
+    return closeServer(this.#server)
   }
 
   /** TEST-ONLY: answers the next matching requests with these errors. */

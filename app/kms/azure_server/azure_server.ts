@@ -19,9 +19,9 @@
 | material. The request log holds method, path and status only.
 |
 */
+import { closeServer, listenOn, serverUrl } from '#kms/stand_in_server'
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import type { RandomBytes } from '#crypto/aead'
 import { AzureFaultQueue, type AzureFault } from '#kms/azure_server/faults'
@@ -98,27 +98,17 @@ export class AzureKeyVaultServer {
 
   /** `https://host:port` once listening. */
   get url(): string {
-    const address = this.#server.address() as AddressInfo | null
-    if (!address) throw new Error('the server is not listening')
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    return `https://${host}:${address.port}`
+    return serverUrl(this.#server, 'https')
   }
 
+  /** Starts listening. */
   listen(port: number, host = '127.0.0.1'): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject)
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject)
-        resolve()
-      })
-    })
+    return listenOn(this.#server, port, host)
   }
 
+  /** Stops listening and drops open connections. */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve())
-      this.#server.closeAllConnections()
-    })
+    return closeServer(this.#server)
   }
 
   /** TEST-ONLY: answers the next matching requests with these failures. */
