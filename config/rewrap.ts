@@ -100,7 +100,7 @@ const rewrapConfig = defineConfig({
      * for the database, takes its lock back and continues from the committed
      * cursor. Longer, it stops with E_DATABASE_UNAVAILABLE (resumable).
      */
-    databaseOutageMs: 2 * 60_000,
+    databaseOutageMs: env.get('REWRAP_DATABASE_OUTAGE_MS') ?? 2 * 60_000,
     /** Extra passes to catch rows left stale by writes racing the scan. */
     maxPasses: 3,
     /** Rows/s assumed by --dry-run estimates when no throttle bounds them. */

@@ -59,4 +59,10 @@ export default await Env.create(new URL('../', import.meta.url), {
    */
   REWRAP_MANAGED_KEKS: kekNameList,
   REWRAP_SCHEDULE: cronExpression,
+
+  /**
+   * How long a rotation rides through a database outage before it stops
+   * with E_DATABASE_UNAVAILABLE (config/rewrap.ts `rotation.databaseOutageMs`).
+   */
+  REWRAP_DATABASE_OUTAGE_MS: Env.schema.number.optional(),
 })

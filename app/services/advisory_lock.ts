@@ -120,6 +120,21 @@ export class AdvisoryLock {
   }
 
   /**
+   * The backend pid of the session holding the lock `key` on the app's
+   * database, or null when nobody holds it.
+   */
+  async holderPid(key: string): Promise<number | null> {
+    const { rows } = await db.rawQuery(
+      `SELECT l.pid FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(?, 0)`,
+      [LOCK_PREFIX + key]
+    )
+    return rows[0] ? Number(rows[0].pid) : null
+  }
+
+  /**
    * Which of `keys` some session holds right now on the app's database: a
    * `running` run whose KEK is not among them belongs to a dead process.
    */

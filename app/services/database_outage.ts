@@ -68,31 +68,39 @@ export function asRunError(error: unknown): unknown {
 }
 
 /**
- * Takes the lock `key` back after its session ended: retries while the
- * database is unreachable, for at most `boundMs` in all (from `since`, ms).
- * Throws E_LOCK_LOST when another session holds the lock now (that process
- * owns the run) and E_DATABASE_UNAVAILABLE once the bound is spent.
+ * Takes the lock back after `lost`'s session ended: retries while the
+ * database is unreachable or the server still shows the lock held by that
+ * dead session (it notices a closed connection a moment later), for at most
+ * `boundMs` in all (from `since`, ms). Throws E_LOCK_LOST when another
+ * session holds the lock now (that process owns the run) and
+ * E_DATABASE_UNAVAILABLE once the bound is spent.
  */
 export async function retakeLock(
   locks: AdvisoryLock,
-  key: string,
+  lost: HeldLock,
   clock: Clock,
   boundMs: number,
   since: number,
   context: Record<string, unknown>
 ): Promise<HeldLock> {
   for (let attempt = 1; ; attempt++) {
+    let failure: unknown
     try {
-      const lock = await locks.tryAcquire(key)
-      if (!lock) throw new E_LOCK_LOST([])
-      logger.info({ ...context, attempt }, 'database back; lock taken again, run continues')
-      return lock
+      const lock = await locks.tryAcquire(lost.key)
+      if (lock) {
+        logger.info({ ...context, attempt }, 'database back; lock taken again, run continues')
+        return lock
+      }
+      const holder = await locks.holderPid(lost.key)
+      if (holder !== null && holder !== lost.pid) throw new E_LOCK_LOST([])
+      failure = new E_LOCK_LOST([])
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error
-      const elapsed = clock.now().getTime() - since
-      if (elapsed >= boundMs) throw new E_DATABASE_UNAVAILABLE([], { cause: error })
-      logger.warn({ ...context, attempt }, 'database unavailable; waiting for it')
-      await clock.sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6), boundMs - elapsed))
+      failure = error
     }
+    const elapsed = clock.now().getTime() - since
+    if (elapsed >= boundMs) throw asRunError(failure)
+    logger.warn({ ...context, attempt }, 'database unavailable or lock not yet released; waiting')
+    await clock.sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6), boundMs - elapsed))
   }
 }

@@ -142,11 +142,12 @@ export class KeyRotationService {
           // wait for the database, take the lock back, go on from the committed cursor.
           const context = { kek: kekName, run: run.id, err: safeMessage(asRunError(error)) }
           logger.warn(context, 'rotation interrupted: database or lock lost; recovering')
-          await lock.release()
+          const lost = lock
+          await lost.release()
           lock = null
           lock = await retakeLock(
             this.locks,
-            key,
+            lost,
             this.clock,
             this.#config().databaseOutageMs,
             this.clock.now().getTime(),
