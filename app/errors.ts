@@ -261,3 +261,10 @@ export const E_LOCK_LOST = createError(
   'E_LOCK_LOST',
   503
 )
+
+/** The request URL cannot be decoded (malformed percent-encoding, e.g. `%ED%A0%80`). */
+export const E_MALFORMED_URL = createError(
+  'The request URL is malformed (invalid percent-encoding)',
+  'E_MALFORMED_URL',
+  400
+)

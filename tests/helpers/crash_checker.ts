@@ -91,16 +91,20 @@ export function digestDiff(before: Map<string, string>, after: Map<string, strin
 /**
  * A row lock held by the test in its own transaction (`SELECT … FOR UPDATE`):
  * a child process writing that row blocks there, so a kill lands exactly
- * in that window. `release()` rolls back.
+ * in that window. `blocking()` waits until some session waits on it;
+ * `release()` rolls back.
  */
 export async function holdRowLock(sql: string, bindings: unknown[]) {
   const url = process.env.DATABASE_URL!
   const client = new pg.Client({ connectionString: url, application_name: 'rewrap-test-holder' })
   await client.connect()
+  const { rows } = await client.query('SELECT pg_backend_pid() AS pid')
+  const pid = Number(rows[0].pid)
   await client.query('BEGIN')
   const { rowCount } = await client.query(sql, bindings)
   if (!rowCount) throw new Error(`holdRowLock: no row (${sql})`)
   return {
+    blocking: (timeoutMs = 60_000) => waitBlockedBy(pid, sql, timeoutMs),
     release: async () => {
       await client.query('ROLLBACK').catch(() => {})
       await client.end().catch(() => {})
@@ -108,21 +112,26 @@ export async function holdRowLock(sql: string, bindings: unknown[]) {
   }
 }
 
-/**
- * Waits until an app session (application_name rewrap-bg…) of this
- * database waits on a lock in a statement mentioning `table`.
- */
-export function waitBlockedOn(table: string, timeoutMs = 60_000) {
-  return waitFor(
-    async () => {
-      const { rows } = await db.rawQuery(
-        `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND application_name IN ('rewrap-bg', 'rewrap-bg-lock')
-          AND wait_event_type = 'Lock' AND query ILIKE ?`,
-        [`%${table}%`]
-      )
-      return rows[0].n > 0
-    },
-    { timeoutMs, what: `a session of the child blocked on ${table}` }
-  )
+/** Waits until a session waits on a lock the session `pid` holds. */
+async function waitBlockedBy(pid: number, what: string, timeoutMs: number) {
+  try {
+    await waitFor(
+      async () => {
+        const { rows } = await db.rawQuery(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid))`,
+          [pid]
+        )
+        return rows[0].n > 0
+      },
+      { timeoutMs, what: `a session blocked by the test's lock (${what})` }
+    )
+  } catch (error) {
+    // What the sessions were doing instead.
+    const { rows } = await db.rawQuery(
+      `SELECT application_name, state, wait_event_type, wait_event, left(query, 120) AS query
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`
+    )
+    ;(error as Error).message += ` — sessions: ${JSON.stringify(rows)}`
+    throw error
+  }
 }
