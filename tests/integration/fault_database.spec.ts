@@ -130,6 +130,71 @@ test.group('reliability: PostgreSQL restarted or killed mid-run', (group) => {
     }).timeout(300_000)
   }
 
+  test('fast shutdown of PostgreSQL mid-run: reencrypt rides through and completes; no acknowledged write lost', async ({
+    assert,
+  }) => {
+    const from = `dbfrom-${randomId(4)}`
+    const to = `dbto-${randomId(4)}`
+    const ids = await seedKek(from)
+    const created = spawnAce(['kek:create', to], env)
+    assert.equal(await created.exited, 0, created.output())
+    const writers = startWriters(server, token, ids.slice(0, 300))
+    const moving = spawnAce(
+      [
+        'reencrypt',
+        '--from',
+        from,
+        '--to',
+        to,
+        '--batch-size',
+        '100',
+        '--sleep-ms',
+        '20',
+        '--json',
+      ],
+      env
+    )
+    const moved = async () => {
+      const rows = await query(
+        cluster.url,
+        `SELECT reencrypted FROM reencrypt_runs WHERE from_kek = $1`,
+        [from]
+      )
+      return Number(rows[0]?.reencrypted ?? 0)
+    }
+    await waitFor(async () => (await moved()) >= 1000, {
+      timeoutMs: 120_000,
+      what: 'the run to move 1000 rows',
+    })
+    await cluster.stop()
+    assert.isNull(moving.child.exitCode, moving.output().slice(-300))
+    await cluster.restart()
+    assert.equal(await moving.exited, 0, moving.output().slice(-800))
+    await writers.stop()
+    const counts = await query(
+      cluster.url,
+      `SELECT kek_name, count(*)::int AS n FROM vault_entries WHERE kek_name IN ($1, $2) GROUP BY 1`,
+      [from, to]
+    )
+    assert.deepEqual(
+      counts.map((r) => [r.kek_name, r.n]),
+      [[to, ROWS]]
+    )
+    const [run] = await query(cluster.url, `SELECT * FROM reencrypt_runs WHERE from_kek = $1`, [
+      from,
+    ])
+    assert.equal(run.status, 'completed')
+    assert.equal(Number(run.failed), 0)
+    for (const [id, data] of writers.acked) {
+      const response = await fetch(`${server.base}/entries/${id}`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+      assert.equal(response.status, 200, `entry ${id}`)
+      const body = (await response.json()) as any
+      assert.deepEqual(body.data, data, `entry ${id}: acknowledged write kept`)
+    }
+  }).timeout(300_000)
+
   test('an outage longer than rotation.databaseOutageMs: one E_DATABASE_UNAVAILABLE line, the run resumable; --resume completes it', async ({
     assert,
   }) => {
