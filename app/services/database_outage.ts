@@ -53,8 +53,11 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (SOCKET_CODES.has(code)) return true
   // An AggregateError (connecting to every address of a host failed).
   if (Array.isArray(err.errors) && err.errors.some(isDatabaseUnavailable)) return true
+  // pg and knex raise these as plain errors (no code): a TypeError or a RangeError is a bug.
+  const name = (error as { name?: unknown }).name
+  if (code !== '' || !['Error', 'KnexTimeoutError'].includes(String(name))) return false
   const message = typeof err.message === 'string' ? err.message : ''
-  return code === '' && CONNECTION_MESSAGES.some((text) => message.includes(text))
+  return CONNECTION_MESSAGES.some((text) => message.includes(text))
 }
 
 /** True for the failures a run rides through: the database gone, or its lock lost. */
