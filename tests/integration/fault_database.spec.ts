@@ -20,7 +20,7 @@ import { startAppServer, startWriters, tokenVia, type AppServer } from '#tests/h
 import { PgCluster } from '#tests/helpers/pg_cluster'
 import { randomId, waitFor } from '#tests/helpers/transit'
 
-const ROWS = 6000
+const ROWS = 4000
 
 /** One query on the cluster in a fresh connection (null while it is down). */
 async function query(url: string, sql: string, params: unknown[] = []) {
@@ -100,7 +100,17 @@ test.group('reliability: PostgreSQL restarted or killed mid-run', (group) => {
       const ids = await seedKek(kek)
       const writers = startWriters(server, token, ids.slice(0, 300))
       const rotation = spawnAce(
-        ['rotate:kek', kek, '--batch-size', '100', '--sleep-ms', '20', '--json'],
+        [
+          'rotate:kek',
+          kek,
+          '--batch-size',
+          '100',
+          '--sleep-ms',
+          '50',
+          '--nice-ratio',
+          '0',
+          '--json',
+        ],
         env
       )
       await waitFor(async () => (await committed(kek)) >= 1000, {
@@ -149,7 +159,9 @@ test.group('reliability: PostgreSQL restarted or killed mid-run', (group) => {
         '--batch-size',
         '100',
         '--sleep-ms',
-        '20',
+        '50',
+        '--nice-ratio',
+        '0',
         '--json',
       ],
       env
@@ -202,7 +214,7 @@ test.group('reliability: PostgreSQL restarted or killed mid-run', (group) => {
     await seedKek(kek)
     const outageEnv = { ...env, REWRAP_DATABASE_OUTAGE_MS: '1500' }
     const rotation = spawnAce(
-      ['rotate:kek', kek, '--batch-size', '100', '--sleep-ms', '20', '--json'],
+      ['rotate:kek', kek, '--batch-size', '100', '--sleep-ms', '50', '--nice-ratio', '0', '--json'],
       outageEnv
     )
     await waitFor(async () => (await committed(kek)) >= 500, {
