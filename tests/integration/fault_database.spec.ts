@@ -135,6 +135,9 @@ test.group('reliability: PostgreSQL restarted or killed mid-run', (group) => {
       assert.isAtLeast(Number(run.rewrapped), ROWS - written)
       assert.equal(Number(run.failed), 0)
       assert.isAbove(writers.stats.acked, 0)
+      // During the outage the server answered 503 E_DATABASE_UNAVAILABLE, never a 500.
+      assert.isUndefined(writers.stats.statuses[500], JSON.stringify(writers.stats.statuses))
+      assert.isAbove(writers.stats.statuses[503] ?? 0, 0, JSON.stringify(writers.stats.statuses))
       await check(assert, kek, 2, writers.acked)
       assert.notInclude(rotation.output(), '57P0', 'no raw database error')
     }).timeout(300_000)

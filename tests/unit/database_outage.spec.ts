@@ -1,5 +1,6 @@
 import { test } from '@japa/runner'
 import { E_LOCK_LOST, E_KMS_UNAVAILABLE } from '#app/errors'
+import { renderError } from '#exceptions/handler'
 import {
   asRunError,
   isDatabaseUnavailable,
@@ -35,5 +36,16 @@ test.group('database outages: which errors a run rides through', () => {
     assert.notInclude(converted.message, 'terminating')
     const other = withCode('23505')
     assert.strictEqual(asRunError(other), other)
+  })
+
+  test('over HTTP an outage is 503 E_DATABASE_UNAVAILABLE with a fixed message', ({ assert }) => {
+    const rendered = renderError(withCode('57P01', 'terminating connection host=db-7.internal'))
+    assert.deepEqual(rendered, {
+      status: 503,
+      errors: [
+        { code: 'E_DATABASE_UNAVAILABLE', message: 'The database is unavailable; try again later' },
+      ],
+    })
+    assert.equal(renderError(withCode('23505', 'duplicate key')).status, 500)
   })
 })
