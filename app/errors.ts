@@ -446,3 +446,30 @@ export const E_AUDIT_KEY_MISMATCH = createError<[detail: string]>(
   'E_AUDIT_KEY_MISMATCH',
   503
 )
+
+/*
+|--------------------------------------------------------------------------
+| Database outages and lost locks (background runs)
+|--------------------------------------------------------------------------
+*/
+
+/** PostgreSQL could not be reached for longer than the run's outage bound. */
+export const E_DATABASE_UNAVAILABLE = createError(
+  'The database is unavailable; the run is resumable once it is back (--resume)',
+  'E_DATABASE_UNAVAILABLE',
+  503
+)
+
+/** A run's advisory lock was lost and could not be taken back: the run stopped. */
+export const E_LOCK_LOST = createError(
+  'The run lost its lock (its database session ended); it stopped and is resumable',
+  'E_LOCK_LOST',
+  503
+)
+
+/** The request URL cannot be decoded (malformed percent-encoding, e.g. `%ED%A0%80`). */
+export const E_MALFORMED_URL = createError(
+  'The request URL is malformed (invalid percent-encoding)',
+  'E_MALFORMED_URL',
+  400
+)

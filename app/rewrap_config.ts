@@ -59,6 +59,7 @@ export interface RewrapConfigInput {
     cpuNice: number | null
     niceLocalBackends: boolean
     kmsOutageMs: number
+    databaseOutageMs: number
     maxPasses: number
     estimateRowsPerSecond: number
   }
@@ -195,6 +196,7 @@ export function defineConfig(config: RewrapConfigInput): RewrapConfig {
     )
   }
   nonNegative(rotation.kmsOutageMs, 'rotation.kmsOutageMs')
+  nonNegative(rotation.databaseOutageMs, 'rotation.databaseOutageMs')
   check(
     Number.isInteger(rotation.maxPasses) && rotation.maxPasses >= 0,
     'rotation.maxPasses',

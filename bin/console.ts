@@ -24,6 +24,11 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
     app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
   })
   .ace()
+  .configure(async (app) => {
+    // Ace's parse errors (unknown flag, bad value) as one `E_CODE: message` line too.
+    const { useErrorCodeLines } = await import('#app/commands/ace_error_lines')
+    useErrorCodeLines(await app.container.make('ace'))
+  })
   .handle(process.argv.splice(2))
   .catch((error) => {
     process.exitCode = 1

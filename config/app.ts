@@ -2,6 +2,7 @@ import env from '#start/env'
 import app from '@adonisjs/core/services/app'
 import { defineConfig } from '@adonisjs/core/http'
 import type { NodeServerTimeouts } from '#app/http/node_server'
+import { onBadUrl } from '#app/http/bad_url'
 
 /**
  * The app key signs and encrypts framework values (cookies, etc.). It is
@@ -33,6 +34,8 @@ export const http = defineConfig({
   keepAliveTimeout: serverTimeouts.keepAliveTimeout,
   allowMethodSpoofing: false,
   useAsyncLocalStorage: false,
+  // A URL that cannot be percent-decoded: the API's JSON error, not a plain-text 400.
+  onBadUrl,
   cookie: {
     domain: '',
     path: '/',

@@ -1,4 +1,5 @@
 import app from '@adonisjs/core/services/app'
+import logger from '@adonisjs/core/services/logger'
 import env from '#start/env'
 import { defineConfig } from '@adonisjs/lucid'
 import { registerBackend, type PgClientLike } from '#services/backend_priority'
@@ -41,12 +42,29 @@ function afterCreate(conn: PgClientLike, done: (error: unknown, conn: PgClientLi
   )
 }
 
+/**
+ * knex's own log lines, one line each: a failed connection attempt comes
+ * with the pg stack ("Acquire connection error: … at parseErrorMessage …"),
+ * which says nothing to an operator (the caller reports the E_ code).
+ */
+function firstLine(message: unknown): string {
+  return String(message).split('\n')[0]
+}
+const knexLog = {
+  warn: (message: unknown) => logger.warn(firstLine(message)),
+  error: (message: unknown) => logger.error(firstLine(message)),
+  deprecate: (message: unknown) => logger.info(firstLine(message)),
+  debug: (message: unknown) => logger.debug(firstLine(message)),
+}
+
 const dbConfig = defineConfig({
   connection: 'postgres',
   prettyPrintDebugQueries: false,
   connections: {
     postgres: {
       client: 'pg',
+      // knex's `log` option (Lucid passes the connection config to knex; not in its types).
+      ...({ log: knexLog } as object),
       connection: {
         connectionString: withApplicationName(
           env.get('DATABASE_URL') ?? embeddedDatabaseUrl,

@@ -94,6 +94,13 @@ const rewrapConfig = defineConfig({
     niceLocalBackends: true,
     /** A KMS outage longer than this pauses the run as `failed` (resumable). */
     kmsOutageMs: 5 * 60_000,
+    /**
+     * A database outage (restart, failover, a cut connection; the run's lock
+     * goes with its session) is ridden through for this long: the run waits
+     * for the database, takes its lock back and continues from the committed
+     * cursor. Longer, it stops with E_DATABASE_UNAVAILABLE (resumable).
+     */
+    databaseOutageMs: env.get('REWRAP_DATABASE_OUTAGE_MS') ?? 2 * 60_000,
     /** Extra passes to catch rows left stale by writes racing the scan. */
     maxPasses: 3,
     /** Rows/s assumed by --dry-run estimates when no throttle bounds them. */

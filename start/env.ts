@@ -97,4 +97,9 @@ export default await Env.create(new URL('../', import.meta.url), {
    * 32 bytes; generated into .env by `npm start`; never logged).
    */
   AUDIT_SIGNING_SEED: Env.schema.secret.optional(),
+  /**
+   * How long a rotation rides through a database outage before it stops
+   * with E_DATABASE_UNAVAILABLE (config/rewrap.ts `rotation.databaseOutageMs`).
+   */
+  REWRAP_DATABASE_OUTAGE_MS: Env.schema.number.optional(),
 })

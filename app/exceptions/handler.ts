@@ -1,5 +1,6 @@
 import app from '@adonisjs/core/services/app'
 import { type HttpContext, ExceptionHandler } from '@adonisjs/core/http'
+import { isDatabaseUnavailable } from '#services/database_outage'
 
 type ErrorLike = {
   status?: number
@@ -21,6 +22,9 @@ export interface RenderedError {
   status: number
   errors: ErrorItem[]
 }
+
+/** What a client is told while the database cannot be reached (no host, no driver text). */
+const DATABASE_DOWN = 'The database is unavailable; try again later'
 
 const INTERNAL: RenderedError = {
   status: 500,
@@ -55,6 +59,11 @@ export function renderError(error: unknown): RenderedError {
 
   if (err.code === 'E_ROUTE_NOT_FOUND') {
     return { status: 404, errors: [{ code: 'E_ROUTE_NOT_FOUND', message: 'Route not found' }] }
+  }
+
+  // PostgreSQL down, restarting or failing over: retryable, not an internal error.
+  if (err.code === 'E_DATABASE_UNAVAILABLE' || isDatabaseUnavailable(error)) {
+    return { status: 503, errors: [{ code: 'E_DATABASE_UNAVAILABLE', message: DATABASE_DOWN }] }
   }
 
   if (status >= 500 && !err.code?.startsWith('E_KMS')) return INTERNAL

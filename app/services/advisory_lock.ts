@@ -42,10 +42,27 @@ export class HeldLock {
   /** True once the connection was lost (the lock may be gone). */
   lost = false
 
-  constructor(private client: pg.Client) {
-    client.on('error', () => {
+  constructor(
+    private client: pg.Client,
+    /** The backend pid of the session holding the lock. */
+    readonly pid: number,
+    /** The lock's key (as given to `tryAcquire`). */
+    readonly key: string
+  ) {
+    const onLost = () => {
       this.lost = true
-    })
+    }
+    client.on('error', onLost)
+    client.on('end', onLost)
+  }
+
+  /**
+   * A statement guarded by `heldBy(lock)` runs its writes only while this
+   * session still holds the lock in the server's own view (pg_locks): a
+   * write can never land after the lock is gone, whatever the client knows.
+   */
+  get fence(): { pid: number; key: string } {
+    return { pid: this.pid, key: LOCK_PREFIX + this.key }
   }
 
   /**
@@ -55,6 +72,16 @@ export class HeldLock {
     await this.client.end().catch(() => {})
   }
 }
+
+/**
+ * SQL condition (for a WHERE clause) true while the session `pid` holds the
+ * advisory lock of `key`, with its two `?` bindings: see `HeldLock.fence`.
+ */
+export const HELD_BY_SQL = `EXISTS (
+  SELECT 1 FROM pg_locks l
+   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = ?
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(?, 0))`
 
 /**
  * Takes and inspects advisory locks.
@@ -80,16 +107,31 @@ export class AdvisoryLock {
     await client.connect()
     try {
       const { rows } = await client.query(
-        `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`,
+        `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok, pg_backend_pid() AS pid`,
         [LOCK_PREFIX + key]
       )
-      if (rows[0].ok) return new HeldLock(client)
+      if (rows[0].ok) return new HeldLock(client, rows[0].pid, key)
     } catch (error) {
       await client.end().catch(() => {})
       throw error
     }
     await client.end()
     return null
+  }
+
+  /**
+   * The backend pid of the session holding the lock `key` on the app's
+   * database, or null when nobody holds it.
+   */
+  async holderPid(key: string): Promise<number | null> {
+    const { rows } = await db.rawQuery(
+      `SELECT l.pid FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(?, 0)`,
+      [LOCK_PREFIX + key]
+    )
+    return rows[0] ? Number(rows[0].pid) : null
   }
 
   /**

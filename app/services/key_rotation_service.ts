@@ -24,7 +24,9 @@ import {
 } from '#app/errors'
 import type { RewrapConfig } from '#config/rewrap'
 import { KmsManager } from '#kms/kms_manager'
-import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
+import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
+import { Clock } from '#services/clock'
+import { asRunError, isRecoverableRunFailure, retakeLock } from '#services/database_outage'
 import { rowsPerVersionOf } from '#services/entry_counts'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { StaleRowRewrapper, type RewrapOptions } from '#services/stale_row_rewrapper'
@@ -72,7 +74,8 @@ export class KeyRotationService {
     private kms: KmsManager,
     private store: RotationStore,
     private locks: AdvisoryLock,
-    private rewrapper: StaleRowRewrapper
+    private rewrapper: StaleRowRewrapper,
+    private clock: Clock
   ) {}
 
   #config(): RewrapConfig['rotation'] {
@@ -127,26 +130,60 @@ export class KeyRotationService {
    * Rotates a KEK once and rewraps every stale DEK. Returns
    * the finished run: `completed` when every row is at the target,
    * `completed_with_errors` when the KMS rejected some rows (recorded,
-   * retried by the next run), `cancelled` or `failed` (resumable).
+   * retried by the next run), `cancelled` or `failed` (resumable). Rides
+   * through a database outage or a lost lock up to `databaseOutageMs`
+   * (app/services/database_outage.ts); beyond, E_DATABASE_UNAVAILABLE.
    */
   async rotate(kekName: string, options: RotateOptions = {}): Promise<RotationRun> {
-    const lock = await this.locks.tryAcquire(lockKeys.rotation(kekName))
+    const key = lockKeys.rotation(kekName)
+    let lock: HeldLock | null = await this.locks.tryAcquire(key).catch((error) => {
+      throw asRunError(error)
+    })
     if (!lock) throw new E_ROTATION_IN_PROGRESS([kekName])
     let run: RotationRun | undefined
     try {
       run = await this.#openRun(kekName, options)
       options.onStarted?.(run)
-      run = await this.#rotateKekOnce(run)
-      return await this.rewrapper.rewrapStaleRows(run, options, lock)
+      for (;;) {
+        try {
+          run = await this.#rotateKekOnce(run)
+          return await this.rewrapper.rewrapStaleRows(run, options, lock)
+        } catch (error) {
+          if (!isRecoverableRunFailure(error)) throw error
+          // The database went away (and the lock with its session), or the lock alone:
+          // wait for the database, take the lock back, go on from the committed cursor.
+          const context = { kek: kekName, run: run.id, err: safeMessage(asRunError(error)) }
+          logger.warn(context, 'rotation interrupted: database or lock lost; recovering')
+          const lost = lock
+          await lost.release()
+          lock = null
+          lock = await retakeLock(
+            this.locks,
+            lost,
+            this.clock,
+            this.#config().databaseOutageMs,
+            this.clock.now().getTime(),
+            context
+          )
+          const current = await this.store.find(run.id)
+          if (!current || current.status !== 'running') return current ?? run
+          run = current
+        }
+      }
     } catch (error) {
-      if (run && run.status === 'running') {
+      // Record the stop only while holding the lock: without it, another process may own the run.
+      if (run && lock && !lock.lost) {
         await this.store
-          .update(run.id, { status: 'failed', last_error: safeMessage(error), finished_at: null })
+          .update(run.id, {
+            status: 'failed',
+            last_error: safeMessage(asRunError(error)),
+            finished_at: null,
+          })
           .catch(() => {})
       }
-      throw error
+      throw asRunError(error)
     } finally {
-      await lock.release()
+      await lock?.release()
     }
   }
 

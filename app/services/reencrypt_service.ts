@@ -24,7 +24,13 @@ import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
 import db from '@adonisjs/lucid/services/db'
-import { E_KEK_NOT_FOUND, E_REENCRYPT_REFUSED, errorCode, safeMessage } from '#app/errors'
+import {
+  E_KEK_NOT_FOUND,
+  E_LOCK_LOST,
+  E_REENCRYPT_REFUSED,
+  errorCode,
+  safeMessage,
+} from '#app/errors'
 import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
 import { entryAad, openEnvelope, sealEnvelope } from '#crypto/envelope'
 import { wrappedDekVersion } from '#crypto/wrapped_dek'
@@ -35,7 +41,8 @@ import { KmsManager } from '#kms/kms_manager'
 import { Clock } from '#services/clock'
 import { runProgress, type RunProgress } from '#services/run_progress'
 import { DekCache } from '#services/dek_cache'
-import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
+import { AdvisoryLock, HELD_BY_SQL, lockKeys, type HeldLock } from '#services/advisory_lock'
+import { asRunError, isRecoverableRunFailure, retakeLock } from '#services/database_outage'
 import { pgArray, updateRunRow } from '#services/rotation_store'
 import { runAuditEntry, withAuditRecord } from '#services/audit_service'
 import { Throttle } from '#services/throttle'
@@ -143,22 +150,59 @@ export class ReencryptService {
     if (!(await fromDriver.readKey(from))) throw new E_KEK_NOT_FOUND([from])
     if (!(await toDriver.readKey(to))) throw new E_KEK_NOT_FOUND([to])
 
-    const lock = await this.locks.tryAcquire(lockKeys.reencrypt(from))
+    let lock: HeldLock | null = await this.locks
+      .tryAcquire(lockKeys.reencrypt(from))
+      .catch((error) => {
+        throw asRunError(error)
+      })
     if (!lock) throw new E_REENCRYPT_REFUSED([`a re-encrypt of "${from}" is already running`])
     let run: ReencryptRun | undefined
     try {
       run = await this.#openRun(from, to, options)
-      return await this.#loop(run, fromDriver, toDriver, options, lock)
-    } catch (error) {
-      if (run) {
-        await this.#update(run.id, { status: 'failed', last_error: safeMessage(error) }).catch(
-          () => {}
-        )
+      for (;;) {
+        try {
+          return await this.#loop(run, fromDriver, toDriver, options, lock)
+        } catch (error) {
+          if (!isRecoverableRunFailure(error)) throw error
+          // As a rotation does: wait for the database, take the lock back, go on from the cursor.
+          const context = { from, to, run: run.id, err: safeMessage(asRunError(error)) }
+          logger.warn(context, 're-encrypt interrupted: database or lock lost; recovering')
+          const lost = lock
+          await lost.release()
+          lock = null
+          lock = await retakeLock(
+            this.locks,
+            lost,
+            this.clock,
+            this.#rotationConfig().databaseOutageMs,
+            this.clock.now().getTime(),
+            context
+          )
+          const current = await this.#find(run.id)
+          if (current.status !== 'running') return current
+          run = current
+        }
       }
-      throw error
+    } catch (error) {
+      // Record the stop only while holding the lock: without it, another process may own the run.
+      if (run && lock && !lock.lost) {
+        await this.#update(run.id, {
+          status: 'failed',
+          last_error: safeMessage(asRunError(error)),
+        }).catch(() => {})
+      }
+      throw asRunError(error)
     } finally {
-      await lock.release()
+      await lock?.release()
     }
+  }
+
+  async #find(id: string): Promise<ReencryptRun> {
+    const { rows } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT * FROM reencrypt_runs WHERE id = ?`,
+      [id]
+    )
+    return toRun(rows[0])
   }
 
   /**
@@ -241,14 +285,17 @@ export class ReencryptService {
       for (;;) {
         const rows = await this.#readBatch(run.fromKek, run.cursorId, batchSize)
         if (rows.length === 0) break
-        const outcome = await this.#batch(run, rows, fromDriver, toDriver)
+        // The lock's session ended: stop before writing (reencrypt() takes it back or stops).
+        if (lock.lost) throw new E_LOCK_LOST([])
+        const outcome = await this.#batch(run, rows, fromDriver, toDriver, lock)
         failedThisPass += outcome.failed
         doneHere += rows.length
         run = outcome.run
         await options.onProgress?.(
           runProgress(run, priorDone + doneHere, doneHere, startedAt, this.clock.now().getTime())
         )
-        if (options.signal?.aborted || lock.lost) {
+        if (lock.lost) throw new E_LOCK_LOST([])
+        if (options.signal?.aborted) {
           logger.info({ run: run.id }, 're-encrypt stopped; resumable')
           return this.#update(run.id, { status: 'cancelled' })
         }
@@ -279,7 +326,13 @@ export class ReencryptService {
    * One batch: unwrap the old DEKs, open the payloads, fresh DEKs wrapped
    * by the target KEK, seal, one CAS UPDATE that also moves the cursor.
    */
-  async #batch(run: ReencryptRun, rows: SourceRow[], fromDriver: KmsDriver, toDriver: KmsDriver) {
+  async #batch(
+    run: ReencryptRun,
+    rows: SourceRow[],
+    fromDriver: KmsDriver,
+    toDriver: KmsDriver,
+    lock: HeldLock
+  ) {
     const { deks: oldDeks, codes } = await this.#unwrap(fromDriver, run.fromKek, rows)
     const pool = this.random(KEY_BYTES * rows.length)
     const nonces = this.random(NONCE_BYTES * rows.length)
@@ -326,9 +379,12 @@ export class ReencryptService {
       const failedIndexes = rows.map((_, i) => i).filter((i) => plaintexts[i] === null)
       const failed = failedIndexes.length
       const { rows: result } = await db.rawQuery(
-        `${BACKGROUND_TAG} WITH f AS (
+        `${BACKGROUND_TAG} WITH held AS (
+           SELECT 1 WHERE ${HELD_BY_SQL}
+         ), f AS (
            INSERT INTO reencrypt_failures (run_id, entry_id, error_code)
            SELECT ?, f.id, f.code FROM unnest(?::bigint[], ?::text[]) AS f(id, code)
+            WHERE EXISTS (SELECT 1 FROM held)
            ON CONFLICT (run_id, entry_id) DO UPDATE
               SET attempts = reencrypt_failures.attempts + 1,
                   error_code = EXCLUDED.error_code, last_seen_at = now()
@@ -339,6 +395,7 @@ export class ReencryptService {
              FROM unnest(?::bigint[], ?::text[], ?::text[], ?::int[], ?::bytea[])
                   AS u(id, old, new, v, c)
             WHERE v.id = u.id AND v.kek_name = ? AND v.wrapped_dek = u.old
+              AND EXISTS (SELECT 1 FROM held)
            RETURNING 1
          ), n AS (SELECT count(*)::int AS updated FROM upd)
          UPDATE reencrypt_runs r
@@ -346,9 +403,11 @@ export class ReencryptService {
                 skipped = r.skipped + (? - n.updated), failed = r.failed + ?,
                 updated_at = now()
            FROM n
-          WHERE r.id = ?
+          WHERE r.id = ? AND EXISTS (SELECT 1 FROM held)
          RETURNING r.*`,
         [
+          lock.fence.pid,
+          lock.fence.key,
           run.id,
           pgArray(failedIndexes.map((i) => rows[i].id)),
           pgArray(failedIndexes.map((i) => codes[i] ?? 'E_KMS_REJECTED')),
@@ -365,6 +424,8 @@ export class ReencryptService {
           run.id,
         ]
       )
+      // Fenced out: the lock's session is gone; nothing was written.
+      if (result.length === 0) throw new E_LOCK_LOST([])
       for (const id of ids) this.cache.forgetRow(id)
       if (failed > 0) {
         logger.warn({ run: run.id, failed }, 're-encrypt: rows could not be read; left in place')

@@ -17,6 +17,8 @@
 */
 import db from '@adonisjs/lucid/services/db'
 import type { QueryClientContract } from '@adonisjs/lucid/types/database'
+import { E_LOCK_LOST } from '#app/errors'
+import { HELD_BY_SQL } from '#services/advisory_lock'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
 import { runAuditEntry, withAuditRecord } from '#services/audit_service'
 
@@ -272,7 +274,8 @@ export class RotationStore {
   /**
    * Commits one batch atomically: CAS-updates the rewrapped rows (a row
    * whose wrapped_dek changed since it was read is left alone: skipped),
-   * records failures and moves the run's cursor and counters.
+   * records failures and moves the run's cursor and counters — only while
+   * the run's lock is held (`fence`), else E_LOCK_LOST and nothing written.
    */
   async commitBatch(input: {
     runId: string
@@ -284,17 +287,22 @@ export class RotationStore {
     newWrapped: string[]
     failedIds: string[]
     failedCodes: string[]
+    /** The run's lock (`HeldLock.fence`): nothing is written unless it is still held. */
+    fence?: { pid: number; key: string }
   }): Promise<BatchCommit> {
     const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} WITH upd AS (
+      `${BACKGROUND_TAG} WITH held AS (
+         SELECT 1 WHERE ${input.fence ? HELD_BY_SQL : 'true'}
+       ), upd AS (
          UPDATE vault_entries v
             SET wrapped_dek = u.new, kek_version = ?, rotated_at = now()
            FROM unnest(?::bigint[], ?::text[], ?::text[]) AS u(id, old, new)
-          WHERE v.id = u.id AND v.wrapped_dek = u.old
+          WHERE v.id = u.id AND v.wrapped_dek = u.old AND EXISTS (SELECT 1 FROM held)
          RETURNING 1
        ), fails AS (
          INSERT INTO key_rotation_failures (rotation_id, entry_id, error_code)
          SELECT ?, f.id, f.code FROM unnest(?::bigint[], ?::text[]) AS f(id, code)
+          WHERE EXISTS (SELECT 1 FROM held)
          ON CONFLICT (rotation_id, entry_id) DO UPDATE
            SET attempts = key_rotation_failures.attempts + 1,
                error_code = EXCLUDED.error_code, last_seen_at = now()
@@ -307,9 +315,10 @@ export class RotationStore {
               failed = r.failed + ?,
               heartbeat_at = now(), updated_at = now()
          FROM n
-        WHERE r.id = ?
+        WHERE r.id = ? AND EXISTS (SELECT 1 FROM held)
        RETURNING n.updated, r.cancel_requested, (SELECT count(*) FROM fails) AS f`,
       [
+        ...(input.fence ? [input.fence.pid, input.fence.key] : []),
         input.target,
         pgArray(input.ids),
         pgArray(input.oldWrapped),
@@ -324,6 +333,8 @@ export class RotationStore {
         input.runId,
       ]
     )
+    // Fenced out: the lock's session is gone (or the run row is): nothing was written.
+    if (rows.length === 0) throw new E_LOCK_LOST([])
     return { updated: Number(rows[0].updated), cancelRequested: rows[0].cancel_requested }
   }
 

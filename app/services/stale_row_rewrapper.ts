@@ -18,7 +18,7 @@
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
-import { errorCode } from '#app/errors'
+import { E_LOCK_LOST, errorCode } from '#app/errors'
 import type { RewrapConfig } from '#config/rewrap'
 import type { KmsDriver } from '#kms/contract'
 import { KmsManager } from '#kms/kms_manager'
@@ -79,6 +79,8 @@ export class StaleRowRewrapper {
    * batch from the run's cursor, then passes again over rows written at
    * an old version meanwhile (bounded). Ends the run `completed`,
    * `completed_with_errors` or `cancelled` (resumable), and returns it.
+   * Throws E_LOCK_LOST (nothing of the batch written) once `lock`'s session
+   * is gone, and the database's errors while it is unreachable.
    */
   async rewrapStaleRows(
     run: RotationRun,
@@ -117,7 +119,9 @@ export class StaleRowRewrapper {
         const last = batch.rows[batch.rows.length - 1].id
         cursorVersion = batch.version
         cursorId = last
-        const stopping = options.signal?.aborted || lock.lost
+        // The lock's session ended: stop before writing (rotate() takes it back or stops).
+        if (lock.lost) throw new E_LOCK_LOST([])
+        const stopping = options.signal?.aborted
         // Full speed: the next batch's SELECT + rewrap overlaps this UPDATE. Paced (the
         // database serves other work): one step at a time, so the loop never keeps two
         // cores busy while requests are waiting for one.
@@ -127,7 +131,7 @@ export class StaleRowRewrapper {
           // Awaited after the commit below; handled now so a failure is not "unhandled".
           prepared.catch(() => {})
         }
-        const commit = await this.#commit(run, target, batch, cursorVersion, cursorId)
+        const commit = await this.#commit(run, target, batch, cursorVersion, cursorId, lock)
         failedThisPass += commit.failed
         doneHere += batch.rows.length
         run = {
@@ -271,7 +275,8 @@ export class StaleRowRewrapper {
     target: number,
     batch: PreparedBatch,
     cursorVersion: number,
-    cursorId: string
+    cursorId: string,
+    lock: HeldLock
   ) {
     const ids: string[] = []
     const oldWrapped: string[] = []
@@ -299,6 +304,7 @@ export class StaleRowRewrapper {
       newWrapped,
       failedIds,
       failedCodes,
+      fence: lock.fence,
     })
     return {
       updated: commit.updated,

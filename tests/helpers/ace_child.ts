@@ -16,7 +16,8 @@ export interface AceChild {
 
 /**
  * Starts `node ace <args>` in its own process with the test run's
- * environment (database, keys, LOG_FILE) plus `env`, e.g. to SIGKILL it mid-run.
+ * environment (database, keys, LOG_FILE) plus `env`, e.g. to SIGKILL it
+ * mid-run or to point it at another database.
  */
 export function spawnAce(args: string[], env: Record<string, string> = {}): AceChild {
   const child = spawn(process.execPath, [ACE, ...args], {

@@ -34,6 +34,7 @@ function input(change: (config: RewrapConfigInput) => void = () => {}): RewrapCo
       cpuNice: 19,
       niceLocalBackends: true,
       kmsOutageMs: 60_000,
+      databaseOutageMs: 60_000,
       maxPasses: 3,
       estimateRowsPerSecond: 20_000,
     },

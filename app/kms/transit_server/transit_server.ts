@@ -28,7 +28,7 @@ import { AuthThrottle } from '#kms/transit_server/auth_throttle'
 import { health } from '#kms/transit_server/handlers/health'
 import { lookupSelf } from '#kms/transit_server/handlers/lookup_self'
 import { sealStatus } from '#kms/transit_server/handlers/seal_status'
-import { FaultQueue } from '#kms/transit_server/faults'
+import { FaultQueue, withItemErrors } from '#kms/transit_server/faults'
 import { TransitHttpError, toHttpError } from '#kms/transit_server/http_error'
 import { DEFAULT_MAX_BODY_BYTES, parseJsonObject, readBody } from '#kms/transit_server/request_body'
 import { requestId, vaultEnvelope } from '#kms/transit_server/response'
@@ -36,6 +36,7 @@ import { matchRoute } from '#kms/transit_server/router'
 import { assertTokenStrength, presentedToken, tokensMatch } from '#kms/transit_server/token'
 import type {
   HandlerResult,
+  FaultPolicy,
   InjectedFault,
   RequestLogEntry,
   TransitEngine,
@@ -70,6 +71,8 @@ export class TransitServer {
   #random: RandomBytes
   #logger?: TransitLogger
   #faults = new FaultQueue()
+  /** Requests held unanswered by a `hang` fault (ended when the server closes). */
+  #hung = new Set<ServerResponse>()
   #throttle: AuthThrottle
 
   constructor(options: TransitServerOptions) {
@@ -126,6 +129,7 @@ export class TransitServer {
    * connections closed after `graceMs`).
    */
   close(graceMs = 2_000): Promise<void> {
+    for (const res of this.#hung) res.destroy()
     if (!this.#server.listening) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const force = setTimeout(() => this.#server.closeAllConnections(), graceMs)
@@ -158,17 +162,36 @@ export class TransitServer {
     return this.#faults.pending
   }
 
+  /** TEST-ONLY: every request is first offered to `policy` (null removes it). */
+  setFaultPolicy(policy: FaultPolicy | null) {
+    this.#faults.setPolicy(policy)
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse) {
     const method = (req.method ?? 'GET').toUpperCase()
     const path = (req.url ?? '/').split('?')[0]
     const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '')
+    const fault = this.#faults.take(path)
+    if (fault?.kind === 'reset' || fault?.kind === 'hang') {
+      // Logged with status 0: no answer was sent.
+      this.#record({ method, path, status: 0 })
+      if (fault.kind === 'reset') return void req.socket.resetAndDestroy()
+      this.#hung.add(res)
+      res.on('close', () => this.#hung.delete(res))
+      return
+    }
     let reply: Reply
     try {
-      reply = await this.#reply(req, method, path, query)
+      reply =
+        fault?.kind === 'status'
+          ? { status: fault.status, headers: fault.headers, body: { errors: fault.errors } }
+          : await this.#reply(req, method, path, query)
     } catch (error) {
       reply = this.#errorReply(error)
     }
+    if (fault?.kind === 'item_errors') reply = withItemErrors(reply, fault.items, fault.errors[0])
     this.#record({ method, path, status: reply.status })
+    if (fault?.kind === 'truncate') return this.#writeTruncated(res, reply)
     this.#write(res, reply)
   }
 
@@ -178,10 +201,6 @@ export class TransitServer {
     path: string,
     query: URLSearchParams
   ): Promise<Reply> {
-    const fault = this.#faults.take(path)
-    if (fault)
-      return { status: fault.status, headers: fault.headers, body: { errors: fault.errors } }
-
     if (path === '/v1/sys/health') {
       if (method !== 'GET' && method !== 'HEAD') throw this.#methodNotAllowed(['GET', 'HEAD'])
       return this.#fromResult(await health({ engine: this.#engine, params: {}, body: {}, query }))
@@ -268,6 +287,16 @@ export class TransitServer {
     this.requestLog.push(entry)
     if (this.requestLog.length > REQUEST_LOG_LIMIT) this.requestLog.shift()
     this.#logger?.debug(entry, 'transit request')
+  }
+
+  /** The answer's headers and half its body, then the connection is destroyed. */
+  #writeTruncated(res: ServerResponse, reply: Reply) {
+    const payload = Buffer.from(JSON.stringify(reply.body ?? {}))
+    res.writeHead(reply.status, {
+      'content-type': 'application/json',
+      'content-length': String(payload.length),
+    })
+    res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => res.destroy())
   }
 
   #write(res: ServerResponse, reply: Reply) {

@@ -71,17 +71,41 @@ export interface RequestLogEntry {
 }
 
 /**
+ * How an injected fault answers (test-only):
+ * - `status`: a canned error response (`status`, `retryAfter`, `message`);
+ * - `hang`: never answers (the client's timeout fires; the socket is closed
+ *   when the client gives up or the server closes);
+ * - `truncate`: the real answer's headers and half of its body, then the
+ *   connection is destroyed (a response cut mid-body);
+ * - `reset`: the connection is reset (RST) before any answer;
+ * - `item_errors`: the real answer, with the batch items at `items` (or every
+ *   other item) replaced by a per-item error, as Vault reports a bad item.
+ */
+export type FaultKind = 'status' | 'hang' | 'truncate' | 'reset' | 'item_errors'
+
+/**
  * A canned failure answered instead of the next request (test-only).
  */
 export interface InjectedFault {
-  status: number
+  /** `status` by default. */
+  kind?: FaultKind
+  /** HTTP status of a `status` fault (4xx or 5xx). */
+  status?: number
   /** Retry-After header, seconds. */
   retryAfter?: number
-  /** Error text in `{"errors":[…]}`; a Vault-like default per status. */
+  /** Error text in `{"errors":[…]}` (or of each failed item); a Vault-like default. */
   message?: string
   /** Only requests whose path contains this are affected (default: any request). */
   pathIncludes?: string
+  /** `item_errors`: indexes of the failed items (default: every other one). */
+  items?: number[]
 }
+
+/**
+ * Decides, per request path, whether to inject a fault (test-only), e.g. a
+ * seeded random policy failing one call in five.
+ */
+export type FaultPolicy = (path: string) => InjectedFault | null
 
 /** Input of one endpoint handler. */
 export interface HandlerContext {
