@@ -167,7 +167,8 @@ test.group('kms:serve (child process)', () => {
     assert,
   }) => {
     const short = 'short-token-0123456789'
-    const argvToken = randomBytes(24).toString('base64url')
+    // Hex: a base64url token may start with '-', which Ace would read as a flag.
+    const argvToken = randomBytes(24).toString('hex')
     const shortChild = spawnServe(['--port', String(await freePort())], { KMS_SERVE_TOKEN: short })
     const argvChild = spawnServe(['--port', String(await freePort()), '--token', argvToken], {
       KMS_SERVE_TOKEN: randomBytes(24).toString('base64url'),
