@@ -13,7 +13,8 @@ import { createApprovalValidator } from '#validators/approval'
  */
 export default class ApprovalRequestCommand extends GovernanceCommand {
   static commandName = 'approval:request'
-  static description = 'Ask for a governed act: a request document, addressed by its SAID, to approve'
+  static description =
+    'Ask for a governed act: a request document, addressed by its SAID, to approve'
   static help = [
     `Actions: ${REQUEST_ACTIONS.join(', ')}. Parameters that matter (and only those) go in --param:`,
     'rotate: target_version=N or rotate=false; unretire: to=N; reencrypt: to=<kek> (required);',

@@ -16,7 +16,8 @@ import { approvalFlagValidator } from '#validators/approval'
  */
 export default class ApprovalSign extends GovernanceCommand {
   static commandName = 'approval:sign'
-  static description = 'Approve a request: sign its SAID with your keystore and submit the signature'
+  static description =
+    'Approve a request: sign its SAID with your keystore and submit the signature'
   static help = [
     'Opens the keystore here (passphrase from REWRAP_KEYSTORE_PASSPHRASE, else asked for without',
     'echo), signs the request document under your current keys and submits only the signature.',

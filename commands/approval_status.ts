@@ -39,7 +39,8 @@ export default class ApprovalStatusCommand extends GovernanceCommand {
       `State: ${view.state}${view.usedBy ? ` (used by ${view.usedBy} at ${view.usedAt})` : ''}; valid until ${view.expires}`,
       `Roles held: ${view.held.join(', ') || '(none)'}; missing: ${view.missing.join(', ') || '(none)'}`,
       ...view.signers.map(
-        (s) => `  signed by ${s.aid}${s.name ? ` (${s.name})` : ''} as ${s.roles.join(', ') || 'no required role'}, keys sn ${s.sn}, ${s.signedAt}`
+        (s) =>
+          `  signed by ${s.aid}${s.name ? ` (${s.name})` : ''} as ${s.roles.join(', ') || 'no required role'}, keys sn ${s.sn}, ${s.signedAt}`
       ),
       `Approved: ${view.approved ? 'yes' : `no${view.problem ? ` (${view.problem.code}: ${view.problem.reason})` : ''}`}`,
     ])

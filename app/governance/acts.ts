@@ -26,15 +26,17 @@ export const REQUEST_ACTIONS = [
 export type RequestAction = (typeof REQUEST_ACTIONS)[number]
 
 /** The config/governance.ts act whose required roles apply to an action. */
-export const ACT_OF: Record<RequestAction, 'rotate' | 'retire' | 'unretire' | 'trim' | 'reencrypt' | 'policy'> =
-  {
-    'rotate': 'rotate',
-    'retire': 'retire',
-    'unretire': 'unretire',
-    'trim': 'trim',
-    'reencrypt': 'reencrypt',
-    'standing-rotation': 'policy',
-  }
+export const ACT_OF: Record<
+  RequestAction,
+  'rotate' | 'retire' | 'unretire' | 'trim' | 'reencrypt' | 'policy'
+> = {
+  'rotate': 'rotate',
+  'retire': 'retire',
+  'unretire': 'unretire',
+  'trim': 'trim',
+  'reencrypt': 'reencrypt',
+  'standing-rotation': 'policy',
+}
 
 const POSITIVE_INT = /^[1-9][0-9]{0,8}$/
 const DURATION = /^[1-9][0-9]{0,5}(s|m|h|d)$/

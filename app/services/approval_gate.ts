@@ -171,7 +171,8 @@ export class ApprovalGate {
     const stored = await loadApproval(client, act.approval!, options)
     const { request } = stored
     if (stored.usedAt && !act.standing) throw new E_APPROVAL_USED([stored.said])
-    const now = this.clock.now()
+    // Judged at the time the act's audit record will carry (see AuditService.chainTime).
+    const now = await this.audit.chainTime(client)
     let action: RequestAction = act.action
     let params = act.params
     if (act.standing) {
@@ -184,7 +185,9 @@ export class ApprovalGate {
         ])
       }
       if (request.action === action && now.getTime() >= standingUntil(request.params.until)) {
-        throw new E_APPROVAL_MISMATCH([`standing policy ${stored.said} ended ${request.params.until}`])
+        throw new E_APPROVAL_MISMATCH([
+          `standing policy ${stored.said} ended ${request.params.until}`,
+        ])
       }
     }
     const evidence = await loadEvidence(client)

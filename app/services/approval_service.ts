@@ -176,7 +176,8 @@ export class ApprovalService {
 
   /** The request document (`E_APPROVAL_NOT_FOUND`). */
   async document(said: string): Promise<ApprovalRequest> {
-    return (await loadApproval(db, said)).request
+    const stored = await loadApproval(db, said)
+    return stored.request
   }
 
   /**

@@ -99,6 +99,21 @@ export class AuditService {
     return signed
   }
 
+  /**
+   * The time the next record will carry: now, or the last record's `dt`
+   * when the chain is ahead of this clock (records never go back in time).
+   * The approval gate judges an act at this time, so the verifier, which
+   * re-judges it at the record's `dt`, reaches the same verdict.
+   */
+  async chainTime(client: Pick<TransactionClientContract, 'rawQuery'>): Promise<Date> {
+    const { rows } = await client.rawQuery(
+      'SELECT record FROM audit_events ORDER BY seq DESC LIMIT 1'
+    )
+    const last: AuditRecord | undefined = rows[0] ? JSON.parse(rows[0].record) : undefined
+    const now = this.clock.now().getTime()
+    return new Date(Math.max(now, last ? Date.parse(last.a.dt) : 0))
+  }
+
   /** Runs `work` and appends the record `entry(result)` describes in the same transaction. */
   async withRecord<T>(
     work: (trx: TransactionClientContract) => Promise<T>,

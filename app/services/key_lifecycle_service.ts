@@ -68,10 +68,7 @@ export class KeyLifecycleService {
    * younger than `soakMs`), while any row is below the latest version, or
    * while a rotation run is unfinished.
    */
-  async retire(
-    kekName: string,
-    options: { requestedBy?: string | null; approval?: string } = {}
-  ) {
+  async retire(kekName: string, options: { requestedBy?: string | null; approval?: string } = {}) {
     const act: GovernedActRequest = {
       action: 'retire',
       kek: kekName,

@@ -40,14 +40,7 @@ import { RotationStore, type RotationRun } from '#services/rotation_store'
 export interface TickDecision {
   kekName: string
   action:
-    | 'none'
-    | 'rotated'
-    | 'resumed'
-    | 'rewrapped'
-    | 'busy'
-    | 'skipped'
-    | 'failed'
-    | 'unauthorized'
+    'none' | 'rotated' | 'resumed' | 'rewrapped' | 'busy' | 'skipped' | 'failed' | 'unauthorized'
   /** Why, in one line (no secrets). */
   reason: string
   /** When the next rotation is due (latest version creation + cryptoperiod). */

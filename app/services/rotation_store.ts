@@ -16,10 +16,7 @@
 |
 */
 import db from '@adonisjs/lucid/services/db'
-import type {
-  QueryClientContract,
-  TransactionClientContract,
-} from '@adonisjs/lucid/types/database'
+import type { QueryClientContract, TransactionClientContract } from '@adonisjs/lucid/types/database'
 import type { AuditApprovals } from '#app/governance/audit_record'
 import { E_LOCK_LOST } from '#app/errors'
 import { HELD_BY_SQL } from '#services/advisory_lock'
