@@ -7,6 +7,7 @@ export const ABILITIES = [
   'rotation:read',
   'rotation:admin',
   'governance:admin',
+  'approvals:sign',
 ] as const
 
 /** One of {@link ABILITIES}. */

@@ -293,6 +293,13 @@ export const E_APPROVAL_USED = createError<[said: string]>(
   409
 )
 
+/** No approval request with that SAID. */
+export const E_APPROVAL_NOT_FOUND = createError<[said: string]>(
+  'Approval request %s does not exist',
+  'E_APPROVAL_NOT_FOUND',
+  404
+)
+
 /** The approval request does not match the act (action, KEK, parameters) or its SAID. */
 export const E_APPROVAL_MISMATCH = createError<[detail: string]>(
   'Approval does not match: %s',

@@ -34,6 +34,8 @@ export interface GovernanceConfigInput {
   required?: Partial<Record<GovernedAct, string[]>>
   /** Roles every act not named in `required` requires. */
   defaultRequired: string[]
+  /** Dual control on (default true): governed acts need an approved request. */
+  dualControl?: boolean
 }
 
 /** Validated governance settings. */
@@ -41,6 +43,8 @@ export interface GovernanceConfig {
   roles: readonly string[]
   /** Required roles of every governed act. */
   required: Readonly<Record<GovernedAct, readonly string[]>>
+  /** When false, governed acts run without approvals (a warning names each act). */
+  dualControl: boolean
 }
 
 function invalid(key: string, detail: string): never {
@@ -81,5 +85,8 @@ export function defineConfig(input: GovernanceConfigInput): GovernanceConfig {
     const list = input.required?.[act]
     required[act] = list === undefined ? fallback : checkRoleList(list, roles, `required.${act}`)
   }
-  return { roles: [...input.roles], required }
+  if (input.dualControl !== undefined && typeof input.dualControl !== 'boolean') {
+    invalid('dualControl', 'must be true or false')
+  }
+  return { roles: [...input.roles], required, dualControl: input.dualControl ?? true }
 }

@@ -69,6 +69,8 @@ process.env.TEST_ADMIN_PG_URL = adminUrl
 process.env.APP_KEY ??= randomBytes(32).toString('base64url')
 process.env.KMS_ROOT_KEY ??= randomBytes(32).toString('base64')
 process.env.AUDIT_SIGNING_SEED ??= randomBytes(32).toString('base64url')
+// Most specs run acts without approvals; the governance specs switch dual control on.
+process.env.DUAL_CONTROL ??= 'off'
 process.env.KMS_DRIVER = 'local'
 const logDir = fileURLToPath(new URL('../tmp/test-logs', import.meta.url))
 mkdirSync(logDir, { recursive: true })

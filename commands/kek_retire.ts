@@ -4,6 +4,7 @@ import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { KeyLifecycleService } from '#services/key_lifecycle_service'
 import { lifecycleKekValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
+import { approvalFlagValidator } from '#validators/approval'
 
 /**
  * `node ace kek:retire <kek>`: retire every version below the latest.
@@ -16,7 +17,8 @@ export default class KekRetire extends RewrapCommand {
     'Refused (exit 1) during the soak period (the latest version is younger than lifecycle soakMs,',
     'default 24 h), while any row is below the latest version, or while a rotation run is unfinished.',
     '',
-    '{{ binaryName }} kek:retire orders',
+    'Dual control (on by default): needs --approval <said> (approval:request retire --kek <k>).',
+    '{{ binaryName }} kek:retire orders --approval E…',
     '{{ binaryName }} kek:retire orders --json',
   ]
   static options: CommandOptions = { startApp: true }
@@ -29,13 +31,18 @@ export default class KekRetire extends RewrapCommand {
   @flags.boolean({ description: 'Print the result as JSON (one object)' })
   declare json?: boolean
 
+  /** Dual control: the approved request this act runs under. */
+  @flags.string({ description: 'SAID of the approved request (approval:request, approval:sign)' })
+  declare approval?: string
+
   /**
    * Validates, retires, reports.
    */
   @inject()
   async run(lifecycle: KeyLifecycleService) {
     const { kek } = await lifecycleKekValidator.validate({ kek: this.kek })
-    const result = await lifecycle.retire(kek, { requestedBy: process.env.USER ?? null })
+    const { approval } = await approvalFlagValidator.validate({ approval: this.approval })
+    const result = await lifecycle.retire(kek, { requestedBy: process.env.USER ?? null, approval })
     if (this.json) return this.logger.log(JSON.stringify(result))
     this.logger.success(
       result.changed

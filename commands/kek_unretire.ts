@@ -4,6 +4,7 @@ import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { KeyLifecycleService } from '#services/key_lifecycle_service'
 import { unretireValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
+import { approvalFlagValidator } from '#validators/approval'
 
 /**
  * `node ace kek:unretire <kek> [--to N]`: rollback of kek:retire.
@@ -17,6 +18,7 @@ export default class KekUnretire extends RewrapCommand {
     '',
     '{{ binaryName }} kek:unretire orders',
     '{{ binaryName }} kek:unretire orders --to 3 --json',
+    'Dual control (on by default): needs --approval <said> (approval:request unretire [--param to=N]).',
   ]
   static options: CommandOptions = { startApp: true }
 
@@ -32,13 +34,22 @@ export default class KekUnretire extends RewrapCommand {
   @flags.boolean({ description: 'Print the result as JSON (one object)' })
   declare json?: boolean
 
+  /** Dual control: the approved request this act runs under. */
+  @flags.string({ description: 'SAID of the approved request (approval:request, approval:sign)' })
+  declare approval?: string
+
   /**
    * Validates, unretires, reports.
    */
   @inject()
   async run(lifecycle: KeyLifecycleService) {
     const input = await unretireValidator.validate({ kek: this.kek, to: this.to })
-    const result = await lifecycle.unretire(input.kek, { to: input.to })
+    const { approval } = await approvalFlagValidator.validate({ approval: this.approval })
+    const result = await lifecycle.unretire(input.kek, {
+      to: input.to,
+      approval,
+      actor: process.env.USER ?? 'cli',
+    })
     if (this.json) return this.logger.log(JSON.stringify(result))
     this.logger.success(
       `KEK "${input.kek}": versions from v${result.minDecryptionVersion} unwrap again` +

@@ -8,6 +8,7 @@ import {
 } from '#services/reencrypt_service'
 import { reencryptValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
+import { approvalFlagValidator } from '#validators/approval'
 
 /**
  * `node ace reencrypt --from <kek> --to <kek>`: recovery for a compromised KEK.
@@ -22,7 +23,9 @@ export default class Reencrypt extends RewrapCommand {
     'are picked up by the next pass), resumable: running the same command again continues the',
     'unfinished run. Ctrl-C stops after the current batch. Exit 0 only when no row is left under --from.',
     '',
-    '{{ binaryName }} reencrypt --from orders --to orders-2026',
+    'Dual control (on by default): a new run needs --approval <said> (approval:request reencrypt',
+    '--kek <from> --param to=<to>); continuing an unfinished run does not.',
+    '{{ binaryName }} reencrypt --from orders --to orders-2026 --approval E…',
     '{{ binaryName }} reencrypt --from orders --to orders-2026 --batch-size 200 --sleep-ms 50 --json',
   ]
   static options: CommandOptions = { startApp: true }
@@ -54,6 +57,10 @@ export default class Reencrypt extends RewrapCommand {
   @flags.boolean({ description: 'Print the finished run as JSON (one object)' })
   declare json?: boolean
 
+  /** Dual control: the approved request this act runs under. */
+  @flags.string({ description: 'SAID of the approved request (approval:request, approval:sign)' })
+  declare approval?: string
+
   /**
    * Validates flags, runs (or resumes) the re-encryption, reports.
    */
@@ -66,6 +73,7 @@ export default class Reencrypt extends RewrapCommand {
       sleepMs: this.sleepMs,
       niceRatio: this.niceRatio,
     })
+    const { approval } = await approvalFlagValidator.validate({ approval: this.approval })
     const { run, failures } = await this.background(
       'reencrypt',
       (r: ReencryptRun) => ({ run: r.id, from: r.fromKek, to: r.toKek }),
@@ -74,6 +82,8 @@ export default class Reencrypt extends RewrapCommand {
           batchSize: input.batchSize,
           sleepMs: input.sleepMs,
           niceRatio: input.niceRatio,
+          approval,
+          actor: process.env.USER ?? 'cli',
           signal,
           onProgress,
         })

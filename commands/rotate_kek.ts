@@ -5,6 +5,7 @@ import { KeyRotationService } from '#services/key_rotation_service'
 import type { RotationRun } from '#services/rotation_store'
 import { rotateKekValidator } from '#validators/rotation'
 import { RewrapCommand } from '#app/commands/rewrap_command'
+import { approvalFlagValidator } from '#validators/approval'
 
 /**
  * `node ace rotate:kek <kek>`: rotate a KEK and rewrap every stale DEK.
@@ -19,7 +20,10 @@ export default class RotateKek extends RewrapCommand {
     'committed batch. Payloads are never decrypted. Ctrl-C finishes the current batch and leaves',
     'the run resumable with --resume. Exit code 0 only when every row is at the target version.',
     '',
-    '{{ binaryName }} rotate:kek orders',
+    'Dual control (on by default): a new run needs --approval <said> of a request approved by',
+    'every required role (approval:request rotate, approval:sign); --resume does not.',
+    '',
+    '{{ binaryName }} rotate:kek orders --approval E…',
     '{{ binaryName }} rotate:kek orders --dry-run',
     '{{ binaryName }} rotate:kek orders --resume',
     '{{ binaryName }} rotate:kek orders --no-rotate --max-rate 5000 --json',
@@ -80,6 +84,10 @@ export default class RotateKek extends RewrapCommand {
   @flags.boolean({ description: 'Print the result as JSON (one object) instead of text' })
   declare json?: boolean
 
+  /** Dual control: the approved request this act runs under. */
+  @flags.string({ description: 'SAID of the approved request (approval:request, approval:sign)' })
+  declare approval?: string
+
   /**
    * Validates flags, runs (or plans) the rotation, reports.
    */
@@ -93,6 +101,7 @@ export default class RotateKek extends RewrapCommand {
       niceRatio: this.niceRatio,
       targetVersion: this.targetVersion,
     })
+    const { approval } = await approvalFlagValidator.validate({ approval: this.approval })
     const options = {
       rotate: this.rotate !== false,
       resume: !!this.resume,
@@ -103,6 +112,7 @@ export default class RotateKek extends RewrapCommand {
       niceRatio: input.niceRatio,
       trigger: 'cli' as const,
       requestedBy: process.env.USER ?? null,
+      approval,
     }
 
     if (this.dryRun) {

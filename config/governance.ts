@@ -8,6 +8,7 @@
 | hold every role listed for it (docs/governance.md).
 |
 */
+import env from '#start/env'
 import { defineConfig } from '#app/governance_config'
 
 export type { GovernanceConfig, GovernedAct } from '#app/governance_config'
@@ -18,6 +19,8 @@ const governanceConfig = defineConfig({
   defaultRequired: ['cto', 'security_officer'],
   /** Per-act overrides, e.g. `trim: ['cto', 'security_officer', 'security_officer']`. */
   required: {},
+  /** DUAL_CONTROL=off (development only) lets governed acts run without approvals. */
+  dualControl: env.get('DUAL_CONTROL', 'on') !== 'off',
 })
 
 export default governanceConfig

@@ -98,6 +98,12 @@ export default await Env.create(new URL('../', import.meta.url), {
    */
   AUDIT_SIGNING_SEED: Env.schema.secret.optional(),
   /**
+   * Dual control (config/governance.ts `dualControl`): `on` (default) makes
+   * every governed act wait for an approved request; `off` is for
+   * development only and lets acts through with a warning.
+   */
+  DUAL_CONTROL: Env.schema.enum.optional(['on', 'off'] as const),
+  /**
    * How long a rotation rides through a database outage before it stops
    * with E_DATABASE_UNAVAILABLE (config/rewrap.ts `rotation.databaseOutageMs`).
    */

@@ -85,3 +85,23 @@ router
       .use([middleware.auth({ ability: 'governance:admin' }), middleware.json()])
   })
   .prefix('/approvers')
+
+const ApprovalsController = () => import('#controllers/approvals_controller')
+
+// Dual control (docs/governance.md): requests, approvers' signatures, status.
+router
+  .group(() => {
+    router
+      .get('/', [ApprovalsController, 'index'])
+      .use(middleware.auth({ ability: 'rotation:read' }))
+    router
+      .get('/:said', [ApprovalsController, 'show'])
+      .use(middleware.auth({ ability: 'rotation:read' }))
+    router
+      .post('/', [ApprovalsController, 'store'])
+      .use([middleware.auth({ ability: 'rotation:admin' }), middleware.json()])
+    router
+      .post('/:said/signatures', [ApprovalsController, 'sign'])
+      .use([middleware.auth({ ability: 'approvals:sign' }), middleware.json()])
+  })
+  .prefix('/approvals')

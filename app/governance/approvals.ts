@@ -55,7 +55,10 @@ export type ApprovalInput = {
  * Which roles each AID holds by a valid, unrevoked credential from a trusted
  * authority; also the roles each AID held by a credential since revoked.
  */
-function rolesHeld(input: ApprovalInput, roles: ReadonlySet<string>) {
+export function rolesHeld(
+  input: Pick<ApprovalInput, 'revocations' | 'keyStates' | 'credentials' | 'authorities' | 'now'>,
+  roles: ReadonlySet<string>
+) {
   const revoked = new Set<string>()
   for (const rev of input.revocations) {
     const verdict = verifyRevocation(rev, input.keyStates.get(rev?.revocation?.ii))

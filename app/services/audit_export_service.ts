@@ -13,6 +13,8 @@ import type { AuditChainVerdict } from '#app/governance/audit_chain'
 import { buildAuditExport, verifyAuditExport, type AuditExport } from '#app/governance/audit_export'
 import { AuditService } from '#services/audit_service'
 import { Clock } from '#services/clock'
+import { loadEvidence } from '#services/governance_evidence'
+import db from '@adonisjs/lucid/services/db'
 
 /**
  * Builds exports and verifies the stored chain.
@@ -24,10 +26,23 @@ export class AuditExportService {
     private clock: Clock
   ) {}
 
-  /** The self-contained export of the whole log (approver KELs and credentials: none yet). */
+  /**
+   * The self-contained export of the whole log: the records, the service
+   * KEL, and every approver's and role authority's KEL, credential and
+   * revocation the approvals in the records are checked against.
+   */
   async export(): Promise<AuditExport> {
     const { records, serviceKel } = await this.audit.all()
-    return buildAuditExport({ exported: this.clock.now().toISOString(), serviceKel, records })
+    const evidence = await loadEvidence(db)
+    return buildAuditExport({
+      exported: this.clock.now().toISOString(),
+      serviceKel,
+      records,
+      authorities: evidence.authorities,
+      keyEventLogs: evidence.keyEventLogs,
+      credentials: evidence.credentials,
+      revocations: evidence.revocations,
+    })
   }
 
   /** Verifies the stored chain exactly as an auditor verifies its export. */

@@ -17,7 +17,11 @@ import env from '#start/env'
 import db from '@adonisjs/lucid/services/db'
 import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
 import { ready } from 'signify-ts'
-import { createAuditRecord, type AuditRecord } from '#app/governance/audit_record'
+import {
+  createAuditRecord,
+  type AuditApprovals,
+  type AuditRecord,
+} from '#app/governance/audit_record'
 import type { SignedAuditRecord } from '#app/governance/audit_record'
 import type { KelEntry } from '#app/governance/key_state'
 import { Clock } from '#services/clock'
@@ -29,13 +33,14 @@ import {
   storeKelEntry,
 } from '#services/audit_keys'
 
-/** One act to record. `kek` goes into `data.kek`. */
+/** One act to record. `kek` goes into `data.kek`; `approvals`: what a governed act ran under. */
 export type AuditEntry = {
   act: string
   actor: string
   outcome: string
   kek?: string
   data?: Record<string, unknown>
+  approvals?: AuditApprovals | null
 }
 
 /** A stored record as `GET /audit` and the export show it. */
@@ -76,7 +81,7 @@ export class AuditService {
       previous,
       act: entry.act,
       actor: entry.actor,
-      approvals: null,
+      approvals: entry.approvals ?? null,
       outcome: entry.outcome,
       dt,
       data,
@@ -92,6 +97,21 @@ export class AuditService {
       ]
     )
     return signed
+  }
+
+  /**
+   * The time the next record will carry: now, or the last record's `dt`
+   * when the chain is ahead of this clock (records never go back in time).
+   * The approval gate judges an act at this time, so the verifier, which
+   * re-judges it at the record's `dt`, reaches the same verdict.
+   */
+  async chainTime(client: Pick<TransactionClientContract, 'rawQuery'>): Promise<Date> {
+    const { rows } = await client.rawQuery(
+      'SELECT record FROM audit_events ORDER BY seq DESC LIMIT 1'
+    )
+    const last: AuditRecord | undefined = rows[0] ? JSON.parse(rows[0].record) : undefined
+    const now = this.clock.now().getTime()
+    return new Date(Math.max(now, last ? Date.parse(last.a.dt) : 0))
   }
 
   /** Runs `work` and appends the record `entry(result)` describes in the same transaction. */

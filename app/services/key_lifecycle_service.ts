@@ -29,6 +29,8 @@ import { notifyRevocation } from '#services/dek_cache_invalidation'
 import { KekPolicies, type KekPolicy } from '#services/kek_policies'
 import { RotationStore } from '#services/rotation_store'
 import { AuditService } from '#services/audit_service'
+import { unretireParams } from '#app/governance/acts'
+import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 
 /** What retire / unretire / trim did. */
 export interface LifecycleChange {
@@ -56,7 +58,8 @@ export class KeyLifecycleService {
     private cache: DekCache,
     private policies: KekPolicies,
     private store: RotationStore,
-    private audit: AuditService
+    private audit: AuditService,
+    private gate: ApprovalGate
   ) {}
 
   /**
@@ -65,7 +68,15 @@ export class KeyLifecycleService {
    * younger than `soakMs`), while any row is below the latest version, or
    * while a rotation run is unfinished.
    */
-  async retire(kekName: string, options: { requestedBy?: string | null } = {}) {
+  async retire(kekName: string, options: { requestedBy?: string | null; approval?: string } = {}) {
+    const act: GovernedActRequest = {
+      action: 'retire',
+      kek: kekName,
+      params: {},
+      approval: options.approval,
+      actor: options.requestedBy ?? 'cli',
+    }
+    await this.gate.check(act)
     const info = await this.kms.requireKek(kekName)
     const policy = this.policies.policy(kekName)
     const latest = info.latestVersion
@@ -97,14 +108,16 @@ export class KeyLifecycleService {
     const driver = await this.kms.forKek(kekName)
     let updated = info
     await db.transaction(async (trx) => {
-      // Audit: the record first, then the KMS change, in one transaction (see docs/auditing.md).
-      const actor = options.requestedBy ?? 'cli'
+      // Audit: the approval consumed and the record first, then the KMS change, in one
+      // transaction (see docs/auditing.md).
+      const approvals = await this.gate.consume(trx, act, `kek.retire of "${kekName}"`)
       await this.audit.append(trx, {
         act: 'kek.retire',
-        actor,
+        actor: act.actor,
         outcome: 'done',
         kek: kekName,
         data: { min_version: latest },
+        approvals,
       })
       updated = await driver.configureKey(kekName, { minDecryptionVersion: latest })
       await trx
@@ -127,7 +140,18 @@ export class KeyLifecycleService {
    * Lowers min_decryption_version again (rollback, restoring an old backup):
    * to `to`, by default the lowest version still available (not trimmed).
    */
-  async unretire(kekName: string, options: { to?: number; actor?: string } = {}) {
+  async unretire(
+    kekName: string,
+    options: { to?: number; actor?: string; approval?: string } = {}
+  ) {
+    const act: GovernedActRequest = {
+      action: 'unretire',
+      kek: kekName,
+      params: unretireParams(options),
+      approval: options.approval,
+      actor: options.actor ?? 'cli',
+    }
+    await this.gate.check(act)
     const info = await this.kms.requireKek(kekName)
     const floor = Math.max(1, info.minAvailableVersion)
     const to = options.to ?? floor
@@ -144,13 +168,15 @@ export class KeyLifecycleService {
     if (to === info.minDecryptionVersion) return this.#change('unretire', info, false)
     const driver = await this.kms.forKek(kekName)
     const updated = await db.transaction(async (trx) => {
-      // Audit: the record first, then the KMS change, in one transaction.
+      // Audit: the approval consumed and the record first, then the KMS change, in one transaction.
+      const approvals = await this.gate.consume(trx, act, `kek.unretire of "${kekName}"`)
       await this.audit.append(trx, {
         act: 'kek.unretire',
-        actor: options.actor ?? 'cli',
+        actor: act.actor,
         outcome: 'done',
         kek: kekName,
         data: { min_version: to },
+        approvals,
       })
       const changed = await driver.configureKey(kekName, { minDecryptionVersion: to })
       await trx.rawQuery(
@@ -169,7 +195,15 @@ export class KeyLifecycleService {
    * min_encryption_version to the latest first when it is 0 (Vault refuses
    * to trim otherwise).
    */
-  async trim(kekName: string, options: { actor?: string } = {}) {
+  async trim(kekName: string, options: { actor?: string; approval?: string } = {}) {
+    const act: GovernedActRequest = {
+      action: 'trim',
+      kek: kekName,
+      params: {},
+      approval: options.approval,
+      actor: options.actor ?? 'cli',
+    }
+    await this.gate.check(act)
     const info = await this.kms.requireKek(kekName)
     const kmsDriver = await this.kms.forKek(kekName)
     if (kmsDriver.canTrimVersions === false) {
@@ -205,13 +239,15 @@ export class KeyLifecycleService {
       current = await driver.configureKey(kekName, { minEncryptionVersion: current.latestVersion })
     }
     const trimmed = await db.transaction(async (trx) => {
-      // Audit: the record first, then the KMS change, in one transaction.
+      // Audit: the approval consumed and the record first, then the KMS change, in one transaction.
+      const approvals = await this.gate.consume(trx, act, `kek.trim of "${kekName}"`)
       await this.audit.append(trx, {
         act: 'kek.trim',
-        actor: options.actor ?? 'cli',
+        actor: act.actor,
         outcome: 'done',
         kek: kekName,
         data: { below_version: min },
+        approvals,
       })
       const result = await driver.trimKey(kekName, min)
       await notifyRevocation({ kek: kekName, action: 'trim' }, trx)

@@ -24,7 +24,9 @@ import {
 } from '#app/errors'
 import type { RewrapConfig } from '#config/rewrap'
 import { KmsManager } from '#kms/kms_manager'
+import { rotationParams } from '#app/governance/acts'
 import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
+import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 import { Clock } from '#services/clock'
 import { asRunError, isRecoverableRunFailure, retakeLock } from '#services/database_outage'
 import { rowsPerVersionOf } from '#services/entry_counts'
@@ -44,6 +46,10 @@ export interface RotateOptions extends RewrapOptions {
   requestedBy?: string | null
   /** Called once the run row exists (before the KEK is rotated), e.g. to answer 202 with its id. */
   onStarted?: (run: RotationRun) => void
+  /** SAID of the approved request the rotation runs under (dual control; not needed to resume). */
+  approval?: string
+  /** Scheduler: `approval` is a standing-rotation policy for this cryptoperiod (not consumed). */
+  standing?: { cryptoperiodMs: number }
 }
 
 /** What a dry run reports. */
@@ -75,7 +81,8 @@ export class KeyRotationService {
     private store: RotationStore,
     private locks: AdvisoryLock,
     private rewrapper: StaleRowRewrapper,
-    private clock: Clock
+    private clock: Clock,
+    private gate: ApprovalGate
   ) {}
 
   #config(): RewrapConfig['rotation'] {
@@ -135,6 +142,9 @@ export class KeyRotationService {
    * (app/services/database_outage.ts); beyond, E_DATABASE_UNAVAILABLE.
    */
   async rotate(kekName: string, options: RotateOptions = {}): Promise<RotationRun> {
+    // Dual control: a new run needs its approval (resuming runs under the one that started it).
+    const act = options.resume ? null : this.#act(kekName, options)
+    if (act) await this.gate.check(act)
     const key = lockKeys.rotation(kekName)
     let lock: HeldLock | null = await this.locks.tryAcquire(key).catch((error) => {
       throw asRunError(error)
@@ -142,7 +152,7 @@ export class KeyRotationService {
     if (!lock) throw new E_ROTATION_IN_PROGRESS([kekName])
     let run: RotationRun | undefined
     try {
-      run = await this.#openRun(kekName, options)
+      run = await this.#openRun(kekName, options, act)
       options.onStarted?.(run)
       for (;;) {
         try {
@@ -248,7 +258,23 @@ export class KeyRotationService {
     return new Set(keys.filter((kek) => held.has(lockKeys.rotation(kek))))
   }
 
-  async #openRun(kekName: string, options: RotateOptions): Promise<RotationRun> {
+  /** The governed act a new rotation run is. */
+  #act(kekName: string, options: RotateOptions): GovernedActRequest {
+    return {
+      action: 'rotate',
+      kek: kekName,
+      params: rotationParams(options),
+      approval: options.approval,
+      actor: options.requestedBy ?? options.trigger ?? 'cli',
+      standing: options.standing,
+    }
+  }
+
+  async #openRun(
+    kekName: string,
+    options: RotateOptions,
+    act: GovernedActRequest | null
+  ): Promise<RotationRun> {
     const unfinished = await this.store.findUnfinished(kekName)
     if (options.resume) {
       if (!unfinished) throw new E_NO_ROTATION_TO_RESUME([kekName])
@@ -288,6 +314,7 @@ export class KeyRotationService {
       },
       trigger: options.trigger ?? 'cli',
       requestedBy: options.requestedBy ?? null,
+      authorize: act ? (trx, usedBy) => this.gate.consume(trx, act, usedBy) : undefined,
     })
   }
 

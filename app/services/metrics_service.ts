@@ -62,6 +62,12 @@ const gauges = {
     labelNames: ['kek'] as const,
     registers,
   }),
+  dueNotAuthorized: new Gauge({
+    name: 'rewrap_kek_rotation_due_not_authorized',
+    help: '1 when the KEK rotation is due and no valid dual-approved standing policy allows the scheduler to run it',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
   running: new Gauge({
     name: 'rewrap_rotation_running',
     help: '1 while a rotation run of the KEK is running',
@@ -176,6 +182,7 @@ export class MetricsService {
       if (kek.nextRotationDueAt) {
         gauges.nextDue.set(labels, Date.parse(kek.nextRotationDueAt) / 1000)
       }
+      gauges.dueNotAuthorized.set(labels, kek.authorization === null ? 0 : 1)
       gauges.running.set(labels, kek.running ? 1 : 0)
       gauges.stalled.set(labels, kek.running?.stalled ? 1 : 0)
       if (kek.running) {

@@ -46,6 +46,8 @@ import { asRunError, isRecoverableRunFailure, retakeLock } from '#services/datab
 import { pgArray, updateRunRow } from '#services/rotation_store'
 import { runAuditEntry, withAuditRecord } from '#services/audit_service'
 import { Throttle } from '#services/throttle'
+import { reencryptParams } from '#app/governance/acts'
+import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 import { BACKGROUND_TAG, ForegroundDetector } from '#services/foreground_detector'
 
 /** A re-encrypt run row. */
@@ -78,6 +80,10 @@ export interface ReencryptOptions {
   /** Aborting finishes the current batch and leaves the run resumable. */
   signal?: AbortSignal
   onProgress?: (progress: ReencryptProgress) => void | Promise<void>
+  /** SAID of the approved request a new run starts under (dual control; not needed to resume). */
+  approval?: string
+  /** Who asks (OS user, token name); `cli` by default. */
+  actor?: string
 }
 
 interface SourceRow {
@@ -125,7 +131,8 @@ export class ReencryptService {
     private kms: KmsManager,
     private clock: Clock,
     private cache: DekCache,
-    private locks: AdvisoryLock
+    private locks: AdvisoryLock,
+    private gate: ApprovalGate
   ) {}
 
   #config(): RewrapConfig['lifecycle']['reencrypt'] {
@@ -149,6 +156,15 @@ export class ReencryptService {
     const toDriver = await this.kms.forKek(to)
     if (!(await fromDriver.readKey(from))) throw new E_KEK_NOT_FOUND([from])
     if (!(await toDriver.readKey(to))) throw new E_KEK_NOT_FOUND([to])
+    // Dual control: a new run needs its approval (resuming runs under the one that started it).
+    const act: GovernedActRequest = {
+      action: 'reencrypt',
+      kek: from,
+      params: reencryptParams(to),
+      approval: options.approval,
+      actor: options.actor ?? 'cli',
+    }
+    if (!(await this.findUnfinished(from))) await this.gate.check(act)
 
     let lock: HeldLock | null = await this.locks
       .tryAcquire(lockKeys.reencrypt(from))
@@ -158,7 +174,7 @@ export class ReencryptService {
     if (!lock) throw new E_REENCRYPT_REFUSED([`a re-encrypt of "${from}" is already running`])
     let run: ReencryptRun | undefined
     try {
-      run = await this.#openRun(from, to, options)
+      run = await this.#openRun(from, to, options, act)
       for (;;) {
         try {
           return await this.#loop(run, fromDriver, toDriver, options, lock)
@@ -217,7 +233,12 @@ export class ReencryptService {
     return rows[0] ? toRun(rows[0]) : null
   }
 
-  async #openRun(from: string, to: string, options: ReencryptOptions): Promise<ReencryptRun> {
+  async #openRun(
+    from: string,
+    to: string,
+    options: ReencryptOptions,
+    act: GovernedActRequest
+  ): Promise<ReencryptRun> {
     const config = this.#config()
     const unfinished = await this.findUnfinished(from)
     if (unfinished && unfinished.toKek !== to) {
@@ -235,10 +256,11 @@ export class ReencryptService {
         total_rows: done + remaining,
       })
     }
-    // Audit: the run row and its `reencrypt.started` record commit together.
+    // Audit: the run row, its approval being consumed and its `reencrypt.started` record
+    // commit together.
     const { rows } = await withAuditRecord(
-      (trx) =>
-        trx.rawQuery(
+      async (trx) => {
+        const result = await trx.rawQuery(
           `${BACKGROUND_TAG} INSERT INTO reencrypt_runs (from_kek, to_kek, status, total_rows, options)
        VALUES (?, ?, 'running', ?, ?::jsonb) RETURNING *`,
           [
@@ -251,9 +273,15 @@ export class ReencryptService {
               niceRatio: options.niceRatio ?? config.niceRatio,
             }),
           ]
-        ),
-      (result) =>
-        runAuditEntry('reencrypt', toRun(result.rows[0]), { status: 'running', created: true })
+        )
+        const usedBy = `reencrypt run #${result.rows[0].id}`
+        return { rows: result.rows, approvals: await this.gate.consume(trx, act, usedBy) }
+      },
+      (result) => {
+        const run = toRun(result.rows[0])
+        const entry = runAuditEntry('reencrypt', run, { status: 'running', created: true })
+        return entry && { ...entry, approvals: result.approvals }
+      }
     )
     logger.info({ from, to, run: String(rows[0].id), total: remaining }, 're-encrypt started')
     return toRun(rows[0])

@@ -17,6 +17,12 @@
 | action run under a per-KEK scheduler advisory lock, so two scheduler
 | processes never both decide to rotate; a rotation already running
 | elsewhere (E_ROTATION_IN_PROGRESS) is "someone else is on it".
+| Dual control: steps 2 and 3 run only under a dual-approved standing
+| policy of the KEK (`approval:request standing-rotation`), verified before
+| each run and not consumed; without one the KEK is reported "due, not
+| authorized" (logged as a warning, shown by /rotations/status and
+| /metrics), never skipped silently. Resuming (step 1) runs under the
+| approval that started the run.
 |
 */
 import { inject } from '@adonisjs/core'
@@ -27,12 +33,14 @@ import { Clock } from '#services/clock'
 import { KekPolicies, type KekPolicy } from '#services/kek_policies'
 import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
 import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
+import { ApprovalGate } from '#services/approval_gate'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 
 /** What one tick did for one KEK. */
 export interface TickDecision {
   kekName: string
-  action: 'none' | 'rotated' | 'resumed' | 'rewrapped' | 'busy' | 'skipped' | 'failed'
+  action:
+    'none' | 'rotated' | 'resumed' | 'rewrapped' | 'busy' | 'skipped' | 'failed' | 'unauthorized'
   /** Why, in one line (no secrets). */
   reason: string
   /** When the next rotation is due (latest version creation + cryptoperiod). */
@@ -45,6 +53,9 @@ export interface TickOptions {
   /** Rewrap options passed to the rotation service (batch size, throttle, abort). */
   rotate?: Pick<RotateOptions, 'batchSize' | 'sleepMs' | 'maxRate' | 'niceRatio' | 'signal'>
 }
+
+/** What status, metrics and logs say of a due rotation without a valid standing policy. */
+export const DUE_NOT_AUTHORIZED = 'due, not authorized'
 
 /** Errors that mean "another process is on it". */
 const BUSY_CODES = new Set(['E_ROTATION_IN_PROGRESS', 'E_ROTATION_UNFINISHED'])
@@ -60,7 +71,8 @@ export class RotationScheduler {
     private rotations: KeyRotationService,
     private policies: KekPolicies,
     private store: RotationStore,
-    private locks: AdvisoryLock
+    private locks: AdvisoryLock,
+    private gate: ApprovalGate
   ) {}
 
   /**
@@ -71,7 +83,12 @@ export class RotationScheduler {
     const decisions: TickDecision[] = []
     for (const policy of this.policies.managed()) {
       const decision = await this.#tickKek(policy, options)
-      const level = decision.action === 'failed' ? 'error' : 'info'
+      const level =
+        decision.action === 'failed'
+          ? 'error'
+          : decision.action === 'unauthorized'
+            ? 'warn'
+            : 'info'
       logger[level](
         { kek: decision.kekName, action: decision.action, run: decision.run?.id ?? null },
         `scheduler: ${decision.reason}`
@@ -146,7 +163,9 @@ export class RotationScheduler {
     const dueAt = new Date(latest.createdAt.getTime() + policy.cryptoperiodMs)
     decision.dueAt = dueAt.toISOString()
     if (this.clock.now().getTime() >= dueAt.getTime()) {
-      const run = await this.rotations.rotate(policy.name, base)
+      const authorized = await this.#authorize(policy, base)
+      if (!authorized.ok) return { ...decision, action: 'unauthorized', reason: authorized.reason }
+      const run = await this.rotations.rotate(policy.name, authorized.options)
       return this.#ran(
         decision,
         'rotated',
@@ -157,7 +176,9 @@ export class RotationScheduler {
 
     const stale = await this.store.countStale(policy.name, info.latestVersion)
     if (stale > 0) {
-      const run = await this.rotations.rotate(policy.name, { ...base, rotate: false })
+      const authorized = await this.#authorize(policy, base)
+      if (!authorized.ok) return { ...decision, action: 'unauthorized', reason: authorized.reason }
+      const run = await this.rotations.rotate(policy.name, { ...authorized.options, rotate: false })
       return this.#ran(
         decision,
         'rewrapped',
@@ -166,6 +187,24 @@ export class RotationScheduler {
       )
     }
     return { ...decision, reason: `nothing to do; next rotation due ${decision.dueAt}` }
+  }
+
+  /**
+   * The rotate options under the KEK's valid standing policy, or "due, not
+   * authorized" and why. With dual control off, the options as they are
+   * (the gate logs the warning).
+   */
+  async #authorize(
+    policy: KekPolicy,
+    base: RotateOptions
+  ): Promise<{ ok: true; options: RotateOptions } | { ok: false; reason: string }> {
+    if (!this.gate.dualControl) return { ok: true, options: base }
+    const found = await this.gate.standingPolicy(policy.name, policy.cryptoperiodMs)
+    if (found.said === null) {
+      return { ok: false, reason: `${DUE_NOT_AUTHORIZED}: ${found.reason}` }
+    }
+    const standing = { cryptoperiodMs: policy.cryptoperiodMs }
+    return { ok: true, options: { ...base, approval: found.said, standing } }
   }
 
   #ran(

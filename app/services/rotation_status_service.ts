@@ -22,6 +22,8 @@ import { EntryCountCache } from '#services/entry_counts'
 import { KekInventory, type KekSummary } from '#services/kek_inventory'
 import { KekPolicies } from '#services/kek_policies'
 import { KeyRotationService } from '#services/key_rotation_service'
+import { ApprovalGate } from '#services/approval_gate'
+import { DUE_NOT_AUTHORIZED } from '#services/rotation_scheduler'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { iso, RunTransformer, type RotationRunView } from '#transformers/run_transformer'
 
@@ -49,6 +51,13 @@ export interface KekStatus extends Omit<KekSummary, 'exists'> {
   nextRotationDueAt: string | null
   /** True when nextRotationDueAt has passed. */
   rotationDue: boolean
+  /**
+   * Dual control, for a due rotation: the SAID of the standing policy the
+   * scheduler runs it under; null when none is valid (or not due, or dual control off).
+   */
+  standingPolicy: string | null
+  /** "due, not authorized" when the rotation is due and no valid standing policy allows it; else null. */
+  authorization: typeof DUE_NOT_AUTHORIZED | null
   running: RotationRunView | null
   /** The newest run that is not running (completed, with errors, failed or cancelled). */
   lastRun: RotationRunView | null
@@ -84,7 +93,8 @@ export class RotationStatusService {
     private store: RotationStore,
     private rotations: KeyRotationService,
     private clock: Clock,
-    private policies: KekPolicies
+    private policies: KekPolicies,
+    private gate: ApprovalGate
   ) {}
 
   /**
@@ -107,6 +117,22 @@ export class RotationStatusService {
     )
     const infos = await mapLimited(names, KMS_CONCURRENCY, (name) => this.#readKey(name))
     const keks: KekStatus[] = []
+    const indexes = names.map((_, index) => index)
+    const authorizations = await mapLimited(indexes, KMS_CONCURRENCY, async (index) => {
+      const name = names[index]
+      const info = infos[index].info
+      const period = this.policies.policy(name).cryptoperiodMs
+      const latest = info?.versions.find((v) => v.version === info.latestVersion)?.createdAt
+      const due = latest !== undefined && latest.getTime() + period <= now.getTime()
+      if (!due || !this.gate.dualControl) {
+        return { standingPolicy: null, authorization: null } as const
+      }
+      const found = await this.gate.standingPolicy(name, period)
+      return {
+        standingPolicy: found.said,
+        authorization: found.said === null ? DUE_NOT_AUTHORIZED : null,
+      } as const
+    })
     names.forEach((name, index) => {
       const { info, error } = infos[index]
       const perVersion = counts.get(name) ?? new Map<number, number>()
@@ -123,6 +149,7 @@ export class RotationStatusService {
           this.policies.policy(name).cryptoperiodMs / DAY_MS,
           now
         ),
+        ...authorizations[index],
         ...this.#runViews(runs.get(name), live.has(name)),
       })
     })

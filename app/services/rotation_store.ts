@@ -16,7 +16,8 @@
 |
 */
 import db from '@adonisjs/lucid/services/db'
-import type { QueryClientContract } from '@adonisjs/lucid/types/database'
+import type { QueryClientContract, TransactionClientContract } from '@adonisjs/lucid/types/database'
+import type { AuditApprovals } from '#app/governance/audit_record'
 import { E_LOCK_LOST } from '#app/errors'
 import { HELD_BY_SQL } from '#services/advisory_lock'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
@@ -140,6 +141,11 @@ export class RotationStore {
     options: Record<string, unknown>
     trigger: RotationRun['trigger']
     requestedBy: string | null
+    /**
+     * The approval gate (app/services/approval_gate.ts): consumes the run's
+     * approval in the transaction that inserts the run and its record.
+     */
+    authorize?: (trx: TransactionClientContract, usedBy: string) => Promise<AuditApprovals | null>
   }): Promise<RotationRun> {
     const insert = (trx: QueryClientContract) =>
       trx.rawQuery(
@@ -156,14 +162,19 @@ export class RotationStore {
           input.requestedBy,
         ] as any[]
       )
-    // Audit: the run row and its `rotation.started` record commit together.
-    return withAuditRecord(
+    // Audit: the run row, its approval being consumed and its `rotation.started` record commit together.
+    const started = await withAuditRecord(
       async (trx) => {
         const { rows } = await insert(trx)
-        return toRun(rows[0])
+        const run = toRun(rows[0])
+        return { run, approvals: (await input.authorize?.(trx, `rotation run #${run.id}`)) ?? null }
       },
-      (run) => runAuditEntry('rotation', run, { status: 'running', created: true })
+      ({ run, approvals }) => {
+        const entry = runAuditEntry('rotation', run, { status: 'running', created: true })
+        return entry && { ...entry, approvals }
+      }
     )
+    return started.run
   }
 
   /**

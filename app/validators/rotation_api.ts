@@ -1,5 +1,6 @@
 import vine from '@vinejs/vine'
 import { kekNameRule } from '#validators/entry'
+import { approvalSaidRule } from '#validators/approval'
 
 /**
  * GET /rotations/status query: `?kek=` narrows the report to one KEK.
@@ -35,6 +36,8 @@ export const startRotationValidator = vine.compile(
     maxRate: vine.number().withoutDecimals().min(0).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
     resume: vine.boolean({ strict: true }).optional(),
+    /** Dual control: SAID of the approved request (not needed with `resume`). */
+    approval: approvalSaidRule.clone().optional(),
   })
 )
 
