@@ -5,9 +5,11 @@
 |
 | Role credentials (`credential:issue --role`) may grant only these roles.
 | Each governed act needs approvals from distinct approvers that together
-| hold every role listed for it (docs/governance.md).
+| hold every role listed for it (docs/governance.md). `dualControl` and
+| `roleVerifier` are described there too.
 |
 */
+import env from '#start/env'
 import { defineConfig } from '#app/governance_config'
 
 export type { GovernanceConfig, GovernedAct } from '#app/governance_config'
@@ -18,6 +20,13 @@ const governanceConfig = defineConfig({
   defaultRequired: ['cto', 'security_officer'],
   /** Per-act overrides, e.g. `trim: ['cto', 'security_officer', 'security_officer']`. */
   required: {},
+  dualControl: env.get('DUAL_CONTROL', 'on') !== 'off',
+  /**
+   * Who answers "does this AID hold this role". The built-in verifier checks the
+   * credentials registered here: vLEI-shaped, NOT anchored in GLEIF's root of
+   * trust. A vLEI verification service plugs in here (docs/governance.md).
+   */
+  roleVerifier: () => import('#services/stored_role_verifier'),
 })
 
 export default governanceConfig

@@ -88,6 +88,11 @@ export default await Env.create(new URL('../', import.meta.url), {
   REWRAP_SCHEDULE: cronExpression,
 
   /**
+   * Dual control (config/governance.ts `dualControl`): `off` lets master-key
+   * acts run without approvals — development only; default `on`.
+   */
+  DUAL_CONTROL: Env.schema.enum.optional(['on', 'off'] as const),
+  /**
    * Governance: the passphrase of an approver keystore for the approver and
    * credential commands (else they prompt, hidden). Never logged.
    */
