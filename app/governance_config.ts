@@ -9,6 +9,7 @@
 |
 */
 import { E_CONFIG_INVALID } from '#app/errors'
+import type { RoleVerifierLoader } from '#app/governance/role_verifier'
 import { ROLE_RE } from '#app/governance/shapes'
 
 /** The acts dual control governs. */
@@ -34,8 +35,16 @@ export interface GovernanceConfigInput {
   required?: Partial<Record<GovernedAct, string[]>>
   /** Roles every act not named in `required` requires. */
   defaultRequired: string[]
-  /** Dual control on (default true): governed acts need an approved request. */
+  /**
+   * Dual control: governed acts need approvals (default true). False is for
+   * development only: acts run without approvals, with warnings.
+   */
   dualControl?: boolean
+  /**
+   * Who answers "does this AID hold this role" (app/governance/role_verifier.ts);
+   * default the built-in verifier over the registered credentials.
+   */
+  roleVerifier?: RoleVerifierLoader
 }
 
 /** Validated governance settings. */
@@ -43,8 +52,10 @@ export interface GovernanceConfig {
   roles: readonly string[]
   /** Required roles of every governed act. */
   required: Readonly<Record<GovernedAct, readonly string[]>>
-  /** When false, governed acts run without approvals (a warning names each act). */
+  /** Whether governed acts need approvals. */
   dualControl: boolean
+  /** Loads the role verifier class. */
+  roleVerifier: RoleVerifierLoader
 }
 
 function invalid(key: string, detail: string): never {
@@ -88,5 +99,13 @@ export function defineConfig(input: GovernanceConfigInput): GovernanceConfig {
   if (input.dualControl !== undefined && typeof input.dualControl !== 'boolean') {
     invalid('dualControl', 'must be true or false')
   }
-  return { roles: [...input.roles], required, dualControl: input.dualControl ?? true }
+  if (input.roleVerifier !== undefined && typeof input.roleVerifier !== 'function') {
+    invalid('roleVerifier', "must be a loader, e.g. () => import('#services/stored_role_verifier')")
+  }
+  return {
+    roles: [...input.roles],
+    required,
+    dualControl: input.dualControl ?? true,
+    roleVerifier: input.roleVerifier ?? (() => import('#services/stored_role_verifier')),
+  }
 }

@@ -9,7 +9,13 @@
 |    where the `postgres` user can reach it: see bin/pg_placement.ts);
 | 3. migrations, a `demo` KEK, an access token kept in
 |    .data/quickstart-token (0600) and reused while valid;
-| 4. the HTTP server (bin/server.ts) until Ctrl-C.
+| 4. dual control stays on: on the embedded database (or with
+|    REWRAP_DEMO_APPROVERS=on; never with NODE_ENV=production) a demo role
+|    authority and two demo approvers (cto, security_officer), keystores in
+|    .data/demo-approvers (0600, folder 0700) sealed with a generated
+|    DEMO_APPROVER_PASSPHRASE (.env; printed once, when generated), with
+|    the commands that approve and run a rotation;
+| 5. the HTTP server (bin/server.ts) until Ctrl-C.
 |
 | Every step is idempotent: running it again reuses what exists. A failure
 | ends with one line `E_CODE: why and what to do`, exit code 1.
@@ -20,7 +26,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { isAbsolute, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { ensureEnvSecrets } from './dotenv.js'
@@ -53,6 +59,70 @@ function runAce(args: string[], env: NodeJS.ProcessEnv, capture = false) {
     throw new Error(`node ace ${args[0]} failed (exit ${result.status}) ${line ?? ''}`.trim())
   }
   return result.stdout
+}
+
+/** A path as the user can type it from here (relative when below the working directory). */
+function shown(path: string) {
+  const rel = relative(process.cwd(), path)
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
+}
+
+type DemoApprovers = {
+  dir: string
+  approvers: Array<{ role: string; aid: string; keystore: string }>
+  created: string[]
+}
+
+/**
+ * The demo approvers (demo:approvers, idempotent) and the lines that show
+ * the dual-control flow. The passphrase is printed only when generated now.
+ */
+function demoGovernance(env: NodeJS.ProcessEnv, embedded: boolean): string[] {
+  if (env.DUAL_CONTROL === 'off') {
+    return [
+      'Dual control is OFF (DUAL_CONTROL=off in the environment or .env): master-key acts run without approvals.',
+      '  For development only: remove DUAL_CONTROL=off (on is the default) and restart.',
+      '  npx node ace rotate:kek demo',
+    ]
+  }
+  const wanted = env.REWRAP_DEMO_APPROVERS ?? (embedded ? 'on' : 'off')
+  if (wanted !== 'on' || env.NODE_ENV === 'production') {
+    return [
+      'Dual control is ON: rotations need approvals from a cto and a security_officer.',
+      '  Set up approvers and role credentials: docs/governance.md (REWRAP_DEMO_APPROVERS=on makes demo ones).',
+    ]
+  }
+  const { values, generated } = ensureEnvSecrets(envPath, `${root}.env.example`, {
+    DEMO_APPROVER_PASSPHRASE: () => randomBytes(18).toString('base64url'),
+  })
+  const passphrase = process.env.DEMO_APPROVER_PASSPHRASE ?? values.DEMO_APPROVER_PASSPHRASE
+  const demo = lastJson<DemoApprovers>(
+    runAce(
+      ['demo:approvers', '--dir', resolve(dataDir, 'demo-approvers'), '--json'],
+      { ...env, REWRAP_KEYSTORE_PASSPHRASE: passphrase },
+      true
+    )
+  )
+  const keystore = (role: string) => shown(demo.approvers.find((a) => a.role === role)!.keystore)
+  const lines = [
+    'Dual control is ON: a rotation needs two approvals, a cto and a security_officer.',
+    `DEMO ONLY: a demo role authority and two demo approvers, keystores in ${shown(demo.dir)} (mode 0600)${demo.created.length > 0 ? ' (created now)' : ''}.`,
+  ]
+  if (generated.includes('DEMO_APPROVER_PASSPHRASE')) {
+    lines.push(
+      `  Their keystore passphrase (demo only, shown this once; kept in .env as DEMO_APPROVER_PASSPHRASE): ${passphrase}`
+    )
+  } else {
+    lines.push('  Their keystore passphrase: DEMO_APPROVER_PASSPHRASE in .env (demo only).')
+  }
+  lines.push(
+    '  Approve and run a rotation of "demo" (approval:sign asks for the passphrase):',
+    '    npx node ace approval:request rotate --kek demo --json     # prints { "said": … }',
+    `    npx node ace approval:sign <said> --keystore ${keystore('cto')}`,
+    `    npx node ace approval:sign <said> --keystore ${keystore('security_officer')}`,
+    '    npx node ace rotate:kek demo --approval <said>'
+  )
+  return lines
 }
 
 function lastJson<T>(output: string): T {
@@ -94,6 +164,9 @@ try {
   })
   for (const key of generated) say(`• generated ${key} into .env (mode 0600)`)
   const env: NodeJS.ProcessEnv = { ...values, ...process.env }
+  const embedded = !env.DATABASE_URL
+  // Only demo:approvers gets it (as its keystore passphrase): not the server, not other commands.
+  delete env.DEMO_APPROVER_PASSPHRASE
 
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   // As root an older install may keep its cluster in .data/pg, which `postgres` must enter.
@@ -147,6 +220,7 @@ try {
     revoke: async (id) => void runAce(['token:revoke', id, '--json'], env, true),
     now: () => new Date(),
   })
+  const governance = demoGovernance(env, embedded)
   const host = env.HOST ?? '127.0.0.1'
   const port = env.PORT ?? '3333'
   const url = `http://${host}:${port}`
@@ -174,7 +248,8 @@ try {
     `  curl -s -X POST ${url}/entries -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"kek":"demo","data":{"hello":"world"}}'`
   )
   say(`  curl -s ${url}/entries/1 -H "Authorization: Bearer $TOKEN"`)
-  say(`  npx node ace demo:seed --kek demo --rows 100000 && npx node ace rotate:kek demo`)
+  say(`  npx node ace demo:seed --kek demo --rows 100000`)
+  for (const line of governance) say(line)
   say('Ctrl-C stops the server (and the embedded database).')
   say('')
 } catch (error) {

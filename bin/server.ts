@@ -27,6 +27,11 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
       await import('#start/env')
     })
     app.ready(() => warnIfEnvFileExposed(app))
+    // One warning when DUAL_CONTROL=off; a change of the setting goes to the audit trail.
+    app.ready(async () => {
+      const { announceDualControl } = await import('#services/dual_control')
+      await announceDualControl(app)
+    })
     app.listen('SIGTERM', () => app.terminate())
     app.listenIf(app.managedByPm2, 'SIGINT', () => app.terminate())
   })

@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises'
 import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
@@ -17,6 +18,7 @@ export default class CredentialRevoke extends GovernanceCommand {
   static description = 'Revoke a role credential (signed by its issuing authority)'
   static help = [
     'Signs a revocation of the credential with the issuing authority keystore and records it.',
+    'With --out it only writes the signed revocation, for POST /credentials/<said>/revocation.',
     '{{ binaryName }} credential:revoke E… --keystore authority.keystore',
   ]
   static options: CommandOptions = { startApp: true }
@@ -28,6 +30,10 @@ export default class CredentialRevoke extends GovernanceCommand {
   /** The issuing authority's keystore. */
   @flags.string({ description: 'Keystore file of the issuing role authority' })
   declare keystore?: string
+
+  /** Write the signed revocation here instead of recording it. */
+  @flags.string({ description: 'Only write the signed revocation to this file (not recorded)' })
+  declare out?: string
 
   /** Machine-readable output. */
   @flags.boolean({ description: 'Print the revoked credential as JSON' })
@@ -42,6 +48,21 @@ export default class CredentialRevoke extends GovernanceCommand {
     const secrets = await this.openKeystore(this.keystore)
     const state = await approvers.keyState(secrets.aid)
     const signed = revokeCredential(secrets, state, credential, clock.now().toISOString())
+    if (this.out) {
+      await writeFile(this.out, JSON.stringify(signed, null, 2) + '\n', { flag: 'wx' }).catch(
+        (error) => {
+          if (error.code === 'EEXIST') {
+            throw new E_GOVERNANCE_INPUT([`${this.out} exists; not overwritten`])
+          }
+          throw error
+        }
+      )
+      const r = signed.revocation
+      return this.print({ said: r.i, revocation: r.d, out: this.out }, [
+        `Wrote the signed revocation of ${r.i} to ${this.out} (not recorded yet)`,
+        `Record it: POST /credentials/${r.i}/revocation with the file as body`,
+      ])
+    }
     const revoked = await credentials.revoke(signed)
     this.print(revoked, [
       `Revoked credential ${revoked.said} (role ${revoked.role} of ${revoked.subject})`,

@@ -5,7 +5,8 @@
 |
 | Role credentials (`credential:issue --role`) may grant only these roles.
 | Each governed act needs approvals from distinct approvers that together
-| hold every role listed for it (docs/governance.md).
+| hold every role listed for it (docs/governance.md). `dualControl` and
+| `roleVerifier` are described there too.
 |
 */
 import env from '#start/env'
@@ -21,6 +22,12 @@ const governanceConfig = defineConfig({
   required: {},
   /** DUAL_CONTROL=off (development only) lets governed acts run without approvals. */
   dualControl: env.get('DUAL_CONTROL', 'on') !== 'off',
+  /**
+   * Who answers "does this AID hold this role". The built-in verifier checks the
+   * credentials registered here: vLEI-shaped, NOT anchored in GLEIF's root of
+   * trust. A vLEI verification service plugs in here (docs/governance.md).
+   */
+  roleVerifier: () => import('#services/stored_role_verifier'),
 })
 
 export default governanceConfig

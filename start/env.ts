@@ -88,6 +88,11 @@ export default await Env.create(new URL('../', import.meta.url), {
   REWRAP_SCHEDULE: cronExpression,
 
   /**
+   * Dual control (config/governance.ts `dualControl`): `off` lets master-key
+   * acts run without approvals — development only; default `on`.
+   */
+  DUAL_CONTROL: Env.schema.enum.optional(['on', 'off'] as const),
+  /**
    * Governance: the passphrase of an approver keystore for the approver and
    * credential commands (else they prompt, hidden). Never logged.
    */
@@ -97,12 +102,6 @@ export default await Env.create(new URL('../', import.meta.url), {
    * 32 bytes; generated into .env by `npm start`; never logged).
    */
   AUDIT_SIGNING_SEED: Env.schema.secret.optional(),
-  /**
-   * Dual control (config/governance.ts `dualControl`): `on` (default) makes
-   * every governed act wait for an approved request; `off` is for
-   * development only and lets acts through with a warning.
-   */
-  DUAL_CONTROL: Env.schema.enum.optional(['on', 'off'] as const),
   /**
    * How long a rotation rides through a database outage before it stops
    * with E_DATABASE_UNAVAILABLE (config/rewrap.ts `rotation.databaseOutageMs`).

@@ -105,3 +105,19 @@ router
       .use([middleware.auth({ ability: 'approvals:sign' }), middleware.json()])
   })
   .prefix('/approvals')
+
+const CredentialsController = () => import('#controllers/credentials_controller')
+
+// Role credentials (docs/governance.md): the HTTP side of credential:register and credential:revoke.
+router
+  .group(() => {
+    const admin = () => middleware.auth({ ability: 'governance:admin' })
+    router.get('/', [CredentialsController, 'index']).use(admin())
+    router.get('/:said', [CredentialsController, 'show']).use(admin())
+    router.post('/', [CredentialsController, 'store']).use([admin(), middleware.json()])
+    router
+      .post('/:said/revocation', [CredentialsController, 'revoke'])
+      .use([admin(), middleware.json()])
+  })
+  .prefix('/credentials')
+  .where('said', /^E[A-Za-z0-9_-]{43}$/)

@@ -35,6 +35,8 @@ import type { AuditApprovals } from '#app/governance/audit_record'
 import { governanceError } from '#app/governance/errors'
 import { AuditService } from '#services/audit_service'
 import { Clock } from '#services/clock'
+import { DualControl } from '#services/dual_control'
+import { confirmApprovers } from '#services/role_verifiers'
 import { loadApproval, loadEvidence, type Queryable } from '#services/governance_evidence'
 
 /** One governed act about to run. */
@@ -72,12 +74,13 @@ const REFUSAL_CODES = new Set([
 export class ApprovalGate {
   constructor(
     private clock: Clock,
-    private audit: AuditService
+    private audit: AuditService,
+    private switch_: DualControl
   ) {}
 
   /** True unless DUAL_CONTROL=off. */
   get dualControl(): boolean {
-    return app.config.get<GovernanceConfig>('governance').dualControl !== false
+    return this.switch_.enabled
   }
 
   /**
@@ -207,6 +210,9 @@ export class ApprovalGate {
       params,
     })
     if (!verdict.ok) throw governanceError(verdict)
+    // The configured RoleVerifier (a vLEI service when one is plugged in) has the last word on roles.
+    const roles = await confirmApprovers(verdict.approvers, now)
+    if (!roles.ok) throw governanceError(roles)
     return { request, signatures, approvers: verdict.approvers }
   }
 

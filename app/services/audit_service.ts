@@ -47,7 +47,7 @@ export type AuditEntry = {
 export type StoredAuditRecord = SignedAuditRecord & { seq: number }
 
 /** The lock that serialises appends (transaction-level: released at commit / rollback). */
-const APPEND_LOCK = `SELECT pg_advisory_xact_lock(hashtextextended('rewrap:audit-chain', 0))`
+export const APPEND_LOCK = `SELECT pg_advisory_xact_lock(hashtextextended('rewrap:audit-chain', 0))`
 
 /**
  * Writes and reads the audit trail.

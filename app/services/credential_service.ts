@@ -8,6 +8,8 @@
 | credential; it revokes it with a signed `rev` record. The checks are the
 | pure ones of app/governance/credentials.ts against key states replayed
 | from the stored KELs. Documents are stored as the exact bytes verified.
+| Whether a credential makes its subject a role holder is the configured
+| RoleVerifier's answer (app/services/role_verifiers.ts): every view shows it.
 |
 */
 import { inject } from '@adonisjs/core'
@@ -31,48 +33,33 @@ import {
 } from '#app/governance/credentials'
 import { governanceError } from '#app/governance/errors'
 import type { KeyState } from '#app/governance/key_state'
+import type { RoleCheck, RoleVerdict } from '#app/governance/role_verifier'
 import { serialize, type Sad } from '#app/governance/said'
 import { ApproverService } from '#services/approver_service'
+import { Clock } from '#services/clock'
+import { roleVerifier } from '#services/role_verifiers'
+import {
+  CredentialTransformer,
+  type CredentialDetail,
+  type CredentialRow,
+  type CredentialView,
+} from '#transformers/credential_transformer'
 
-/** A registered credential as the registry shows it. */
-export interface CredentialView {
-  said: string
-  issuer: string
-  subject: string
-  role: string
-  issuedAt: string
-  revokedAt: string | null
-}
+export type { CredentialView } from '#transformers/credential_transformer'
 
-type CredentialRow = {
-  said: string
-  issuer: string
-  subject: string
-  role: string
-  document: string
-  revoked_at: Date | null
-  revocation: string | null
-}
+const COLUMNS = `said, issuer, subject, role, document, signatures, revoked_at, revocation,
+  revocation_signatures`
 
 function text(sad: Sad): string {
   return new TextDecoder().decode(serialize(sad).raw)
 }
 
-function view(row: CredentialRow): CredentialView {
-  const credential = JSON.parse(row.document) as RoleCredential
-  return {
-    said: row.said,
-    issuer: row.issuer,
-    subject: row.subject,
-    role: row.role,
-    issuedAt: credential.a.dt,
-    revokedAt: row.revoked_at ? new Date(row.revoked_at).toISOString() : null,
-  }
-}
-
 @inject()
 export class CredentialService {
-  constructor(private approvers: ApproverService) {}
+  constructor(
+    private approvers: ApproverService,
+    private clock: Clock
+  ) {}
 
   /** Roles config/governance.ts allows. */
   get roles(): readonly string[] {
@@ -93,7 +80,7 @@ export class CredentialService {
     const known = await this.#find(credential.d)
     if (known?.revoked_at)
       throw new E_CREDENTIAL_REVOKED([`credential ${credential.d} was revoked`])
-    if (known) return { ...view(known), created: false }
+    if (known) return { ...(await this.#view(known)), created: false }
     if (signed.signature.d !== issuer!.lastSaid) {
       throw new E_SIGNATURE_INVALID([
         `credential ${credential.d}: issuer signed with rotated-out keys (event ${signed.signature.s})`,
@@ -117,7 +104,7 @@ export class CredentialService {
     )
     const row = await this.#row(credential.d)
     if (row.revoked_at) throw new E_CREDENTIAL_REVOKED([`credential ${credential.d} was revoked`])
-    return { ...view(row), created: inserted.rows.length > 0 }
+    return { ...(await this.#view(row)), created: inserted.rows.length > 0 }
   }
 
   /**
@@ -143,7 +130,7 @@ export class CredentialService {
     if (updated.rows.length === 0 && after.revocation !== revocation) {
       throw new E_CREDENTIAL_REVOKED([`credential ${row.said} was already revoked`])
     }
-    return { ...view(after), revoked: updated.rows.length > 0 }
+    return { ...(await this.#view(after)), revoked: updated.rows.length > 0 }
   }
 
   /** The stored credential document (`E_CREDENTIAL_NOT_FOUND`). */
@@ -152,14 +139,46 @@ export class CredentialService {
     return JSON.parse(row.document) as RoleCredential
   }
 
-  /** Credentials of one subject (or all), oldest first. */
+  /** Credentials of one subject (or all), oldest first, each with the verifier's answer now. */
   async list(subject?: string): Promise<CredentialView[]> {
     const { rows } = await db.rawQuery<{ rows: CredentialRow[] }>(
-      `SELECT said, issuer, subject, role, document, revoked_at, revocation FROM credentials
+      `SELECT ${COLUMNS} FROM credentials
        WHERE (?::text IS NULL OR subject = ?) ORDER BY created_at, said`,
       [subject ?? null, subject ?? null]
     )
-    return rows.map(view)
+    const views: CredentialView[] = []
+    for (const row of rows) views.push(await this.#view(row))
+    return views
+  }
+
+  /** One credential with its signed documents (`E_CREDENTIAL_NOT_FOUND`). */
+  async show(said: string): Promise<CredentialDetail> {
+    const row = await this.#row(said)
+    return CredentialTransformer.detail(row, await this.#verified(row))
+  }
+
+  /**
+   * Whether `check.subject` holds `check.role` by `check.credential` at
+   * `check.at`, as the configured RoleVerifier answers.
+   */
+  async verifyRole(check: RoleCheck): Promise<RoleVerdict> {
+    const verifier = await roleVerifier()
+    return verifier.verify(check)
+  }
+
+  async #verified(row: CredentialRow) {
+    const verifier = await roleVerifier()
+    const verdict = await verifier.verify({
+      subject: row.subject,
+      role: row.role,
+      credential: row.said,
+      at: this.clock.now(),
+    })
+    return { verifier, verdict }
+  }
+
+  async #view(row: CredentialRow): Promise<CredentialView> {
+    return CredentialTransformer.transform(row, await this.#verified(row))
   }
 
   async #row(said: string): Promise<CredentialRow> {
@@ -170,8 +189,7 @@ export class CredentialService {
 
   async #find(said: string): Promise<CredentialRow | undefined> {
     const { rows } = await db.rawQuery<{ rows: CredentialRow[] }>(
-      `SELECT said, issuer, subject, role, document, revoked_at, revocation FROM credentials
-       WHERE said = ?`,
+      `SELECT ${COLUMNS} FROM credentials WHERE said = ?`,
       [said]
     )
     return rows[0]

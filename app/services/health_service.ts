@@ -12,6 +12,10 @@
 |   rewrapped, unwrapped and compared, then wiped. It is never stored,
 |   logged or returned.
 |
+| - `governance.dualControl` says whether master-key acts need approvals;
+|   while DUAL_CONTROL=off it carries a warning (the service stays ready:
+|   the setting is not a fault of this instance).
+|
 | Check results carry `safeMessage(error)`: a stable code and its fixed
 | message (never a KMS's own text: a KMS error body can name hosts and
 | users; no error objects, no stacks); the report leaves out the process's
@@ -37,6 +41,11 @@ import { kmsError, type KmsErrorCode } from '#kms/error_codes'
 import { EntryCountCache } from '#services/entry_counts'
 import { KekPolicies } from '#services/kek_policies'
 import { SingleFlightCache } from '#services/single_flight_cache'
+import {
+  DUAL_CONTROL_OFF_WARNING,
+  DualControl,
+  type DualControlSetting,
+} from '#services/dual_control'
 
 /** A check that takes longer fails (a readiness probe must answer quickly). */
 export const CHECK_TIMEOUT_MS = 5_000
@@ -51,6 +60,8 @@ export interface ReadinessReport {
   isHealthy: boolean
   status: 'ok' | 'warning' | 'error'
   finishedAt: string
+  /** `off` (with a warning) while DUAL_CONTROL=off lets master-key acts run without approvals. */
+  governance: { dualControl: DualControlSetting; warning?: string }
   checks: Array<{
     name: string
     status: 'ok' | 'warning' | 'error'
@@ -166,7 +177,8 @@ export class HealthService {
     private kms: KmsManager,
     private entryCounts: EntryCountCache,
     private cache: ReadinessCache,
-    private policies: KekPolicies
+    private policies: KekPolicies,
+    private dualControl: DualControl
   ) {}
 
   /**
@@ -175,7 +187,15 @@ export class HealthService {
    */
   ready(): Promise<ReadinessReport> {
     const cacheMs = app.config.get<RewrapConfig['health']['cacheMs']>('rewrap.health.cacheMs', 5000)
-    return this.cache.get(cacheMs, () => this.probe())
+    return this.cache
+      .get(cacheMs, () => this.probe())
+      .then((report) => ({ ...report, governance: this.#governance() }))
+  }
+
+  #governance(): ReadinessReport['governance'] {
+    return this.dualControl.enabled
+      ? { dualControl: 'on' }
+      : { dualControl: 'off', warning: DUAL_CONTROL_OFF_WARNING }
   }
 
   /**
@@ -188,6 +208,7 @@ export class HealthService {
       isHealthy: report.isHealthy,
       status: report.status,
       finishedAt: new Date(report.finishedAt).toISOString(),
+      governance: this.#governance(),
       checks: report.checks.map((check) => ({
         name: check.name,
         status: check.status,

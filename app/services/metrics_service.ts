@@ -114,6 +114,11 @@ const gauges = {
     help: 'DEK cache hits / (hits + misses) since the process started (0 before any lookup)',
     registers,
   }),
+  dualControl: new Gauge({
+    name: 'rewrap_dual_control_enabled',
+    help: '1 when master-key acts need approvals (dual control on), 0 when DUAL_CONTROL=off',
+    registers,
+  }),
   cacheSize: new Gauge({
     name: 'rewrap_dek_cache_entries',
     help: 'DEKs held in the DEK cache',
@@ -166,6 +171,7 @@ export class MetricsService {
   #fill(report: RotationStatusReport) {
     for (const gauge of Object.values(gauges)) gauge.reset()
     const now = new Date(report.generatedAt).getTime()
+    gauges.dualControl.set(report.governance.dualControl === 'on' ? 1 : 0)
     gauges.countsAge.set(Math.max(0, (now - new Date(report.countsAsOf).getTime()) / 1000))
     for (const kek of report.keks) {
       const labels = { kek: kek.name }

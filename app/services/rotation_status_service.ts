@@ -18,12 +18,14 @@ import { KmsManager } from '#kms/kms_manager'
 import { mapLimited, withTimeout } from '#app/utils/async'
 import { safeMessage } from '#app/errors'
 import { Clock } from '#services/clock'
+import { DualControl, type DualControlSetting } from '#services/dual_control'
 import { EntryCountCache } from '#services/entry_counts'
 import { KekInventory, type KekSummary } from '#services/kek_inventory'
 import { KekPolicies } from '#services/kek_policies'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { ApprovalGate } from '#services/approval_gate'
 import { DUE_NOT_AUTHORIZED } from '#services/rotation_scheduler'
+import { roleVerifier } from '#services/role_verifiers'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { iso, RunTransformer, type RotationRunView } from '#transformers/run_transformer'
 
@@ -71,6 +73,14 @@ export interface RotationStatusReport {
   /** When the row counts were taken (cached up to `countsMaxAgeSeconds`). */
   countsAsOf: string
   countsMaxAgeSeconds: number
+  /**
+   * Dual control (`off` only with DUAL_CONTROL=off: acts run without
+   * approvals) and the role verifier (`builtin`: not anchored in GLEIF's root of trust).
+   */
+  governance: {
+    dualControl: DualControlSetting
+    roleVerifier: { name: string; gleifAnchored: boolean }
+  }
   keks: KekStatus[]
 }
 
@@ -94,7 +104,8 @@ export class RotationStatusService {
     private rotations: KeyRotationService,
     private clock: Clock,
     private policies: KekPolicies,
-    private gate: ApprovalGate
+    private gate: ApprovalGate,
+    private dualControl: DualControl
   ) {}
 
   /**
@@ -153,10 +164,15 @@ export class RotationStatusService {
         ...this.#runViews(runs.get(name), live.has(name)),
       })
     })
+    const verifier = await roleVerifier()
     return {
       generatedAt: now.toISOString(),
       countsAsOf: asOf.toISOString(),
       countsMaxAgeSeconds: this.entryCounts.maxAgeSeconds,
+      governance: {
+        dualControl: this.dualControl.setting,
+        roleVerifier: { name: verifier.name, gleifAnchored: verifier.gleifAnchored },
+      },
       keks,
     }
   }

@@ -12,3 +12,31 @@ export const registerApproverValidator = vine.compile(
     authority: vine.boolean().optional(),
   })
 )
+
+/** A SAID or AID: `E` + 43 Base64url characters. */
+const SAID = /^E[A-Za-z0-9_-]{43}$/
+
+/** A signed JSON document's parts; the governance checks decide the exact shape. */
+const document = () => vine.object({}).allowUnknownProperties()
+
+/**
+ * POST /credentials body: the file credential:issue wrote,
+ * `{ credential, signature }` (the ACDC-shaped credential and its issuer's
+ * signature group).
+ */
+export const registerCredentialValidator = vine.compile(
+  vine.object({ credential: document(), signature: document() })
+)
+
+/**
+ * POST /credentials/:said/revocation body: a revocation signed by the
+ * credential's issuer, `{ revocation, signature }` (credential:revoke --out).
+ */
+export const revokeCredentialValidator = vine.compile(
+  vine.object({ revocation: document(), signature: document() })
+)
+
+/** GET /credentials query: `?subject=<AID>` (one approver's credentials). */
+export const listCredentialsValidator = vine.compile(
+  vine.object({ subject: vine.string().regex(SAID).optional() })
+)

@@ -59,7 +59,13 @@ test.group('GET /health/ready', (group) => {
     const response = await client.get('/health/ready').bearerToken(token)
     response.assertStatus(200)
     const body = response.body()
-    assert.deepEqual(Object.keys(body).sort(), ['checks', 'finishedAt', 'isHealthy', 'status'])
+    assert.deepEqual(Object.keys(body).sort(), [
+      'checks',
+      'finishedAt',
+      'governance',
+      'isHealthy',
+      'status',
+    ])
     assert.isTrue(body.isHealthy)
     assert.equal(body.status, 'ok')
     assert.deepEqual(

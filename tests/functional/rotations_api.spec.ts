@@ -147,6 +147,7 @@ test.group('rotations API / status', (group) => {
       'countsAsOf',
       'countsMaxAgeSeconds',
       'generatedAt',
+      'governance',
       'keks',
     ])
     assert.isAtMost(Date.parse(body.countsAsOf), Date.parse(body.generatedAt) + 1000)

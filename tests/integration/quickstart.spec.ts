@@ -8,7 +8,8 @@ import { waitFor } from '#tests/helpers/wait'
 import pg from 'pg'
 import { freePort, withDatabase } from '../../bin/embedded_postgres.js'
 import { parseEnv } from '../../bin/dotenv.js'
-import { rememberToken } from '#tests/helpers/secrets'
+import { decodeKeystore } from '#app/governance/keystore'
+import { rememberSecret, rememberToken } from '#tests/helpers/secrets'
 
 /*
 | `npm start` (bin/quickstart.ts) for real, in a child process, three times
@@ -18,7 +19,11 @@ import { rememberToken } from '#tests/helpers/secrets'
 |    generated secrets;
 |  - the second start reuses the stored token instead of minting another;
 |  - a token file others could read is treated as leaked: new token, old
-|    one revoked.
+|    one revoked;
+|  - dual control stays on and the demo approvers (a role authority, cto,
+|    security_officer) are made once: keystores 0600 in a 0700 folder, their
+|    credentials registered, the generated passphrase printed once (demo
+|    only) with the commands of the approval flow, never in a log.
 */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -42,6 +47,8 @@ async function startQuickstart(home: string, databaseUrl: string): Promise<Start
       ENV_PATH: home,
       REWRAP_DATA_DIR: join(home, 'data'),
       DATABASE_URL: databaseUrl,
+      // The test server's database is not the embedded one: ask for the demo approvers.
+      REWRAP_DEMO_APPROVERS: 'on',
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_FILE: process.env.LOG_FILE,
@@ -107,6 +114,28 @@ function mode(path: string) {
   return (statSync(path).mode & 0o777).toString(8)
 }
 
+async function query(databaseUrl: string, sql: string) {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  try {
+    const result = await client.query(sql)
+    return result.rows
+  } finally {
+    await client.end()
+  }
+}
+
+/** The demo approvers as the database holds them, by name. */
+async function demoApprovers(databaseUrl: string) {
+  const rows = await query(
+    databaseUrl,
+    `SELECT a.name, a.aid, a.authority, c.role, c.said AS credential, c.issuer, c.revoked_at
+       FROM approvers a LEFT JOIN credentials c ON c.subject = a.aid
+      WHERE a.name LIKE 'demo-%' ORDER BY a.name`
+  )
+  return Object.fromEntries(rows.map((row: any) => [row.name, row]))
+}
+
 test.group('npm start (quickstart)', (group) => {
   const database = `rewrap_qs_${process.pid}`
   const adminUrl = process.env.TEST_ADMIN_PG_URL!
@@ -128,7 +157,7 @@ test.group('npm start (quickstart)', (group) => {
     }
   })
 
-  test('a hand-copied 0644 .env gets its secrets at 0600; the token is kept 0600 and reused; a readable token file means a new token and the old one revoked', async ({
+  test('a hand-copied 0644 .env gets its secrets at 0600; the token is kept 0600 and reused; a readable token file means a new token and the old one revoked; dual control on, demo approvers made once, their passphrase printed once', async ({
     assert,
   }) => {
     const envPath = join(home, '.env')
@@ -148,9 +177,63 @@ test.group('npm start (quickstart)', (group) => {
       assert.equal(mode(join(home, 'data')), '700')
       assert.equal(await status(first.url, first.token), 404, 'the token works')
       assert.include(first.stdout(), 'A new access token')
+
+      // Dual control on, with demo approvers and the flow that uses them.
+      const out = first.stdout()
+      const passphrase = values.DEMO_APPROVER_PASSPHRASE
+      assert.isAbove(passphrase?.length ?? 0, 20, 'a demo passphrase generated into .env')
+      rememberSecret(passphrase, 'demo approver passphrase')
+      assert.include(out, 'Dual control is ON')
+      assert.include(out, 'DEMO ONLY')
+      const printed = out.split('\n').filter((line) => line.includes(passphrase))
+      assert.lengthOf(printed, 1, 'the passphrase is printed once')
+      assert.match(printed[0], /demo only, shown this once/)
+      const dir = join(home, 'data', 'demo-approvers')
+      assert.equal(mode(dir), '700')
+      for (const name of ['authority', 'cto', 'security_officer']) {
+        assert.equal(mode(join(dir, `${name}.keystore`)), '600', name)
+      }
+      for (const line of [
+        'npx node ace approval:request rotate --kek demo --json',
+        `npx node ace approval:sign <said> --keystore ${join(dir, 'cto.keystore')}`,
+        `npx node ace approval:sign <said> --keystore ${join(dir, 'security_officer.keystore')}`,
+        'npx node ace rotate:kek demo --approval <said>',
+      ]) {
+        assert.include(out, line)
+      }
+      const demo = await demoApprovers(databaseUrl)
+      assert.deepEqual(Object.keys(demo), ['demo-authority', 'demo-cto', 'demo-security_officer'])
+      assert.isTrue(demo['demo-authority'].authority)
+      for (const role of ['cto', 'security_officer']) {
+        const holder = demo[`demo-${role}`]
+        assert.isFalse(holder.authority)
+        assert.equal(holder.role, role)
+        assert.equal(holder.issuer, demo['demo-authority'].aid)
+        assert.isNull(holder.revoked_at)
+        // The printed passphrase opens the keystore of that very AID.
+        const secrets = decodeKeystore(
+          readFileSync(join(dir, `${role}.keystore`), 'utf8'),
+          passphrase
+        )
+        assert.equal(secrets.aid, holder.aid)
+      }
+      const statusReport = await fetch(`${first.url}/rotations/status`, {
+        headers: { authorization: `Bearer ${first.token}` },
+      })
+      const report = (await statusReport.json()) as { governance: { dualControl: string } }
+      assert.equal(report.governance.dualControl, 'on')
+      const stored = await query(
+        databaseUrl,
+        `SELECT count(*)::int AS n FROM (
+           SELECT name AS t FROM approvers UNION ALL SELECT document FROM credentials
+           UNION ALL SELECT event FROM key_events UNION ALL SELECT record FROM audit_events) x
+          WHERE t LIKE '%${passphrase}%'`
+      )
+      assert.equal(stored[0].n, 0, 'the passphrase is nowhere in the database')
     } finally {
       await first.stop()
     }
+    const demoBefore = await demoApprovers(databaseUrl)
 
     const second = await startQuickstart(home, databaseUrl)
     try {
@@ -164,6 +247,12 @@ test.group('npm start (quickstart)', (group) => {
       )
       await client.end()
       assert.deepEqual(rows[0], { n: 1, expiring: 1 }, 'one quickstart token, with an expiry')
+      // The demo approvers are reused, the passphrase not printed again.
+      assert.deepEqual(await demoApprovers(databaseUrl), demoBefore)
+      const passphrase = parseEnv(readFileSync(envPath, 'utf8')).DEMO_APPROVER_PASSPHRASE
+      assert.notInclude(second.stdout(), passphrase)
+      assert.include(second.stdout(), 'DEMO_APPROVER_PASSPHRASE in .env')
+      assert.notInclude(second.stdout(), '(created now)')
     } finally {
       await second.stop()
     }
