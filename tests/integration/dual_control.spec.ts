@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
@@ -14,6 +15,7 @@ import { ReencryptService } from '#services/reencrypt_service'
 import { runAce } from '#tests/helpers/ace'
 import { spawnAce } from '#tests/helpers/ace_child'
 import { ShiftedClock } from '#tests/helpers/clock'
+import { waitFor } from '#tests/helpers/wait'
 import { rejectsWith } from '#tests/helpers/errors'
 import {
   clockAheadOfAuditTrail,
@@ -117,6 +119,17 @@ test.group('dual control: the switch', () => {
     assert.equal(run.status, 'completed')
     const started = await records((r) => r.a.act === 'rotation.started' && r.a.data.kek === kek)
     assert.isNull(started[0].a.approvals)
+    await waitFor(async () => {
+      const log = await readFile(process.env.LOG_FILE!, 'utf8')
+      return log
+        .split('\n')
+        .some(
+          (line) =>
+            line.includes('dual control is off') &&
+            line.includes('"act":"rotate"') &&
+            line.includes(`"kek":"${kek}"`)
+        )
+    })
   })
 })
 
