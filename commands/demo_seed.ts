@@ -2,7 +2,6 @@ import { performance } from 'node:perf_hooks'
 import { inject } from '@adonisjs/core'
 import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import cliProgress from 'cli-progress'
 import { EntryService } from '#services/entry_service'
 import { KekService } from '#services/kek_service'
 import { demoSeedValidator } from '#validators/kek'
@@ -51,34 +50,28 @@ export default class DemoSeed extends RewrapCommand {
       rows: this.rows,
       batch: this.batch,
     })
-    const { created } = await keks.create(input.kek, { ifMissing: true })
-    if (created && !this.json) this.logger.info(`Created KEK "${input.kek}"`)
-
-    const bar =
-      process.stderr.isTTY && !this.json && !this.app.inTest
-        ? new cliProgress.SingleBar(
-            { format: 'seeding [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s' },
-            cliProgress.Presets.shades_classic
-          )
-        : null
-    const started = performance.now()
-    let reportedDecile = 0
-    bar?.start(input.rows, 0, { rate: 0 })
-
-    const result = await entries.seed(input.kek, {
-      rows: input.rows,
-      batchSize: input.batch,
-      onProgress: (done, total) => {
-        const rate = Math.round(done / Math.max((performance.now() - started) / 1000, 1e-6))
-        if (bar) {
-          bar.update(done, { rate })
-        } else if (!this.json && Math.floor((done * 10) / total) > reportedDecile) {
-          reportedDecile = Math.floor((done * 10) / total)
-          this.logger.info(`${done}/${total} rows (${rate} rows/s)`)
-        }
-      },
+    const format = 'seeding [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s'
+    const { created, result, started } = await this.withProgress(format, async (bar) => {
+      const kek = await keks.create(input.kek, { ifMissing: true })
+      if (kek.created && !this.json) this.logger.info(`Created KEK "${input.kek}"`)
+      const start = performance.now()
+      let reportedDecile = 0
+      bar?.update(0, input.rows, { rate: 0 })
+      const seeded = await entries.seed(input.kek, {
+        rows: input.rows,
+        batchSize: input.batch,
+        onProgress: (done, total) => {
+          const rate = Math.round(done / Math.max((performance.now() - start) / 1000, 1e-6))
+          if (bar) {
+            bar.update(done, total, { rate })
+          } else if (!this.json && Math.floor((done * 10) / total) > reportedDecile) {
+            reportedDecile = Math.floor((done * 10) / total)
+            this.logger.info(`${done}/${total} rows (${rate} rows/s)`)
+          }
+        },
+      })
+      return { created: kek.created, result: seeded, started: start }
     })
-    bar?.stop()
 
     const seconds = (performance.now() - started) / 1000
     const rowsPerSecond = Math.round(result.rows / Math.max(seconds, 1e-6))

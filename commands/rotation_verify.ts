@@ -1,6 +1,5 @@
 import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
-import cliProgress from 'cli-progress'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { KekPolicies } from '#services/kek_policies'
 import { RotationChecksService, type VerifyReport } from '#services/rotation_checks_service'
@@ -86,28 +85,15 @@ export default class RotationVerify extends RewrapCommand {
   async #full(verifier: RowVerifier, names: string[], batchSize?: number) {
     const reports: FullVerifyReport[] = []
     for (const kek of names) {
-      const bar =
-        process.stdout.isTTY && !this.json && !this.app.inTest
-          ? new cliProgress.SingleBar(
-              { format: `verify ${kek} [{bar}] {percentage}% | {value}/{total} rows` },
-              cliProgress.Presets.shades_classic
-            )
-          : null
-      try {
-        reports.push(
-          await verifier.verify(kek, {
+      const format = `verify ${kek} [{bar}] {percentage}% | {value}/{total} rows`
+      reports.push(
+        await this.withProgress(format, (bar) =>
+          verifier.verify(kek, {
             batchSize,
-            onProgress: (checked, total) => {
-              if (!bar) return
-              if (!bar.isActive) bar.start(total, checked)
-              bar.setTotal(total)
-              bar.update(checked)
-            },
+            onProgress: (checked, total) => bar?.update(checked, total),
           })
         )
-      } finally {
-        bar?.stop()
-      }
+      )
     }
     this.printKekReports(reports, {
       named: !!this.kek,

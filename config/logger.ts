@@ -1,6 +1,9 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { dirname } from 'node:path'
 import env from '#start/env'
 import app from '@adonisjs/core/services/app'
 import pino from 'pino'
+import { terminalLogStream } from '#app/utils/terminal_log'
 import { defineConfig, targets } from '@adonisjs/core/logger'
 
 /**
@@ -24,6 +27,41 @@ export const redactPaths = [
 
 const logFile = env.get('LOG_FILE')
 
+/**
+ * Whether `path` can be appended to (its folder is made when missing).
+ */
+function writable(path: string): boolean {
+  try {
+    mkdirSync(dirname(path), { recursive: true })
+    closeSync(openSync(path, 'a'))
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * An Ace command on a terminal (stderr is a TTY): records as single lines on
+ * stderr, written above a progress bar while one is drawn, and the full log
+ * in LOG_FILE (default tmp/logs/ace.log). While a command shows progress
+ * the terminal gets warnings and errors only (app/utils/terminal_log.ts).
+ * Without a writable log file the terminal keeps every record.
+ */
+function commandTerminal() {
+  const file = logFile ?? app.tmpPath('logs', 'ace.log')
+  const hasFile = writable(file)
+  const terminal = terminalLogStream({
+    colors: process.stderr.hasColors?.() ?? false,
+    quietWhileProgress: hasFile,
+  })
+  return pino.multistream([
+    { level: 'trace', stream: terminal },
+    ...(hasFile
+      ? [{ level: 'trace' as const, stream: pino.destination({ dest: file, sync: true }) }]
+      : []),
+  ])
+}
+
 /*
  * Log lines go to stderr, so that command output on stdout (`--json`) stays clean.
  */
@@ -39,16 +77,18 @@ const loggerConfig = defineConfig({
        * LOG_FILE (the tests set it): synchronous writes to that file, so a
        * test can read every line that was logged before it.
        */
-      ...(logFile
-        ? { destination: pino.destination({ dest: logFile, sync: true, mkdir: true }) }
-        : {
-            transport: {
-              targets: targets()
-                .pushIf(!app.inProduction, targets.pretty({ destination: 2 }))
-                .pushIf(app.inProduction, targets.file({ destination: 2 }))
-                .toArray(),
-            },
-          }),
+      ...(app.getEnvironment() === 'console' && process.stderr.isTTY
+        ? { destination: commandTerminal() }
+        : logFile
+          ? { destination: pino.destination({ dest: logFile, sync: true, mkdir: true }) }
+          : {
+              transport: {
+                targets: targets()
+                  .pushIf(!app.inProduction, targets.pretty({ destination: 2 }))
+                  .pushIf(app.inProduction, targets.file({ destination: 2 }))
+                  .toArray(),
+              },
+            }),
     },
   },
 })

@@ -5,6 +5,9 @@ import { DekCacheListener } from '#services/dek_cache_invalidation'
 import { ReadinessCache } from '#services/health_service'
 import type { RewrapConfig } from '#config/rewrap'
 import { KekPolicies } from '#services/kek_policies'
+import { AuditChainMonitor } from '#services/audit_chain_monitor'
+import { AuditExportService } from '#services/audit_export_service'
+import { Clock } from '#services/clock'
 
 /**
  * Binds the app's own singletons.
@@ -29,6 +32,15 @@ export default class AppProvider {
     // One row-count cache per process: status, /metrics and /health/ready share it.
     this.app.container.singleton(EntryCountCache, () => new EntryCountCache())
     this.app.container.singleton(ReadinessCache, () => new ReadinessCache())
+    // One periodic audit chain check per process, behind /metrics.
+    this.app.container.singleton(AuditChainMonitor, async (resolver) => {
+      const audits = await resolver.make(AuditExportService)
+      const clock = await resolver.make(Clock)
+      return new AuditChainMonitor(
+        () => audits.verify(),
+        () => clock.now().getTime()
+      )
+    })
     this.app.container.singleton(DekCacheListener, async (resolver) => {
       const config = this.app.config.get<RewrapConfig>('rewrap').dekCache.invalidation
       const connection = this.app.config.get<{ connectionString: string }>(

@@ -1,10 +1,11 @@
 import { BaseCommand } from '@adonisjs/core/ace'
-import cliProgress from 'cli-progress'
 import type { RewrapConfig } from '#config/rewrap'
 import { errorLine } from '#exceptions/handler'
 import { enterBackgroundPriority } from '#services/cpu_priority'
 import type { CancelledBy } from '#services/rotation_store'
 import type { RunProgress } from '#services/run_progress'
+import { terminal } from '#app/utils/terminal_log'
+import { ProgressBar } from '#app/commands/progress_bar'
 
 /** What a long-running command's work receives. */
 export interface BackgroundHooks<Run> {
@@ -25,13 +26,52 @@ export abstract class RewrapCommand extends BaseCommand {
   declare json?: boolean
 
   /**
+   * Runs `work` as a progress session. On a terminal (stderr is a TTY, an Ace
+   * process, no `--json`) `work` gets a bar drawn with `format`; until `work`
+   * ends, log records and this command's messages are written above the bar
+   * and the terminal shows warnings and errors only (every record is in the
+   * log file, see config/logger.ts). Elsewhere `work` gets null and nothing
+   * changes. The command prints its summary after this returns.
+   */
+  protected async withProgress<T>(
+    format: string,
+    work: (bar: ProgressBar | null) => Promise<T>
+  ): Promise<T> {
+    const draws = !!process.stderr.isTTY && !this.json && this.app.getEnvironment() === 'console'
+    if (!draws) return work(null)
+    const endSession = terminal.beginProgress()
+    const bar = new ProgressBar(format)
+    const logger = this.ui.logger
+    const renderer = logger.getRenderer()
+    // The command's own lines (e.g. "Stopping after the current batch…") go above the bar too.
+    logger.useRenderer({
+      getLogs: () => renderer.getLogs(),
+      flushLogs: () => renderer.flushLogs(),
+      logUpdate: (message: string) => renderer.logUpdate(message),
+      logUpdatePersist: () => renderer.logUpdatePersist(),
+      log: (message: string) =>
+        terminal.hasOverlay ? terminal.writeLine(message) : renderer.log(message),
+      logError: (message: string) =>
+        terminal.hasOverlay ? terminal.writeLine(message) : renderer.logError(message),
+    })
+    try {
+      return await work(bar)
+    } finally {
+      bar.stop()
+      logger.useRenderer(renderer)
+      endSession()
+    }
+  }
+
+  /**
    * Runs long background work (rewrap, re-encrypt): lowers this process's
    * CPU priority and that of its local Postgres backends (config/rewrap.ts
    * `rotation.cpuNice`, `niceLocalBackends`; not under tests),
    * turns the first SIGINT/SIGTERM (or an app termination) into an abort
    * (reason `operator` for Ctrl-C, else `shutdown`) and holds the app's
    * termination until the work has stored its stopped run (a second signal
-   * exits 130 at once), and reports progress — a bar named `label` on a TTY, else one JSON line
+   * exits 130 at once), and reports progress — a bar named `label` on a
+   * terminal (`withProgress`), else one JSON line
    * `{ event: "<label>.progress", …describe(run) }` every 2 s (none with
    * `--json`).
    */
@@ -56,46 +96,37 @@ export abstract class RewrapCommand extends BaseCommand {
     const onSigterm = () => stop('shutdown')
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
-    const bar =
-      process.stdout.isTTY && !this.json && !this.app.inTest
-        ? new cliProgress.SingleBar(
-            {
-              format: `${label} [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}`,
-            },
-            cliProgress.Presets.shades_classic
-          )
-        : null
-    let lastLog = 0
-    const onProgress = (p: RunProgress<Run>) => {
-      if (bar) {
-        if (!bar.isActive) bar.start(p.total, p.done, { rate: p.rowsPerSecond })
-        bar.setTotal(p.total)
-        bar.update(p.done, { rate: p.rowsPerSecond })
-      } else if (!this.json && Date.now() - lastLog >= 2000) {
-        lastLog = Date.now()
-        this.logger.log(
-          JSON.stringify({
-            event: `${label}.progress`,
-            ...describe(p.run),
-            done: p.done,
-            total: p.total,
-            rowsPerSecond: p.rowsPerSecond,
-            etaSeconds: p.etaSeconds,
-          })
-        )
-      }
-    }
-    const running = work({ signal: controller.signal, onProgress })
-    // On SIGTERM bin/console.ts terminates the app, which closes the database once the
-    // terminating hooks are done: the work first stores its stopped run.
-    this.app.terminating(async () => {
-      if (!controller.signal.aborted) controller.abort('shutdown')
-      await running.catch(() => null)
-    })
+    const format = `${label} [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}`
     try {
-      return await running
+      return await this.withProgress(format, (bar) => {
+        let lastLog = 0
+        const onProgress = (p: RunProgress<Run>) => {
+          if (bar) {
+            bar.update(p.done, p.total, { rate: p.rowsPerSecond })
+          } else if (!this.json && Date.now() - lastLog >= 2000) {
+            lastLog = Date.now()
+            this.logger.log(
+              JSON.stringify({
+                event: `${label}.progress`,
+                ...describe(p.run),
+                done: p.done,
+                total: p.total,
+                rowsPerSecond: p.rowsPerSecond,
+                etaSeconds: p.etaSeconds,
+              })
+            )
+          }
+        }
+        const running = work({ signal: controller.signal, onProgress })
+        // On SIGTERM bin/console.ts terminates the app, which closes the database once the
+        // terminating hooks are done: the work first stores its stopped run.
+        this.app.terminating(async () => {
+          if (!controller.signal.aborted) controller.abort('shutdown')
+          await running.catch(() => null)
+        })
+        return running
+      })
     } finally {
-      bar?.stop()
       process.off('SIGINT', onSigint)
       process.off('SIGTERM', onSigterm)
     }

@@ -8,13 +8,16 @@
 | scrape time from the rotation status (row counts cached a few seconds,
 | see entry_counts.ts) and the DEK cache; the KMS latency
 | histogram and error counter are fed by the driver instrumentation in
-| app/kms/instrumented_driver.ts. Labels carry KEK names, versions,
-| driver names, operations and error codes only.
+| app/kms/instrumented_driver.ts. The audit chain gauges report the last
+| periodic verification (audit_chain_monitor.ts). Labels carry KEK names,
+| versions, run statuses, driver names, operations and error codes only.
+| The alerting rules built on these names: docs/prometheus/rewrap.rules.yml.
 |
 */
 import { inject } from '@adonisjs/core'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { kmsErrors, kmsRequestDuration } from '#kms/instrumented_driver'
+import { AuditChainMonitor } from '#services/audit_chain_monitor'
 import { DekCache } from '#services/dek_cache'
 import { RotationStatusService, type RotationStatusReport } from '#services/rotation_status_service'
 
@@ -104,6 +107,18 @@ const gauges = {
     labelNames: ['kek'] as const,
     registers,
   }),
+  lastRunStatus: new Gauge({
+    name: 'rewrap_rotation_last_run_status',
+    help: '1 for the status of the newest finished rotation run of the KEK (completed, completed_with_errors, failed, cancelled)',
+    labelNames: ['kek', 'status'] as const,
+    registers,
+  }),
+  failedRows: new Gauge({
+    name: 'rewrap_rotation_failed_rows',
+    help: 'Rows the KEK current rotation run (the running one, else the newest finished) could not rewrap',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
   countsAge: new Gauge({
     name: 'rewrap_entries_counts_age_seconds',
     help: 'Age of the cached row counts behind rewrap_entries',
@@ -126,6 +141,24 @@ const gauges = {
   }),
 }
 
+/**
+ * The audit chain gauges, registered once the first check has finished: an
+ * unlabelled gauge shows 0 from the start, which would read as "broken".
+ */
+const auditGauges = {
+  auditChainOk: new Gauge({
+    name: 'rewrap_audit_chain_ok',
+    help: '1 when the last periodic verification of the audit chain passed (what audit:verify checks), 0 when it found the chain broken',
+    registers: [],
+  }),
+  auditChainChecked: new Gauge({
+    name: 'rewrap_audit_chain_checked_timestamp_seconds',
+    help: 'When the last periodic verification of the audit chain finished, unix seconds',
+    registers: [],
+  }),
+}
+let auditGaugesRegistered = false
+
 const cacheHits = new Counter({
   name: 'rewrap_dek_cache_hits_total',
   help: 'DEK cache hits since the process started',
@@ -147,7 +180,8 @@ let chain: Promise<unknown> = Promise.resolve()
 export class MetricsService {
   constructor(
     private statusService: RotationStatusService,
-    private dekCache: DekCache
+    private dekCache: DekCache,
+    private auditChain: AuditChainMonitor
   ) {}
 
   /** The Content-Type of {@link MetricsService.render}'s output. */
@@ -197,6 +231,18 @@ export class MetricsService {
         gauges.runRate.set(labels, kek.running.progress.rowsPerSecond)
       }
       if (kek.lastSuccessAt) gauges.lastSuccess.set(labels, Date.parse(kek.lastSuccessAt) / 1000)
+      if (kek.lastRun) gauges.lastRunStatus.set({ kek: kek.name, status: kek.lastRun.status }, 1)
+      const current = kek.running ?? kek.lastRun
+      gauges.failedRows.set(labels, current?.failed ?? 0)
+    }
+    const audit = this.auditChain.latest()
+    if (audit) {
+      if (!auditGaugesRegistered) {
+        for (const gauge of Object.values(auditGauges)) metricsRegistry.registerMetric(gauge)
+        auditGaugesRegistered = true
+      }
+      auditGauges.auditChainOk.set(audit.ok ? 1 : 0)
+      auditGauges.auditChainChecked.set(audit.checkedAt / 1000)
     }
     const { hits, misses, size } = this.dekCache.stats()
     gauges.cacheHitRatio.set(hits + misses > 0 ? hits / (hits + misses) : 0)

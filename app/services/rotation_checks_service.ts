@@ -222,7 +222,7 @@ export class RotationChecksService {
     for (let i = 0; i < n * 2 && ids.size < n; i++) {
       const offset = BigInt('0x' + randomBytes(8).toString('hex')) % span
       const { rows: found } = await db.rawQuery(
-        `SELECT id::text AS id FROM vault_entries WHERE kek_name = ? AND id >= ? ORDER BY id LIMIT 1`,
+        `SELECT id::text AS id FROM vault_entries WHERE kek_name = ? AND id >= ? ORDER BY vault_entries.id LIMIT 1`,
         [kekName, (lo + offset).toString()]
       )
       if (found[0]) ids.add(found[0].id)

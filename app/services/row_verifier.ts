@@ -89,7 +89,7 @@ export class RowVerifier {
     for (;;) {
       const { rows } = await db.rawQuery(
         `${BACKGROUND_TAG} SELECT id::text AS id, wrapped_dek, ciphertext FROM vault_entries
-          WHERE kek_name = ? AND id > ? ORDER BY id LIMIT ?`,
+          WHERE kek_name = ? AND id > ? ORDER BY vault_entries.id LIMIT ?`,
         [kekName, cursor, batchSize]
       )
       if (rows.length === 0) break

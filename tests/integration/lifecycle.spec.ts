@@ -260,6 +260,29 @@ test.group('lifecycle: preflight and verify', (group) => {
     for (const id of bad) assert.include(lines, id)
     assert.include(lines, '247/250 rows decrypted')
   })
+
+  test('verify --full checks every row when the ids differ in their number of digits', async ({
+    assert,
+  }) => {
+    // Ids that cross a power of ten (…99991 to …100010): their text order is not their order.
+    const { rows } = await db.rawQuery(
+      `SELECT nextval(pg_get_serial_sequence('vault_entries', 'id'))::text AS id`
+    )
+    let power = 10n ** BigInt(rows[0].id.length)
+    if (power - BigInt(rows[0].id) < 20n) power *= 10n
+    await db.rawQuery(`SELECT setval(pg_get_serial_sequence('vault_entries', 'id'), ?)`, [
+      (power - 10n).toString(),
+    ])
+    const kek = kekName('digits')
+    await createKek(kek)
+    const expected = await seed(kek, 20)
+    const ids = [...expected.keys()]
+    assert.isBelow(ids[0].length, ids[19].length, 'the ids cross a power of ten')
+
+    const full = await ace('rotation:verify', [kek, '--full', '--batch-size', '5', '--json'])
+    assert.equal(full.exitCode, 0, JSON.stringify(full.json))
+    assert.deepInclude(full.json, { ok: true, checked: 20, failed: 0 })
+  })
 })
 
 test.group('lifecycle over the vault driver (node-vault → in-process transit server)', (group) => {
