@@ -5,6 +5,8 @@ import { DekCacheListener } from '#services/dek_cache_invalidation'
 import { ReadinessCache } from '#services/health_service'
 import type { RewrapConfig } from '#config/rewrap'
 import { KekPolicies } from '#services/kek_policies'
+import { ConfiguredApprovals, ConsoleApprovals } from '#services/console_approvals'
+import { AuditVerdictCache } from '#services/console_service'
 
 /**
  * Binds the app's own singletons.
@@ -29,6 +31,9 @@ export default class AppProvider {
     // One row-count cache per process: status, /metrics and /health/ready share it.
     this.app.container.singleton(EntryCountCache, () => new EntryCountCache())
     this.app.container.singleton(ReadinessCache, () => new ReadinessCache())
+    this.app.container.singleton(AuditVerdictCache, () => new AuditVerdictCache())
+    // The console's Approvals panel: what exists today (policies, dual control off).
+    this.app.container.bind(ConsoleApprovals, () => new ConfiguredApprovals())
     this.app.container.singleton(DekCacheListener, async (resolver) => {
       const config = this.app.config.get<RewrapConfig>('rewrap').dekCache.invalidation
       const connection = this.app.config.get<{ connectionString: string }>(
