@@ -41,21 +41,39 @@ export const RECENT_RUNS = 20
 /** Audit records the Audit panel lists. */
 export const LATEST_AUDIT_RECORDS = 10
 
-/** The last audit verification of this process and the head it covered. */
-export class AuditVerdictCache {
-  #head: string | null = null
-  #verdict: Promise<AuditChainVerdict> | null = null
+/** An audit verdict and the head (`seq:SAID`) it covered. */
+export interface CoveredVerdict {
+  head: string
+  verdict: AuditChainVerdict
+}
 
-  /** The verdict for `head` (verified by `verify` when the head moved). */
-  get(head: string, verify: () => Promise<AuditChainVerdict>): Promise<AuditChainVerdict> {
-    if (this.#head !== head || !this.#verdict) {
-      this.#head = head
-      this.#verdict = verify().catch((error) => {
-        this.#verdict = null
-        throw error
-      })
+/**
+ * The last audit verification of this process. Verifying reads and checks
+ * every record, so a page view does not wait for it once one verdict
+ * exists: when the head moved, the last verdict is answered (with the head
+ * it covered) while the new head is verified in the background (one at a
+ * time); the first view waits.
+ */
+export class AuditVerdictCache {
+  #last: CoveredVerdict | null = null
+  #inflight: { head: string; done: Promise<CoveredVerdict> } | null = null
+
+  /** The verdict for `head`, or the last one while `head` is being verified. */
+  async get(head: string, verify: () => Promise<AuditChainVerdict>): Promise<CoveredVerdict> {
+    if (this.#last?.head === head) return this.#last
+    if (this.#inflight?.head !== head) {
+      const done = verify()
+        .then((verdict) => (this.#last = { head, verdict }))
+        .finally(() => {
+          if (this.#inflight?.done === done) this.#inflight = null
+        })
+      this.#inflight = { head, done }
     }
-    return this.#verdict
+    if (this.#last) {
+      this.#inflight.done.catch(() => {})
+      return this.#last
+    }
+    return this.#inflight.done
   }
 }
 
@@ -73,7 +91,8 @@ export interface ConsolePage {
   keks: ConsoleKek[]
   running: ConsoleRun[]
   recent: ConsoleRun[]
-  audit: { lines: ConsoleAuditLine[]; verdict: AuditChainVerdict }
+  /** The latest records; the chain verdict and the head (`seq:SAID`) it covered. */
+  audit: { lines: ConsoleAuditLine[]; verdict: AuditChainVerdict; verifiedHead: string }
   health: ReadinessReport
   scheduler: ConsoleScheduler
   approvals: ConsoleApprovalsView
@@ -109,7 +128,7 @@ export class ConsoleService {
       this.status.status(),
       this.#recentRuns(),
       this.#audit(),
-      this.health.ready(),
+      this.health.latest(),
       this.approvals.view(),
     ])
     const running = report.keks.flatMap((kek) => (kek.running ? [consoleRun(kek.running)] : []))
@@ -149,7 +168,11 @@ export class ConsoleService {
   async #audit(): Promise<ConsolePage['audit']> {
     const latest = await this.audit.latest(LATEST_AUDIT_RECORDS)
     const head = latest[0] ? `${latest[0].seq}:${latest[0].record.d}` : 'empty'
-    const verdict = await this.verdicts.get(head, () => this.audits.verify())
-    return { lines: latest.map(consoleAuditLine), verdict }
+    const covered = await this.verdicts.get(head, () => this.audits.verify())
+    return {
+      lines: latest.map(consoleAuditLine),
+      verdict: covered.verdict,
+      verifiedHead: covered.head,
+    }
   }
 }

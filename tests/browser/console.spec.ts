@@ -29,15 +29,20 @@ async function signIn(page: Page, token: string) {
   await page.waitForURL('**/console')
 }
 
-/** A KEK with `rows` rows and a rotation parked at the batch holding row #720. */
-async function parkedRotation(rows = 1000) {
+/**
+ * A KEK with 1000 rows and a rotation in batches of 50 parked at the batch
+ * holding row #720; `fullSpeed`: no sleep or nice ratio (else the config's pacing).
+ */
+async function parkedRotation(options: { fullSpeed?: boolean } = {}) {
+  const rows = 1000
   const kek = kekName('ui')
   await createKek(kek)
   const seeded = await seed(kek, rows)
   const ids = [...seeded.keys()]
   const hold = await holdRows([ids[720]])
   const rotations = await app.container.make(KeyRotationService)
-  const run = await rotations.start(kek, { batchSize: 50 })
+  const pacing = options.fullSpeed ? { sleepMs: 0, niceRatio: 0, maxRate: 0 } : {}
+  const run = await rotations.start(kek, { batchSize: 50, ...pacing })
   await hold.blocked()
   return { kek, run, hold, rotations }
 }
@@ -115,7 +120,7 @@ test.group('console in a browser', (group) => {
     cleanup,
   }) => {
     const token = await createToken(['rotation:read', 'rotation:admin'])
-    const { kek, run, hold, rotations } = await parkedRotation()
+    const { kek, run, hold, rotations } = await parkedRotation({ fullSpeed: true })
     cleanup(() => hold.release())
     const page = await visit('/console/sign-in')
     await signIn(page, token)
@@ -125,7 +130,7 @@ test.group('console in a browser', (group) => {
     assert.include(await card.innerText(), kek)
     assert.include(await card.locator('[data-field="rows"]').innerText(), '700 / 1000 rows (70%)')
     assert.equal(await card.locator('progress').getAttribute('value'), '70')
-    assert.equal(await card.locator('[data-field="pacing"]').innerText(), 'paced')
+    assert.equal(await card.locator('[data-field="pacing"]').innerText(), 'full speed')
     await page.screenshot({ path: screenshotPath('03-rotation-running'), fullPage: true })
 
     await hold.release()
@@ -152,6 +157,11 @@ test.group('console in a browser', (group) => {
     await page.waitForURL('**/console')
     assert.include(await page.locator('main').innerText(), `Cancel requested for run #${run.id}`)
     await page.locator(`#running [data-run-id="${run.id}"] [data-field="cancel-state"]`).waitFor()
+    assert.equal(
+      await page.locator(`#running [data-run-id="${run.id}"] [data-field="pacing"]`).innerText(),
+      'paced',
+      'started with the configured pacing'
+    )
     await page.screenshot({ path: screenshotPath('05-cancel-requested'), fullPage: true })
 
     await hold.release()
@@ -171,7 +181,7 @@ test.group('console in a browser', (group) => {
     cleanup,
   }) => {
     const token = await createToken(['rotation:read'], { name: 'ui-reader' })
-    const { run, hold, rotations } = await parkedRotation()
+    const { run, hold, rotations } = await parkedRotation({ fullSpeed: true })
     cleanup(() => hold.release())
     const page = await visit('/console/sign-in')
     await signIn(page, token)
