@@ -107,6 +107,21 @@ test.group('console in a browser', (group) => {
     assert.include(await page.locator('#health').innerText(), 'database')
     await page.screenshot({ path: screenshotPath('02-signed-in'), fullPage: true })
 
+    // On a phone: one column, nothing wider than the screen.
+    await page.setViewportSize({ width: 390, height: 844 })
+    const overflow = await page.evaluate(
+      'document.documentElement.scrollWidth - document.documentElement.clientWidth'
+    )
+    assert.equal(overflow, 0, 'no horizontal scrolling at 390 px')
+    await page.screenshot({ path: screenshotPath('02b-phone'), fullPage: true })
+
+    // Keyboard: the skip link comes first and leads to the panels.
+    await page.keyboard.press('Tab')
+    const focused = await page.evaluate(
+      'document.activeElement && document.activeElement.textContent'
+    )
+    assert.equal(focused, 'Skip to content')
+
     // Sign out: the session is gone, the console sends to sign-in again.
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.waitForURL('**/console/sign-in')
@@ -154,8 +169,10 @@ test.group('console in a browser', (group) => {
     await signIn(page, token)
 
     await page.getByRole('button', { name: `Cancel run #${run.id}` }).click()
-    await page.waitForURL('**/console')
-    assert.include(await page.locator('main').innerText(), `Cancel requested for run #${run.id}`)
+    // The form posts and comes back to /console (already the URL): wait for the notice itself.
+    await page
+      .locator('main [role=status]', { hasText: `Cancel requested for run #${run.id}` })
+      .waitFor()
     await page.locator(`#running [data-run-id="${run.id}"] [data-field="cancel-state"]`).waitFor()
     assert.equal(
       await page.locator(`#running [data-run-id="${run.id}"] [data-field="pacing"]`).innerText(),
