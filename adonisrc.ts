@@ -23,6 +23,8 @@ export default defineConfig({
     },
     () => import('@adonisjs/core/providers/vinejs_provider'),
     () => import('@adonisjs/lucid/database_provider'),
+    () => import('@adonisjs/core/providers/edge_provider'),
+    () => import('@adonisjs/session/session_provider'),
     () => import('@adonisjs/auth/auth_provider'),
     () => import('@adonisjs/shield/shield_provider'),
     () => import('@adonisjs/limiter/limiter_provider'),
@@ -44,6 +46,14 @@ export default defineConfig({
   ],
 
   /**
+   * Files the build copies: the console's templates, stylesheet and script.
+   */
+  metaFiles: [
+    { pattern: 'resources/views/**/*.edge', reloadServer: false },
+    { pattern: 'resources/console/**', reloadServer: false },
+  ],
+
+  /**
    * Test suites. Each file owns its data (its own KEK names, its own rows).
    */
   tests: {
@@ -62,6 +72,11 @@ export default defineConfig({
         files: ['tests/integration/**/*.spec.ts'],
         name: 'integration',
         timeout: 180_000,
+      },
+      {
+        files: ['tests/browser/**/*.spec.ts'],
+        name: 'browser',
+        timeout: 120_000,
       },
       {
         files: ['tests/audit/**/*.spec.ts'],

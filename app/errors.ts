@@ -87,6 +87,20 @@ export const E_FORBIDDEN = createError<[ability: string]>(
   403
 )
 
+/** The console's sign-in refused the pasted token (unknown, expired or without rotation:read). */
+export const E_CONSOLE_SIGN_IN_REFUSED = createError(
+  'That token is not valid, has expired, or lacks the "rotation:read" ability',
+  'E_CONSOLE_SIGN_IN_REFUSED',
+  401
+)
+
+/** The console serves no such file. */
+export const E_CONSOLE_ASSET_NOT_FOUND = createError<[file: string]>(
+  'No console asset "%s"',
+  'E_CONSOLE_ASSET_NOT_FOUND',
+  404
+)
+
 /** A misconfiguration detected at runtime (missing root key, unknown driver name). */
 export const E_KMS_CONFIG = createError<[detail: string]>(
   'KMS misconfigured: %s',

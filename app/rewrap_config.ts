@@ -49,6 +49,8 @@ export interface RewrapConfigInput {
     }
   }
   health: { cacheMs: number }
+  /** The operator console: its page polls /console/live every `pollMs`. */
+  console: { pollMs: number }
   rotation: {
     batchSize: number
     sleepMs: number
@@ -167,6 +169,7 @@ export function resolveManagedKeks(
  */
 export function defineConfig(config: RewrapConfigInput): RewrapConfig {
   const { dekCache, health, rotation, lifecycle } = config
+  positiveInt(config.console.pollMs, 'console.pollMs')
   positiveInt(dekCache.maxEntries, 'dekCache.maxEntries')
   nonNegative(dekCache.ttlMs, 'dekCache.ttlMs')
   for (const key of ['heartbeatMs', 'heartbeatTimeoutMs', 'reconnectMinMs'] as const) {

@@ -243,6 +243,7 @@ try {
       `  Older never-expiring "quickstart" tokens exist (#${access.legacyIds.join(', #')}): "npx node ace token:list", then "npx node ace token:revoke <id>"`
     )
   }
+  say(`Operator console: ${url}/console (paste the token once)`)
   say(`Try:`)
   say(
     `  curl -s -X POST ${url}/entries -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"kek":"demo","data":{"hello":"world"}}'`

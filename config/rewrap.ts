@@ -50,6 +50,14 @@ const rewrapConfig = defineConfig({
   },
 
   /**
+   * The operator console (GET /console): how often its page polls
+   * /console/live for a running run's progress.
+   */
+  console: {
+    pollMs: 1_000,
+  },
+
+  /**
    * Rewrap loop defaults (each overridable per run with rotate:kek flags).
    */
   rotation: {

@@ -8,6 +8,8 @@ import { KekPolicies } from '#services/kek_policies'
 import { AuditChainMonitor } from '#services/audit_chain_monitor'
 import { AuditExportService } from '#services/audit_export_service'
 import { Clock } from '#services/clock'
+import { ConfiguredApprovals, ConsoleApprovals } from '#services/console_approvals'
+import { AuditVerdictCache } from '#services/console_service'
 
 /**
  * Binds the app's own singletons.
@@ -41,6 +43,9 @@ export default class AppProvider {
         () => clock.now().getTime()
       )
     })
+    this.app.container.singleton(AuditVerdictCache, () => new AuditVerdictCache())
+    // The console's Approvals panel: what exists today (policies, dual control off).
+    this.app.container.bind(ConsoleApprovals, () => new ConfiguredApprovals())
     this.app.container.singleton(DekCacheListener, async (resolver) => {
       const config = this.app.config.get<RewrapConfig>('rewrap').dekCache.invalidation
       const connection = this.app.config.get<{ connectionString: string }>(

@@ -26,10 +26,16 @@ router.use([() => import('@adonisjs/auth/initialize_auth_middleware')])
 /**
  * Named middleware: `middleware.auth({ ability: 'entries:read' })`, then on
  * write routes `middleware.json()`; `middleware.id({ resource })` checks
- * `:id` (a positive bigint, else the resource's 404).
+ * `:id` (a positive bigint, else the resource's 404). The console's routes
+ * (and only they) use `session`, `consoleAuth`, `form` and `consoleShield`
+ * (CSRF and the page's content policy).
  */
 export const middleware = router.named({
   auth: () => import('#middleware/auth_middleware'),
   json: () => import('#middleware/json_body_middleware'),
   id: () => import('#middleware/bigint_id_middleware'),
+  session: () => import('@adonisjs/session/session_middleware'),
+  consoleShield: () => import('#middleware/console_shield_middleware'),
+  consoleAuth: () => import('#middleware/console_auth_middleware'),
+  form: () => import('#middleware/form_body_middleware'),
 })

@@ -121,3 +121,54 @@ router
   })
   .prefix('/credentials')
   .where('said', /^E[A-Za-z0-9_-]{43}$/)
+
+const ConsoleController = () => import('#controllers/console_controller')
+const ConsoleSessionController = () => import('#controllers/console_session_controller')
+const ConsoleAssetsController = () => import('#controllers/console_assets_controller')
+
+/*
+| The operator console (docs/console.md): a session cookie instead of a
+| bearer token, so every form carries shield's CSRF field. Order on a page:
+| session, shield (CSRF secret, content policy), then the signed-in check;
+| on a form post: session, the signed-in check, the form body, then shield
+| (which checks the form's `_csrf`).
+*/
+router.get('/console/assets/:file', [ConsoleAssetsController, 'show'])
+
+router
+  .group(() => {
+    router
+      .get('/sign-in', [ConsoleSessionController, 'create'])
+      .use([middleware.session(), middleware.consoleShield()])
+    router
+      .post('/sign-in', [ConsoleSessionController, 'store'])
+      .use([middleware.session(), middleware.form(), middleware.consoleShield()])
+    router
+      .post('/sign-out', [ConsoleSessionController, 'destroy'])
+      .use([middleware.session(), middleware.form(), middleware.consoleShield()])
+    router
+      .get('/', [ConsoleController, 'index'])
+      .use([
+        middleware.session(),
+        middleware.consoleShield(),
+        middleware.consoleAuth({ ability: 'rotation:read' }),
+      ])
+    router
+      .get('/live', [ConsoleController, 'live'])
+      .use([
+        middleware.session(),
+        middleware.consoleShield(),
+        middleware.consoleAuth({ ability: 'rotation:read' }),
+      ])
+    router
+      .post('/runs/:id/cancel', [ConsoleController, 'cancel'])
+      .use([
+        middleware.session(),
+        middleware.consoleAuth({ ability: 'rotation:admin' }),
+        rotationId(),
+        middleware.form(),
+        middleware.consoleShield(),
+      ])
+      .where('id', /^[0-9]+$/)
+  })
+  .prefix('/console')

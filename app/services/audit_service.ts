@@ -159,6 +159,15 @@ export class AuditService {
     return rows.map(toStored)
   }
 
+  /** The newest `limit` records, newest first. */
+  async latest(limit: number): Promise<StoredAuditRecord[]> {
+    const { rows } = await db.rawQuery(
+      'SELECT seq, record, signatures FROM audit_events ORDER BY seq DESC LIMIT ?',
+      [limit]
+    )
+    return rows.map(toStored)
+  }
+
   /** Every record (as stored, in seq order) and the service KEL. */
   async all(): Promise<{ records: StoredAuditRecord[]; serviceKel: KelEntry[] }> {
     const { rows } = await db.rawQuery(

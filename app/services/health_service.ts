@@ -199,6 +199,20 @@ export class HealthService {
   }
 
   /**
+   * The last report of this process however old, a new probe starting in
+   * the background when it is older than `rewrap.health.cacheMs` (the
+   * console shows it with its time; a page view never waits for KMS round
+   * trips). The first call waits for a probe.
+   */
+  async latest(): Promise<ReadinessReport> {
+    const last = this.cache.peek()
+    const refresh = this.ready()
+    if (!last) return refresh
+    refresh.catch(() => {})
+    return last.value
+  }
+
+  /**
    * Runs every check now; `isHealthy` is false when any failed.
    */
   async probe(): Promise<ReadinessReport> {

@@ -226,11 +226,16 @@ export class RotationStatusService {
          FROM (SELECT DISTINCT kek_name FROM key_rotations ${kekName ? 'WHERE kek_name = ?' : ''}) k`,
       kekName ? [kekName] : []
     )
+    const list = rows as Array<Record<string, any>>
+    // Every run the report shows, in one query (not two per KEK).
+    const runs = await this.store.findMany(
+      list.flatMap((row) => [row.running_id, row.last_id].filter(Boolean).map(String))
+    )
     const out = new Map<string, KekRuns>()
-    for (const row of rows as Array<Record<string, any>>) {
+    for (const row of list) {
       out.set(row.kek_name, {
-        running: row.running_id ? await this.store.find(String(row.running_id)) : null,
-        last: row.last_id ? await this.store.find(String(row.last_id)) : null,
+        running: row.running_id ? (runs.get(String(row.running_id)) ?? null) : null,
+        last: row.last_id ? (runs.get(String(row.last_id)) ?? null) : null,
         lastSuccessAt: row.last_success_at ?? null,
       })
     }

@@ -189,6 +189,18 @@ export class RotationStore {
   }
 
   /**
+   * Runs by id, in one query (ids that name no run are left out).
+   */
+  async findMany(ids: string[]): Promise<Map<string, RotationRun>> {
+    if (ids.length === 0) return new Map()
+    const { rows } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT * FROM key_rotations WHERE id = ANY(?::bigint[])`,
+      [pgArray(ids)]
+    )
+    return new Map(rows.map((row: Record<string, any>) => [String(row.id), toRun(row)]))
+  }
+
+  /**
    * The newest unfinished run of a KEK, or null.
    */
   async findUnfinished(kekName: string): Promise<RotationRun | null> {

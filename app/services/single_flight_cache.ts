@@ -42,6 +42,11 @@ export class SingleFlightCache<T> {
     return tracked
   }
 
+  /** The last value kept and when (clock ms), however old; null before the first. */
+  peek(): { value: T; at: number } | null {
+    return this.#value
+  }
+
   /** Forgets the cached value (a run in flight completes for its callers but is not kept). */
   clear() {
     this.#epoch++

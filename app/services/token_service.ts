@@ -127,18 +127,7 @@ export class TokenService {
     if (!parsed) return null
     const row = await db.from(TOKENS_TABLE).where({ id: parsed.id, type: TOKEN_TYPE }).first()
     if (!row) return null
-    const token = new AccessToken({
-      identifier: row.id,
-      tokenableId: row.tokenable_id,
-      type: row.type,
-      name: row.name,
-      hash: row.hash,
-      abilities: JSON.parse(row.abilities),
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      lastUsedAt: row.last_used_at,
-      expiresAt: row.expires_at,
-    })
+    const token = toAccessToken(row)
     if (!token.verify(new Secret(parsed.secret)) || token.isExpired()) return null
     token.lastUsedAt = this.clock.now()
     await db
@@ -146,6 +135,19 @@ export class TokenService {
       .where({ id: row.id, type: TOKEN_TYPE })
       .update({ last_used_at: token.lastUsedAt })
     return token
+  }
+
+  /**
+   * The access token `tokenId` while it exists and has not expired, else
+   * null (the console's session names its token by id; no secret is
+   * checked here: the session was opened with the full token).
+   */
+  async active(tokenId: string): Promise<AccessToken | null> {
+    if (!/^[1-9][0-9]{0,17}$/.test(tokenId)) return null
+    const row = await db.from(TOKENS_TABLE).where({ id: tokenId, type: TOKEN_TYPE }).first()
+    if (!row) return null
+    const token = toAccessToken(row)
+    return token.isExpired() ? null : token
   }
 
   /**
@@ -205,4 +207,20 @@ export class TokenService {
     this.logger?.info({ clientId: token.clientId, tokenId: token.tokenId }, 'access token revoked')
     return token
   }
+}
+
+/** An auth_access_tokens row as the auth package's AccessToken. */
+function toAccessToken(row: Record<string, any>): AccessToken {
+  return new AccessToken({
+    identifier: row.id,
+    tokenableId: row.tokenable_id,
+    type: row.type,
+    name: row.name,
+    hash: row.hash,
+    abilities: JSON.parse(row.abilities),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastUsedAt: row.last_used_at,
+    expiresAt: row.expires_at,
+  })
 }

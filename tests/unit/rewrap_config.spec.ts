@@ -24,6 +24,7 @@ function input(change: (config: RewrapConfigInput) => void = () => {}): RewrapCo
       },
     },
     health: { cacheMs: 5000 },
+    console: { pollMs: 1000 },
     rotation: {
       batchSize: 1000,
       sleepMs: 0,

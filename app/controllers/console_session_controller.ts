@@ -1,0 +1,68 @@
+import { inject } from '@adonisjs/core'
+import type { HttpContext } from '@adonisjs/core/http'
+import { E_CONSOLE_SIGN_IN_REFUSED, E_TOO_MANY_REQUESTS } from '#app/errors'
+import { CONSOLE_TOKEN_KEY } from '#middleware/console_auth_middleware'
+import { AuthThrottle } from '#services/auth_throttle'
+import { parseAccessToken } from '#services/access_token_grammar'
+import { TokenService } from '#services/token_service'
+import { consoleSignInValidator } from '#validators/console'
+
+/**
+ * The console's sign-in and sign-out: an access token pasted once is
+ * exchanged for a session naming the token's id (never the token). Failed
+ * sign-ins count against the same throttle as failed bearer tokens.
+ */
+@inject()
+export default class ConsoleSessionController {
+  constructor(
+    private tokens: TokenService,
+    private throttle: AuthThrottle
+  ) {}
+
+  /**
+   * GET /console/sign-in → the form
+   */
+  async create({ view, response }: HttpContext) {
+    response.header('Content-Type', 'text/html; charset=utf-8')
+    return view.render('console/sign_in', { error: null })
+  }
+
+  /**
+   * POST /console/sign-in (token, _csrf) → 303 /console, or the form again
+   * with the refusal (401, 422 or 429)
+   */
+  async store(ctx: HttpContext) {
+    const { request, response, session, view } = ctx
+    const refuse = (status: number, error: { code?: string; message: string }) => {
+      response.status(status).header('Content-Type', 'text/html; charset=utf-8')
+      return view.render('console/sign_in', { error: `${error.code}: ${error.message}` })
+    }
+    const [invalid, input] = await consoleSignInValidator.tryValidate(request.body())
+    if (invalid) return refuse(422, { code: 'E_VALIDATION_ERROR', message: 'Paste a token' })
+    const ip = request.ip()
+    const tokenId = parseAccessToken(input.token)?.id ?? null
+    const wait = await this.throttle.retryAfter(ip, tokenId)
+    if (wait > 0) {
+      response.header('Retry-After', String(wait))
+      return refuse(429, new E_TOO_MANY_REQUESTS([wait]))
+    }
+    const token = await this.tokens.verify(input.token)
+    if (!token || !token.allows('rotation:read')) {
+      if (!token) await this.throttle.recordFailure(ip, tokenId)
+      return refuse(401, new E_CONSOLE_SIGN_IN_REFUSED())
+    }
+    // A fresh session id on sign-in: a session fixed before it is worth nothing.
+    session.regenerate()
+    session.put(CONSOLE_TOKEN_KEY, String(token.identifier))
+    return response.redirect().status(303).toPath('/console')
+  }
+
+  /**
+   * POST /console/sign-out (_csrf) → 303 /console/sign-in
+   */
+  async destroy({ session, response }: HttpContext) {
+    session.clear()
+    session.regenerate()
+    return response.redirect().status(303).toPath('/console/sign-in')
+  }
+}

@@ -1,0 +1,165 @@
+/*
+|--------------------------------------------------------------------------
+| The console over plain HTTP: redirects, CSRF, cookies, policy, assets
+|--------------------------------------------------------------------------
+|
+| What the browser tests cannot see from inside the page: status codes,
+| headers and cookies, and that the JSON API stays cookie-free.
+|
+*/
+import { test } from '@japa/runner'
+import app from '@adonisjs/core/services/app'
+import { createToken } from '#tests/helpers/auth'
+import { TokenService } from '#services/token_service'
+import { parseAccessToken } from '#services/access_token_grammar'
+
+const base = () => `http://${process.env.HOST}:${process.env.PORT}`
+
+/** A cookie jar of one browser-like client. */
+class Client {
+  jar = new Map<string, string>()
+
+  async fetch(path: string, init: RequestInit = {}) {
+    const cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+    const response = await fetch(`${base()}${path}`, {
+      redirect: 'manual',
+      ...init,
+      headers: { ...(cookie ? { cookie } : {}), ...(init.headers as Record<string, string>) },
+    })
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(';')
+      const index = pair.indexOf('=')
+      this.jar.set(pair.slice(0, index), pair.slice(index + 1))
+    }
+    return response
+  }
+
+  /** The sign-in form's CSRF field. */
+  async csrf(): Promise<string> {
+    const form = await this.fetch('/console/sign-in')
+    const html = await form.text()
+    return /name='_csrf' value='([^']+)'/.exec(html)![1]
+  }
+
+  async signIn(token: string) {
+    const csrf = await this.csrf()
+    return this.fetch('/console/sign-in', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token, _csrf: csrf }),
+    })
+  }
+}
+
+test.group('console over HTTP', () => {
+  test('no session: the page, the live poll and a form post redirect to sign-in', async ({
+    assert,
+  }) => {
+    const client = new Client()
+    for (const [method, path] of [
+      ['GET', '/console'],
+      ['GET', '/console/live'],
+      ['POST', '/console/runs/1/cancel'],
+    ]) {
+      const response = await client.fetch(path, { method })
+      assert.equal(response.status, 302, `${method} ${path}`)
+      assert.equal(response.headers.get('location'), '/console/sign-in')
+    }
+  })
+
+  test('sign-in: CSRF required, http-only strict cookie, no token in it', async ({ assert }) => {
+    const token = await createToken(['rotation:read'])
+    const client = new Client()
+    const form = await client.fetch('/console/sign-in')
+    assert.equal(form.status, 200)
+    const csp = form.headers.get('content-security-policy') ?? ''
+    assert.include(csp, "script-src 'self'")
+    assert.include(csp, "default-src 'none'")
+    assert.include(csp, "frame-ancestors 'none'")
+    const cookieLine = form.headers.getSetCookie().find((l) => l.startsWith('rewrap_console='))
+    assert.exists(cookieLine)
+    assert.match(cookieLine!, /HttpOnly/i)
+    assert.match(cookieLine!, /SameSite=Strict/i)
+    assert.match(cookieLine!, /Path=\/console/i)
+
+    const noCsrf = await client.fetch('/console/sign-in', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }),
+    })
+    assert.equal(noCsrf.status, 403)
+    const refused = (await noCsrf.json()) as { errors: Array<{ code: string }> }
+    assert.equal(refused.errors[0].code, 'E_BAD_CSRF_TOKEN')
+
+    const signedIn = await client.signIn(token)
+    assert.equal(signedIn.status, 303)
+    assert.equal(signedIn.headers.get('location'), '/console')
+    assert.notInclude([...client.jar.values()].join(';'), parseAccessToken(token)!.secret)
+    const page = await client.fetch('/console')
+    assert.equal(page.status, 200)
+    const html = await page.text()
+    assert.include(html, 'Rewrap console')
+    assert.notInclude(html, token)
+  })
+
+  test('a wrong token or one without rotation:read is refused on the form (401)', async ({
+    assert,
+  }) => {
+    const writer = await createToken(['entries:write'])
+    for (const token of [writer, 'rwp_bm90LWEtdG9rZW4.bm90LWEtc2VjcmV0']) {
+      const client = new Client()
+      const response = await client.signIn(token)
+      assert.equal(response.status, 401)
+      assert.include(await response.text(), 'E_CONSOLE_SIGN_IN_REFUSED')
+      const page = await client.fetch('/console')
+      assert.equal(page.status, 302, 'still signed out')
+    }
+  })
+
+  test('revoking the token ends its console session at once', async ({ assert }) => {
+    const token = await createToken(['rotation:read'])
+    const client = new Client()
+    await client.signIn(token)
+    const before = await client.fetch('/console')
+    assert.equal(before.status, 200)
+    const tokens = await app.container.make(TokenService)
+    await tokens.revoke(Number(parseAccessToken(token)!.id))
+    const after = await client.fetch('/console')
+    assert.equal(after.status, 302)
+    assert.equal(after.headers.get('location'), '/console/sign-in')
+  })
+
+  test('the JSON API sets no cookie and keeps its policy', async ({ assert }) => {
+    const token = await createToken(['rotation:read'])
+    const response = await fetch(`${base()}/rotations/status`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    assert.equal(response.status, 200)
+    assert.deepEqual(response.headers.getSetCookie(), [])
+    assert.include(response.headers.get('content-security-policy') ?? '', "form-action 'none'")
+  })
+
+  test('assets are served by the app; nothing else under /console/assets', async ({ assert }) => {
+    const js = await fetch(`${base()}/console/assets/console.js`)
+    assert.equal(js.status, 200)
+    assert.match(js.headers.get('content-type') ?? '', /^text\/javascript/)
+    const css = await fetch(`${base()}/console/assets/console.css`)
+    assert.match(css.headers.get('content-type') ?? '', /^text\/css/)
+    for (const file of ['package.json', '..%2F..%2F.env', 'console.ts']) {
+      const response = await fetch(`${base()}/console/assets/${file}`)
+      assert.equal(response.status, 404, file)
+    }
+  })
+
+  test('a console form must be a form (415 otherwise)', async ({ assert }) => {
+    const client = new Client()
+    const response = await client.fetch('/console/sign-in', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: 'x' }),
+    })
+    assert.equal(response.status, 415)
+    const body = (await response.json()) as { errors: Array<{ code: string }> }
+    assert.equal(body.errors[0].code, 'E_UNSUPPORTED_MEDIA_TYPE')
+  })
+})
