@@ -105,9 +105,6 @@ function toRun(row: Record<string, any>): RotationRun {
   }
 }
 
-/** Upper bound of a bigint id: the end of an open id range. */
-const MAX_ID = '9223372036854775807'
-
 /**
  * Persistence of rotation runs and the rewrap scan / update.
  */
@@ -247,11 +244,13 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
     limit: number,
     untilId: string | null = null
   ): Promise<StaleRow[]> {
+    // A whole run (no upper bound) keeps the statement the fast path always ran.
+    const upTo = untilId === null ? '' : ' AND id <= ?'
     const { rows } = await db.rawQuery(
       `${BACKGROUND_TAG} SELECT id, wrapped_dek FROM vault_entries
-        WHERE kek_name = ? AND kek_version = ? AND id > ? AND id <= ?
+        WHERE kek_name = ? AND kek_version = ? AND id > ?${upTo}
         ORDER BY id LIMIT ?`,
-      [kekName, version, afterId, untilId ?? MAX_ID, limit]
+      [kekName, version, afterId, ...(untilId === null ? [] : [untilId]), limit]
     )
     return rows.map((r: any) => ({ id: String(r.id), wrappedDek: r.wrapped_dek }))
   }
