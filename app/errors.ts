@@ -164,6 +164,13 @@ export const E_REENCRYPT_REFUSED = createError<[detail: string]>(
   409
 )
 
+/** The re-encrypt run does not exist. */
+export const E_REENCRYPT_NOT_FOUND = createError<[id: string]>(
+  'Re-encrypt run %s does not exist',
+  'E_REENCRYPT_NOT_FOUND',
+  404
+)
+
 /** A config file (config/rewrap.ts, config/kms.ts) is invalid: stops the boot, naming the key. */
 export const E_CONFIG_INVALID = createError<[file: string, detail: string]>(
   'Invalid %s: %s',

@@ -73,6 +73,25 @@ router
   .prefix('/rotations')
   .where('id', /^[0-9]+$/)
 
+const ReencryptsController = () => import('#controllers/reencrypts_controller')
+const reencryptId = () => middleware.id({ resource: 'reencrypt' })
+
+// Re-encrypt runs (started by `node ace reencrypt`): follow and cancel them.
+router
+  .group(() => {
+    router
+      .get('/', [ReencryptsController, 'index'])
+      .use(middleware.auth({ ability: 'rotation:read' }))
+    router
+      .get('/:id', [ReencryptsController, 'show'])
+      .use([middleware.auth({ ability: 'rotation:read' }), reencryptId()])
+    router
+      .post('/:id/cancel', [ReencryptsController, 'cancel'])
+      .use([middleware.auth({ ability: 'rotation:admin' }), reencryptId(), middleware.json()])
+  })
+  .prefix('/reencrypts')
+  .where('id', /^[0-9]+$/)
+
 const ApproversController = () => import('#controllers/approvers_controller')
 
 router

@@ -25,10 +25,10 @@ import {
 import type { RewrapConfig } from '#config/rewrap'
 import { KmsManager } from '#kms/kms_manager'
 import { rotationParams } from '#app/governance/acts'
-import { AdvisoryLock, lockKeys, type HeldLock } from '#services/advisory_lock'
+import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
 import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 import { Clock } from '#services/clock'
-import { asRunError, isRecoverableRunFailure, retakeLock } from '#services/database_outage'
+import { runUnderLock } from '#services/run_session'
 import { rowsPerVersionOf } from '#services/entry_counts'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { StaleRowRewrapper, type RewrapOptions } from '#services/stale_row_rewrapper'
@@ -145,56 +145,20 @@ export class KeyRotationService {
     // Dual control: a new run needs its approval (resuming runs under the one that started it).
     const act = options.resume ? null : this.#act(kekName, options)
     if (act) await this.gate.check(act)
-    const key = lockKeys.rotation(kekName)
-    let lock: HeldLock | null = await this.locks.tryAcquire(key).catch((error) => {
-      throw asRunError(error)
+    return runUnderLock(this.locks, this.clock, {
+      lockKey: lockKeys.rotation(kekName),
+      busy: () => new E_ROTATION_IN_PROGRESS([kekName]),
+      store: this.store,
+      label: 'rotation',
+      logContext: (run) => ({ kek: kekName, run: run.id }),
+      open: () => this.#openRun(kekName, options, act),
+      onStarted: options.onStarted,
+      work: async (run, lock) => {
+        run = await this.#rotateKekOnce(run)
+        return this.rewrapper.rewrapStaleRows(run, options, lock)
+      },
+      databaseOutageMs: this.#config().databaseOutageMs,
     })
-    if (!lock) throw new E_ROTATION_IN_PROGRESS([kekName])
-    let run: RotationRun | undefined
-    try {
-      run = await this.#openRun(kekName, options, act)
-      options.onStarted?.(run)
-      for (;;) {
-        try {
-          run = await this.#rotateKekOnce(run)
-          return await this.rewrapper.rewrapStaleRows(run, options, lock)
-        } catch (error) {
-          if (!isRecoverableRunFailure(error)) throw error
-          // The database went away (and the lock with its session), or the lock alone:
-          // wait for the database, take the lock back, go on from the committed cursor.
-          const context = { kek: kekName, run: run.id, err: safeMessage(asRunError(error)) }
-          logger.warn(context, 'rotation interrupted: database or lock lost; recovering')
-          const lost = lock
-          await lost.release()
-          lock = null
-          lock = await retakeLock(
-            this.locks,
-            lost,
-            this.clock,
-            this.#config().databaseOutageMs,
-            this.clock.now().getTime(),
-            context
-          )
-          const current = await this.store.find(run.id)
-          if (!current || current.status !== 'running') return current ?? run
-          run = current
-        }
-      }
-    } catch (error) {
-      // Record the stop only while holding the lock: without it, another process may own the run.
-      if (run && lock && !lock.lost) {
-        await this.store
-          .update(run.id, {
-            status: 'failed',
-            last_error: safeMessage(asRunError(error)),
-            finished_at: null,
-          })
-          .catch(() => {})
-      }
-      throw asRunError(error)
-    } finally {
-      await lock?.release()
-    }
   }
 
   /**

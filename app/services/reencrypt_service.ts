@@ -9,28 +9,19 @@
 | (kek_name = `to`). Rewrapping alone would not do: whoever holds the
 | compromised KEK could have unwrapped the old DEKs.
 |
-| Same shape as the rewrap loop: id keyset batches (one unwrap call, one
-| wrap call, one UPDATE), compare-and-swap on wrapped_dek so a concurrent
-| write wins (the row is picked up by the next pass), the run's cursor
-| committed in the same statement (resumable after a crash or Ctrl-C),
-| throttled, one run per source KEK at a time (advisory lock).
-|
-| Over 300 lines: kept whole until rotation and re-encrypt share one run
-| engine (issue: scale-out).
+| A run kind of the run engine (app/services/run_engine.ts), as rotation
+| is: "prepare a batch" is the unwrap / open / wrap / seal below, the batch
+| source and the fenced compare-and-swap commit are ReencryptStore's; the
+| engine gives the passes, pacing, cancel (Ctrl-C, SIGTERM, the API), the
+| KMS-outage bound and the lock checks; run_session.ts the database-outage
+| ride-through. One run per source KEK at a time (advisory lock).
 |
 */
 import { randomBytes } from 'node:crypto'
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
-import db from '@adonisjs/lucid/services/db'
-import {
-  E_KEK_NOT_FOUND,
-  E_LOCK_LOST,
-  E_REENCRYPT_REFUSED,
-  errorCode,
-  safeMessage,
-} from '#app/errors'
+import { E_KEK_NOT_FOUND, E_REENCRYPT_NOT_FOUND, E_REENCRYPT_REFUSED, errorCode } from '#app/errors'
 import { KEY_BYTES, NONCE_BYTES, type RandomBytes } from '#crypto/aead'
 import { entryAad, openEnvelope, sealEnvelope } from '#crypto/envelope'
 import { wrappedDekVersion } from '#crypto/wrapped_dek'
@@ -38,85 +29,43 @@ import type { RewrapConfig } from '#config/rewrap'
 import type { KmsDriver } from '#kms/contract'
 import { kmsError } from '#kms/error_codes'
 import { KmsManager } from '#kms/kms_manager'
+import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
 import { Clock } from '#services/clock'
-import { runProgress, type RunProgress } from '#services/run_progress'
 import { DekCache } from '#services/dek_cache'
-import { AdvisoryLock, HELD_BY_SQL, lockKeys, type HeldLock } from '#services/advisory_lock'
-import { asRunError, isRecoverableRunFailure, retakeLock } from '#services/database_outage'
-import { pgArray, updateRunRow } from '#services/rotation_store'
-import { runAuditEntry, withAuditRecord } from '#services/audit_service'
-import { Throttle } from '#services/throttle'
+import { ForegroundDetector } from '#services/foreground_detector'
+import {
+  ReencryptStore,
+  type ReencryptedBatch,
+  type ReencryptRun,
+  type SourceRow,
+} from '#services/reencrypt_store'
+import { RunEngine, type EngineHooks, type RunKind } from '#services/run_engine'
+import type { RunProgress } from '#services/run_progress'
+import { runUnderLock } from '#services/run_session'
 import { reencryptParams } from '#app/governance/acts'
 import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
-import { BACKGROUND_TAG, ForegroundDetector } from '#services/foreground_detector'
 
-/** A re-encrypt run row. */
-export interface ReencryptRun {
-  id: string
-  fromKek: string
-  toKek: string
-  status: 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled'
-  totalRows: number
-  reencrypted: number
-  skipped: number
-  failed: number
-  cursorId: string
-  pass: number
-  options: Record<string, unknown>
-  lastError: string | null
-  startedAt: Date
-  finishedAt: Date | null
-}
+export type { ReencryptFailure, ReencryptRun } from '#services/reencrypt_store'
 
 /** Progress after every batch. */
 export type ReencryptProgress = RunProgress<ReencryptRun>
 
 /** Options of a re-encrypt run. */
-export interface ReencryptOptions {
+export interface ReencryptOptions extends EngineHooks<ReencryptRun> {
   batchSize?: number
   sleepMs?: number
   /** Adaptive pacing: see config/rewrap.ts `rotation.niceRatio` (0 = full speed). */
   niceRatio?: number
-  /** Aborting finishes the current batch and leaves the run resumable. */
+  /**
+   * Aborting finishes the current batch and leaves the run resumable (reason
+   * `'operator'`: a person's stop; anything else: a shutdown).
+   */
   signal?: AbortSignal
   onProgress?: (progress: ReencryptProgress) => void | Promise<void>
   /** SAID of the approved request a new run starts under (dual control; not needed to resume). */
   approval?: string
   /** Who asks (OS user, token name); `cli` by default. */
   actor?: string
-}
-
-interface SourceRow {
-  id: string
-  wrappedDek: string
-  ciphertext: Buffer
-}
-
-/** A row a run could not move. */
-export interface ReencryptFailure {
-  entryId: string
-  errorCode: string
-  /** Batches that met it in this run (a later pass retries it). */
-  attempts: number
-}
-
-function toRun(row: Record<string, any>): ReencryptRun {
-  return {
-    id: String(row.id),
-    fromKek: row.from_kek,
-    toKek: row.to_kek,
-    status: row.status,
-    totalRows: Number(row.total_rows),
-    reencrypted: Number(row.reencrypted),
-    skipped: Number(row.skipped),
-    failed: Number(row.failed),
-    cursorId: String(row.cursor_id),
-    pass: row.pass,
-    options: row.options ?? {},
-    lastError: row.last_error,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-  }
 }
 
 /**
@@ -132,6 +81,7 @@ export class ReencryptService {
     private clock: Clock,
     private cache: DekCache,
     private locks: AdvisoryLock,
+    private store: ReencryptStore,
     private gate: ApprovalGate
   ) {}
 
@@ -148,7 +98,9 @@ export class ReencryptService {
    * of `from` when there is one. Returns the finished run: `completed`
    * when no row is left under `from`, `completed_with_errors` when some
    * rows could not be read (left in place; rerun to retry), `cancelled`
-   * (signal; resumable) or throws (the run is left `failed`, resumable).
+   * (signal or cancel(); resumable) or throws (the run is left `failed`,
+   * resumable). Rides through a database outage or a lost lock up to
+   * `rotation.databaseOutageMs`, a KMS outage up to `rotation.kmsOutageMs`.
    */
   async reencrypt(from: string, to: string, options: ReencryptOptions = {}) {
     if (from === to) throw new E_REENCRYPT_REFUSED(['--from and --to name the same KEK'])
@@ -166,71 +118,86 @@ export class ReencryptService {
     }
     if (!(await this.findUnfinished(from))) await this.gate.check(act)
 
-    let lock: HeldLock | null = await this.locks
-      .tryAcquire(lockKeys.reencrypt(from))
-      .catch((error) => {
-        throw asRunError(error)
-      })
-    if (!lock) throw new E_REENCRYPT_REFUSED([`a re-encrypt of "${from}" is already running`])
-    let run: ReencryptRun | undefined
-    try {
-      run = await this.#openRun(from, to, options, act)
-      for (;;) {
-        try {
-          return await this.#loop(run, fromDriver, toDriver, options, lock)
-        } catch (error) {
-          if (!isRecoverableRunFailure(error)) throw error
-          // As a rotation does: wait for the database, take the lock back, go on from the cursor.
-          const context = { from, to, run: run.id, err: safeMessage(asRunError(error)) }
-          logger.warn(context, 're-encrypt interrupted: database or lock lost; recovering')
-          const lost = lock
-          await lost.release()
-          lock = null
-          lock = await retakeLock(
-            this.locks,
-            lost,
-            this.clock,
-            this.#rotationConfig().databaseOutageMs,
-            this.clock.now().getTime(),
-            context
-          )
-          const current = await this.#find(run.id)
-          if (current.status !== 'running') return current
-          run = current
-        }
-      }
-    } catch (error) {
-      // Record the stop only while holding the lock: without it, another process may own the run.
-      if (run && lock && !lock.lost) {
-        await this.#update(run.id, {
-          status: 'failed',
-          last_error: safeMessage(asRunError(error)),
-        }).catch(() => {})
-      }
-      throw asRunError(error)
-    } finally {
-      await lock?.release()
-    }
-  }
-
-  async #find(id: string): Promise<ReencryptRun> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT * FROM reencrypt_runs WHERE id = ?`,
-      [id]
-    )
-    return toRun(rows[0])
+    const kind = this.#kind(fromDriver, toDriver)
+    return runUnderLock(this.locks, this.clock, {
+      lockKey: lockKeys.reencrypt(from),
+      busy: () => new E_REENCRYPT_REFUSED([`a re-encrypt of "${from}" is already running`]),
+      store: this.store,
+      label: 're-encrypt',
+      logContext: kind.logContext,
+      open: () => this.#openRun(from, to, options, act),
+      work: (run, lock) =>
+        this.#engine().drive(kind, run, this.#pacing(run, options), options, lock),
+      databaseOutageMs: this.#rotationConfig().databaseOutageMs,
+    })
   }
 
   /**
-   * The newest unfinished run of a source KEK, or null.
+   * Asks a running run to stop after its current batch (any process; the
+   * run ends `cancelled` by `operator`, resumable). E_REENCRYPT_NOT_FOUND
+   * when unknown.
    */
-  async findUnfinished(from: string): Promise<ReencryptRun | null> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT * FROM reencrypt_runs WHERE from_kek = ? AND status IN ('running', 'failed', 'cancelled')
-        ORDER BY id DESC LIMIT 1`,
-      [from]
+  async cancel(runId: string): Promise<ReencryptRun> {
+    await this.find(runId)
+    await this.store.requestCancel(runId)
+    return this.find(runId)
+  }
+
+  /** One run; E_REENCRYPT_NOT_FOUND when unknown. */
+  async find(runId: string): Promise<ReencryptRun> {
+    const run = await this.store.find(runId)
+    if (!run) throw new E_REENCRYPT_NOT_FOUND([runId])
+    return run
+  }
+
+  /** Runs, newest first (`from`: of one source KEK; `limit`: 50 by default). */
+  list(options: { from?: string; limit?: number } = {}): Promise<ReencryptRun[]> {
+    return this.store.list({ from: options.from, limit: options.limit ?? 50 })
+  }
+
+  /**
+   * The source KEKs of `runs`' `running` runs that a live process works on
+   * (it holds the re-encrypt lock); a running run of any other is stalled.
+   */
+  async liveSources(runs: ReencryptRun[]): Promise<Set<string>> {
+    const running = [...new Set(runs.filter((r) => r.status === 'running').map((r) => r.fromKek))]
+    const held = await this.locks.heldKeys(running.map(lockKeys.reencrypt))
+    return new Set(running.filter((kek) => held.has(lockKeys.reencrypt(kek))))
+  }
+
+  /** The newest unfinished run of a source KEK, or null. */
+  findUnfinished(from: string): Promise<ReencryptRun | null> {
+    return this.store.findUnfinished(from)
+  }
+
+  /** Rows a run could not move, by entry id (at most `limit`). */
+  failures(runId: string, limit = 1000) {
+    return this.store.failures(runId, limit)
+  }
+
+  #engine(): RunEngine {
+    return new RunEngine(
+      this.clock,
+      new ForegroundDetector(this.clock, this.#rotationConfig().foreground)
     )
-    return rows[0] ? toRun(rows[0]) : null
+  }
+
+  #pacing(run: ReencryptRun, options: ReencryptOptions) {
+    const config = this.#config()
+    const batchSize = Number(options.batchSize ?? run.options.batchSize ?? config.batchSize)
+    return {
+      batchSize,
+      // Kept whole while paced, as before the engine (rotation's 100-row paced batches
+      // were measured for rewrap only).
+      pacedBatchSize: batchSize,
+      sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
+      maxRate: 0,
+      niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
+      maxPasses: config.maxPasses,
+      kmsOutageMs: this.#rotationConfig().kmsOutageMs,
+      // One step at a time: the unwrapped DEKs and plaintexts of one batch only.
+      overlap: false,
+    }
   }
 
   async #openRun(
@@ -240,127 +207,73 @@ export class ReencryptService {
     act: GovernedActRequest
   ): Promise<ReencryptRun> {
     const config = this.#config()
-    const unfinished = await this.findUnfinished(from)
+    const unfinished = await this.store.findUnfinished(from)
     if (unfinished && unfinished.toKek !== to) {
       throw new E_REENCRYPT_REFUSED([
         `run #${unfinished.id} moves "${from}" to "${unfinished.toKek}": finish it with --to ${unfinished.toKek}`,
       ])
     }
-    const remaining = await this.#count(from)
+    const remaining = await this.store.countRemaining({ fromKek: from })
     if (unfinished) {
       const done = unfinished.reencrypted + unfinished.skipped + unfinished.failed
       logger.info({ from, to, run: unfinished.id }, 're-encrypt resumed')
-      return this.#update(unfinished.id, {
+      return this.store.update(unfinished.id, {
         status: 'running',
+        cancel_requested: false,
+        cancelled_by: null,
         last_error: null,
         total_rows: done + remaining,
       })
     }
-    // Audit: the run row, its approval being consumed and its `reencrypt.started` record
-    // commit together.
-    const { rows } = await withAuditRecord(
-      async (trx) => {
-        const result = await trx.rawQuery(
-          `${BACKGROUND_TAG} INSERT INTO reencrypt_runs (from_kek, to_kek, status, total_rows, options)
-       VALUES (?, ?, 'running', ?, ?::jsonb) RETURNING *`,
-          [
-            from,
-            to,
-            remaining,
-            JSON.stringify({
-              batchSize: options.batchSize ?? config.batchSize,
-              sleepMs: options.sleepMs ?? config.sleepMs,
-              niceRatio: options.niceRatio ?? config.niceRatio,
-            }),
-          ]
-        )
-        const usedBy = `reencrypt run #${result.rows[0].id}`
-        return { rows: result.rows, approvals: await this.gate.consume(trx, act, usedBy) }
+    const run = await this.store.createRun({
+      fromKek: from,
+      toKek: to,
+      totalRows: remaining,
+      options: {
+        batchSize: options.batchSize ?? config.batchSize,
+        sleepMs: options.sleepMs ?? config.sleepMs,
+        niceRatio: options.niceRatio ?? config.niceRatio,
       },
-      (result) => {
-        const run = toRun(result.rows[0])
-        const entry = runAuditEntry('reencrypt', run, { status: 'running', created: true })
-        return entry && { ...entry, approvals: result.approvals }
-      }
-    )
-    logger.info({ from, to, run: String(rows[0].id), total: remaining }, 're-encrypt started')
-    return toRun(rows[0])
+      authorize: (trx, usedBy) => this.gate.consume(trx, act, usedBy),
+    })
+    logger.info({ from, to, run: run.id, total: remaining }, 're-encrypt started')
+    return run
   }
 
-  async #loop(
-    run: ReencryptRun,
+  #kind(
     fromDriver: KmsDriver,
-    toDriver: KmsDriver,
-    options: ReencryptOptions,
-    lock: HeldLock
-  ): Promise<ReencryptRun> {
-    const config = this.#config()
-    const batchSize = Number(options.batchSize ?? run.options.batchSize ?? config.batchSize)
-    const throttle = new Throttle(
-      this.clock,
-      {
-        sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
-        maxRate: 0,
-        niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
-      },
-      new ForegroundDetector(this.clock, this.#rotationConfig().foreground)
-    )
-    const startedAt = this.clock.now().getTime()
-    const priorDone = run.reencrypted + run.skipped + run.failed
-    let doneHere = 0
-    for (;;) {
-      let failedThisPass = 0
-      for (;;) {
-        const rows = await this.#readBatch(run.fromKek, run.cursorId, batchSize)
-        if (rows.length === 0) break
-        // The lock's session ended: stop before writing (reencrypt() takes it back or stops).
-        if (lock.lost) throw new E_LOCK_LOST([])
-        const outcome = await this.#batch(run, rows, fromDriver, toDriver, lock)
-        failedThisPass += outcome.failed
-        doneHere += rows.length
-        run = outcome.run
-        await options.onProgress?.(
-          runProgress(run, priorDone + doneHere, doneHere, startedAt, this.clock.now().getTime())
-        )
-        if (lock.lost) throw new E_LOCK_LOST([])
-        if (options.signal?.aborted) {
-          logger.info({ run: run.id }, 're-encrypt stopped; resumable')
-          return this.#update(run.id, { status: 'cancelled' })
+    toDriver: KmsDriver
+  ): RunKind<ReencryptRun, SourceRow, ReencryptedBatch> {
+    return {
+      label: 're-encrypt',
+      store: this.store,
+      logContext: (run) => ({ from: run.fromKek, to: run.toKek, run: run.id }),
+      prepare: (run, rows) => this.#prepare(run, rows, fromDriver, toDriver),
+      leftoverMessage: (run, remaining) =>
+        `${remaining} rows still under "${run.fromKek}"; see reencrypt_failures`,
+      afterCommit: (batch, outcome) => {
+        for (const id of batch.prepared.ids) this.cache.forgetRow(id)
+        if (outcome.failed > 0) {
+          logger.warn(
+            { failed: outcome.failed },
+            're-encrypt: rows could not be read; left in place'
+          )
         }
-        await throttle.afterBatch(rows.length)
-      }
-      const remaining = await this.#count(run.fromKek)
-      if (remaining === 0) {
-        logger.info({ run: run.id, reencrypted: run.reencrypted }, 're-encrypt completed')
-        return this.#update(run.id, { status: 'completed', finished_at: this.clock.now() })
-      }
-      if (remaining <= failedThisPass || run.pass >= config.maxPasses) {
-        return this.#update(run.id, {
-          status: 'completed_with_errors',
-          finished_at: this.clock.now(),
-          last_error: `${remaining} rows still under "${run.fromKek}"; see reencrypt_failures`,
-        })
-      }
-      // Rows rewritten under the old KEK while the scan ran: another pass.
-      run = await this.#update(run.id, {
-        pass: run.pass + 1,
-        cursor_id: 0,
-        total_rows: run.totalRows + remaining,
-      })
+      },
     }
   }
 
   /**
    * One batch: unwrap the old DEKs, open the payloads, fresh DEKs wrapped
-   * by the target KEK, seal, one CAS UPDATE that also moves the cursor.
+   * by the target KEK, seal. Every DEK and plaintext is zeroed before it
+   * returns or throws; the result holds ciphertexts and wrapped DEKs only.
    */
-  async #batch(
+  async #prepare(
     run: ReencryptRun,
     rows: SourceRow[],
     fromDriver: KmsDriver,
-    toDriver: KmsDriver,
-    lock: HeldLock
-  ) {
+    toDriver: KmsDriver
+  ): Promise<ReencryptedBatch> {
     const { deks: oldDeks, codes } = await this.#unwrap(fromDriver, run.fromKek, rows)
     const pool = this.random(KEY_BYTES * rows.length)
     const nonces = this.random(NONCE_BYTES * rows.length)
@@ -382,20 +295,24 @@ export class ReencryptService {
       if (wrapped.length !== okIndexes.length) {
         throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', run.toKek)
       }
-      const ids: string[] = []
-      const oldWrapped: string[] = []
-      const newWrapped: string[] = []
-      const versions: number[] = []
-      const ciphertexts: Buffer[] = []
+      const batch: ReencryptedBatch = {
+        ids: [],
+        oldWrapped: [],
+        newWrapped: [],
+        versions: [],
+        ciphertexts: [],
+        failedIds: [],
+        failedCodes: [],
+      }
       okIndexes.forEach((i, k) => {
         const version = wrappedDekVersion(wrapped[k])
         if (!version)
           throw kmsError('E_KMS_REJECTED', 'wrap answered an unexpected result', run.toKek)
-        ids.push(rows[i].id)
-        oldWrapped.push(rows[i].wrappedDek)
-        newWrapped.push(wrapped[k])
-        versions.push(version)
-        ciphertexts.push(
+        batch.ids.push(rows[i].id)
+        batch.oldWrapped.push(rows[i].wrappedDek)
+        batch.newWrapped.push(wrapped[k])
+        batch.versions.push(version)
+        batch.ciphertexts.push(
           sealEnvelope(
             newDeks[k],
             nonces.subarray(i * NONCE_BYTES, (i + 1) * NONCE_BYTES),
@@ -404,82 +321,17 @@ export class ReencryptService {
           )
         )
       })
-      const failedIndexes = rows.map((_, i) => i).filter((i) => plaintexts[i] === null)
-      const failed = failedIndexes.length
-      const { rows: result } = await db.rawQuery(
-        `${BACKGROUND_TAG} WITH held AS (
-           SELECT 1 WHERE ${HELD_BY_SQL}
-         ), f AS (
-           INSERT INTO reencrypt_failures (run_id, entry_id, error_code)
-           SELECT ?, f.id, f.code FROM unnest(?::bigint[], ?::text[]) AS f(id, code)
-            WHERE EXISTS (SELECT 1 FROM held)
-           ON CONFLICT (run_id, entry_id) DO UPDATE
-              SET attempts = reencrypt_failures.attempts + 1,
-                  error_code = EXCLUDED.error_code, last_seen_at = now()
-         ), upd AS (
-           UPDATE vault_entries v
-              SET kek_name = ?, kek_version = u.v, wrapped_dek = u.new, ciphertext = u.c,
-                  rotated_at = now()
-             FROM unnest(?::bigint[], ?::text[], ?::text[], ?::int[], ?::bytea[])
-                  AS u(id, old, new, v, c)
-            WHERE v.id = u.id AND v.kek_name = ? AND v.wrapped_dek = u.old
-              AND EXISTS (SELECT 1 FROM held)
-           RETURNING 1
-         ), n AS (SELECT count(*)::int AS updated FROM upd)
-         UPDATE reencrypt_runs r
-            SET cursor_id = ?, reencrypted = r.reencrypted + n.updated,
-                skipped = r.skipped + (? - n.updated), failed = r.failed + ?,
-                updated_at = now()
-           FROM n
-          WHERE r.id = ? AND EXISTS (SELECT 1 FROM held)
-         RETURNING r.*`,
-        [
-          lock.fence.pid,
-          lock.fence.key,
-          run.id,
-          pgArray(failedIndexes.map((i) => rows[i].id)),
-          pgArray(failedIndexes.map((i) => codes[i] ?? 'E_KMS_REJECTED')),
-          run.toKek,
-          pgArray(ids),
-          pgArray(oldWrapped),
-          pgArray(newWrapped),
-          pgArray(versions),
-          pgArray(ciphertexts),
-          run.fromKek,
-          rows[rows.length - 1].id,
-          ids.length,
-          failed,
-          run.id,
-        ]
-      )
-      // Fenced out: the lock's session is gone; nothing was written.
-      if (result.length === 0) throw new E_LOCK_LOST([])
-      for (const id of ids) this.cache.forgetRow(id)
-      if (failed > 0) {
-        logger.warn({ run: run.id, failed }, 're-encrypt: rows could not be read; left in place')
-      }
-      return { run: toRun(result[0]), failed }
+      rows.forEach((row, i) => {
+        if (plaintexts[i] !== null) return
+        batch.failedIds.push(row.id)
+        batch.failedCodes.push(codes[i] ?? 'E_KMS_REJECTED')
+      })
+      return batch
     } finally {
       pool.fill(0)
       for (const dek of oldDeks) dek?.fill(0)
       for (const plaintext of plaintexts) plaintext?.fill(0)
     }
-  }
-
-  /**
-   * Rows a run could not move, by entry id (at most `limit`).
-   */
-  async failures(runId: string, limit = 1000): Promise<ReencryptFailure[]> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT entry_id, error_code, attempts FROM reencrypt_failures
-        WHERE run_id = ? ORDER BY entry_id LIMIT ?`,
-      [runId, limit]
-    )
-    return rows.map((r: any) => ({
-      entryId: String(r.entry_id),
-      errorCode: r.error_code,
-      attempts: r.attempts,
-    }))
   }
 
   /**
@@ -503,48 +355,24 @@ export class ReencryptService {
     }
     const deks: Array<Buffer | null> = []
     const codes: Array<string | null> = []
-    for (const row of rows) {
-      try {
-        const [dek] = await driver.unwrap(kek, [row.wrappedDek])
-        deks.push(dek)
-        codes.push(null)
-      } catch (error) {
-        if (isOutage(error)) throw error
-        deks.push(null)
-        codes.push(errorCode(error))
+    try {
+      for (const row of rows) {
+        try {
+          const [dek] = await driver.unwrap(kek, [row.wrappedDek])
+          deks.push(dek)
+          codes.push(null)
+        } catch (error) {
+          if (isOutage(error)) throw error
+          deks.push(null)
+          codes.push(errorCode(error))
+        }
       }
+    } catch (error) {
+      // An outage midway: the DEKs unwrapped so far are not handed on; zero them.
+      for (const dek of deks) dek?.fill(0)
+      throw error
     }
     return { deks, codes }
-  }
-
-  async #readBatch(kek: string, afterId: string, limit: number): Promise<SourceRow[]> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT id, wrapped_dek, ciphertext FROM vault_entries
-        WHERE kek_name = ? AND id > ? ORDER BY id LIMIT ?`,
-      [kek, afterId, limit]
-    )
-    return rows.map((r: any) => ({
-      id: String(r.id),
-      wrappedDek: r.wrapped_dek,
-      ciphertext: r.ciphertext,
-    }))
-  }
-
-  async #count(kek: string): Promise<number> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT count(*)::bigint AS n FROM vault_entries WHERE kek_name = ?`,
-      [kek]
-    )
-    return Number(rows[0].n)
-  }
-
-  async #update(id: string, fields: Record<string, unknown>): Promise<ReencryptRun> {
-    if (!('status' in fields)) return toRun(await updateRunRow('reencrypt_runs', id, fields))
-    // Audit: a status change and its record (resumed, finished, failed, cancelled) commit together.
-    return withAuditRecord(
-      async (trx) => toRun(await updateRunRow('reencrypt_runs', id, fields, trx)),
-      (run) => runAuditEntry('reencrypt', run, fields)
-    )
   }
 }
 

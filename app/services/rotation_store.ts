@@ -3,25 +3,39 @@
 | Rotation store
 |--------------------------------------------------------------------------
 |
-| The SQL of the rewrap loop and of the `key_rotations` run rows. The batch
-| UPDATE is one statement: compare-and-swap of every rewrapped row, the
-| failures recorded, the run's cursor and counters moved — all atomic, so
-| a crash at any line leaves either the whole batch or none of it.
+| The rotation kind's store for the run engine (RunStore): the
+| `key_rotations` run rows, the batch source (a keyset scan per stale
+| version) and the fenced batch commit — one statement: compare-and-swap
+| of every rewrapped row, the failures recorded, the run's cursor,
+| counters and heartbeat moved, all atomic, so a crash at any line leaves
+| either the whole batch or none of it.
 |
 | Over 300 lines, kept whole: it is the one store the rotation service and
-| the rewrap loop are injected with (tests swap it whole), and most of it
-| is SQL text. The run rows and the batch SQL part with `pgArray` and
-| `updateRunRow` (shared with re-encrypt) when rotation and re-encrypt
-| share one run engine (issue: scale-out).
+| the engine are injected with (tests and the bench swap it whole), and
+| most of it is SQL text.
 |
 */
 import db from '@adonisjs/lucid/services/db'
 import type { QueryClientContract, TransactionClientContract } from '@adonisjs/lucid/types/database'
 import type { AuditApprovals } from '#app/governance/audit_record'
 import { E_LOCK_LOST } from '#app/errors'
-import { HELD_BY_SQL } from '#services/advisory_lock'
+import type { KmsDriver } from '#kms/contract'
+import { HELD_BY_SQL, type HeldLock } from '#services/advisory_lock'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
 import { runAuditEntry, withAuditRecord } from '#services/audit_service'
+import type {
+  BatchOutcome,
+  CancelledBy,
+  IdRange,
+  PreparedBatch,
+  RunCursor,
+  RunStore,
+  SourceBatch,
+} from '#services/run_engine'
+import { pgArray, updateRunRow, UNFINISHED_STATUSES } from '#services/run_rows'
+
+export { pgArray, updateRunRow, UNFINISHED_STATUSES }
+export type { CancelledBy }
 
 /** A run row. */
 export interface RotationRun {
@@ -50,53 +64,19 @@ export interface RotationRun {
   heartbeatAt: Date
 }
 
-/**
- * Who stopped a run: an `operator` (API cancel, Ctrl-C of `rotate:kek`) —
- * it stays paused until resumed by hand — or a `shutdown` (SIGTERM, a lost
- * lock) — the scheduler resumes it.
- */
-export type CancelledBy = 'operator' | 'shutdown'
-
-/** Statuses of a run that can be resumed. */
-export const UNFINISHED_STATUSES = ['running', 'failed', 'cancelled'] as const
-
 /** A stale row read by the scan. */
 export interface StaleRow {
   id: string
   wrappedDek: string
 }
 
+/** A rotation batch's KMS answers, one per row (rewrapped, or refused with a code). */
+export type RewrapResults = Awaited<ReturnType<KmsDriver['rewrap']>>
+
 /** What one batch commit changed. */
 export interface BatchCommit {
   updated: number
   cancelRequested: boolean
-}
-
-/**
- * Passes an array to Postgres as one array parameter (knex would otherwise
- * expand it into a list of placeholders).
- */
-export function pgArray(values: unknown[]) {
-  return { toPostgres: () => values } as unknown as string
-}
-
-/**
- * Sets `fields` (snake_case columns, from code, never from input) and
- * `updated_at` on one row of a run table; answers the row.
- */
-export async function updateRunRow(
-  table: 'key_rotations' | 'reencrypt_runs',
-  id: string,
-  fields: Record<string, unknown>,
-  client: Pick<QueryClientContract, 'rawQuery'> = db
-): Promise<Record<string, any>> {
-  const { rows } = await client.rawQuery(
-    `${BACKGROUND_TAG} UPDATE ${table} SET ${Object.keys(fields)
-      .map((key) => `${key} = ?`)
-      .join(', ')}, updated_at = now() WHERE id = ? RETURNING *`,
-    [...Object.values(fields).map((v) => (v === undefined ? null : v)), id] as any[]
-  )
-  return rows[0]
 }
 
 function toRun(row: Record<string, any>): RotationRun {
@@ -129,7 +109,7 @@ function toRun(row: Record<string, any>): RotationRun {
 /**
  * Persistence of rotation runs and the rewrap scan / update.
  */
-export class RotationStore {
+export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResults> {
   /**
    * Inserts a new running run.
    */
@@ -277,19 +257,23 @@ export class RotationStore {
   }
 
   /**
-   * The next batch of one version, in id order after `afterId` (keyset).
+   * The next batch of one version, in id order after `afterId` up to
+   * `untilId` (keyset).
    */
   async readBatch(
     kekName: string,
     version: number,
     afterId: string,
-    limit: number
+    limit: number,
+    untilId: string | null = null
   ): Promise<StaleRow[]> {
+    // A whole run (no upper bound) keeps the statement the fast path always ran.
+    const upTo = untilId === null ? '' : ' AND id <= ?'
     const { rows } = await db.rawQuery(
       `${BACKGROUND_TAG} SELECT id, wrapped_dek FROM vault_entries
-        WHERE kek_name = ? AND kek_version = ? AND id > ?
+        WHERE kek_name = ? AND kek_version = ? AND id > ?${upTo}
         ORDER BY id LIMIT ?`,
-      [kekName, version, afterId, limit]
+      [kekName, version, afterId, ...(untilId === null ? [] : [untilId]), limit]
     )
     return rows.map((r: any) => ({ id: String(r.id), wrappedDek: r.wrapped_dek }))
   }
@@ -359,6 +343,110 @@ export class RotationStore {
     // Fenced out: the lock's session is gone (or the run row is): nothing was written.
     if (rows.length === 0) throw new E_LOCK_LOST([])
     return { updated: Number(rows[0].updated), cancelRequested: rows[0].cancel_requested }
+  }
+
+  /** Rows still below the run's target. */
+  countRemaining(run: RotationRun): Promise<number> {
+    return this.countStale(run.kekName, run.targetVersion!)
+  }
+
+  /** The run's committed cursor. */
+  cursorOf(run: RotationRun): RunCursor {
+    return { version: run.cursorVersion, id: run.cursorId }
+  }
+
+  /** A new pass starts from the lowest stale version. */
+  cursorStartFields(): Record<string, unknown> {
+    return { cursor_version: 0, cursor_id: 0 }
+  }
+
+  /**
+   * The batch source: the next rows after `after`, one stale version at a
+   * time (moving to the next stale version when one is exhausted; version
+   * 0 = start), in id order within `range`. Null when nothing is left.
+   */
+  async nextBatch(
+    run: RotationRun,
+    after: RunCursor,
+    range: IdRange,
+    limit: number
+  ): Promise<SourceBatch<StaleRow> | null> {
+    const target = run.targetVersion!
+    let version = after.version
+    let afterId = after.id
+    for (;;) {
+      if (version === 0) {
+        const next = await this.nextStaleVersion(run.kekName, 0, target)
+        if (next === null) return null
+        version = next
+        afterId = '0'
+      }
+      const rows = await this.readBatch(run.kekName, version, afterId, limit, range.untilId)
+      if (rows.length > 0) return { rows, cursor: { version, id: rows[rows.length - 1].id } }
+      const next = await this.nextStaleVersion(run.kekName, version + 1, target)
+      if (next === null) return null
+      version = next
+      afterId = '0'
+    }
+  }
+
+  /** Commits a rewrapped batch (commitBatch), fenced by the run's lock. */
+  async commit(
+    run: RotationRun,
+    batch: PreparedBatch<StaleRow, RewrapResults>,
+    fence: HeldLock['fence']
+  ): Promise<BatchOutcome> {
+    const ids: string[] = []
+    const oldWrapped: string[] = []
+    const newWrapped: string[] = []
+    const failedIds: string[] = []
+    const failedCodes: string[] = []
+    batch.rows.forEach((row, index) => {
+      const result = batch.prepared[index]
+      if (result.ok) {
+        ids.push(row.id)
+        oldWrapped.push(row.wrappedDek)
+        newWrapped.push(result.wrapped)
+      } else {
+        failedIds.push(row.id)
+        failedCodes.push(result.code)
+      }
+    })
+    const commit = await this.commitBatch({
+      runId: run.id,
+      target: run.targetVersion!,
+      cursorVersion: batch.cursor.version,
+      cursorId: batch.cursor.id,
+      ids,
+      oldWrapped,
+      newWrapped,
+      failedIds,
+      failedCodes,
+      fence,
+    })
+    return {
+      moved: commit.updated,
+      skipped: ids.length - commit.updated,
+      failed: failedIds.length,
+      cancelRequested: commit.cancelRequested,
+    }
+  }
+
+  /** `run` after a committed batch (the process's copy; the row was updated in SQL). */
+  advance(run: RotationRun, cursor: RunCursor, outcome: BatchOutcome): RotationRun {
+    return {
+      ...run,
+      cursorVersion: cursor.version,
+      cursorId: cursor.id,
+      rewrapped: run.rewrapped + outcome.moved,
+      skipped: run.skipped + outcome.skipped,
+      failed: run.failed + outcome.failed,
+    }
+  }
+
+  /** Rows done in all. */
+  doneOf(run: RotationRun): number {
+    return run.rewrapped + run.skipped + run.failed
   }
 
   /**

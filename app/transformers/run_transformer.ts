@@ -72,7 +72,8 @@ export function iso(value: Date | string | null | undefined): string | null {
   return new Date(value).toISOString()
 }
 
-function numberOrNull(value: unknown): number | null {
+/** A number option of a run's `options` JSON, or null. */
+export function numberOrNull(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null
 }
 
@@ -126,7 +127,14 @@ export class RunTransformer {
 
   /** Progress from the run's own start and last heartbeat. */
   static progress(run: RotationRun): RunViewProgress {
-    const done = run.rewrapped + run.skipped + run.failed
+    return RunTransformer.progressOf(run, run.rewrapped + run.skipped + run.failed)
+  }
+
+  /** Progress of any run kind with `done` rows done (moved, skipped, failed). */
+  static progressOf(
+    run: Pick<RotationRun, 'status' | 'totalRows' | 'startedAt' | 'heartbeatAt'>,
+    done: number
+  ): RunViewProgress {
     const total = Math.max(run.totalRows, done)
     const seconds = (new Date(run.heartbeatAt).getTime() - new Date(run.startedAt).getTime()) / 1000
     const rate = seconds > 0 && done > 0 ? done / seconds : 0

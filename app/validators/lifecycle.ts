@@ -43,3 +43,13 @@ export const reencryptValidator = vine.compile(
     niceRatio: vine.number().range([0, 100]).optional(),
   })
 )
+
+/**
+ * GET /reencrypts query: `?from=&limit=` (limit 1–500, default 50).
+ */
+export const listReencryptsValidator = vine.compile(
+  vine.object({
+    from: kekNameRule.clone().optional(),
+    limit: vine.number().withoutDecimals().range([1, 500]).optional(),
+  })
+)
