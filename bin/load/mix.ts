@@ -50,23 +50,29 @@ export function requestMix(target: MixTarget) {
     if (roll < target.shares.reads + target.shares.writes) return 'writes'
     return 'updates'
   }
+  // A fresh headers object per request: autocannon writes Content-Length into the one it is
+  // given, and a stale one on a later GET would make the server wait for a body that never comes.
+  const fresh = (req: autocannon.Request) => {
+    const headers = { ...req.headers }
+    for (const name of Object.keys(headers)) {
+      if (name.toLowerCase() === 'content-length') delete headers[name]
+    }
+    return headers
+  }
   const request: autocannon.Request = {
     setupRequest: (req) => {
       const kind = pick()
       built[kind]++
+      const headers = fresh(req)
       if (kind === 'reads') {
-        return { ...req, method: 'GET', path: `/entries/${id()}`, body: undefined }
+        return { ...req, headers, method: 'GET', path: `/entries/${id()}`, body: undefined }
       }
       if (kind === 'writes') {
         const body = JSON.stringify({ kek: target.kek, data: data() })
-        return { ...req, method: 'POST', path: '/entries', body }
+        return { ...req, headers, method: 'POST', path: '/entries', body }
       }
-      return {
-        ...req,
-        method: 'PUT',
-        path: `/entries/${id()}`,
-        body: JSON.stringify({ data: data() }),
-      }
+      const body = JSON.stringify({ data: data() })
+      return { ...req, headers, method: 'PUT', path: `/entries/${id()}`, body }
     },
   }
   return { request, built }
