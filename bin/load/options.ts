@@ -44,7 +44,7 @@ const HELP = `Usage: npm run load -- [options]
                        beyond and the run reported unfinished (default 900)
   --seed N             seed of the mix's random choices (default 1)
   --seed-batch N       rows per seed batch (default 2000)
-  --rotate-args "FLAGS"  extra rotate:kek flags, e.g. "--nice-ratio 0"
+  --rotate-args="FLAGS" extra rotate:kek flags, e.g. --rotate-args="--nice-ratio 0"
   --out DIR            results folder (default bench-results)
 
 Loopback only: the HTTP server is started on 127.0.0.1. Database as npm run
