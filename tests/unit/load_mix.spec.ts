@@ -59,7 +59,7 @@ test.group('load harness / request mix', () => {
     cleanup,
   }) => {
     const { server, seen, port } = await checkingServer()
-    cleanup(() => new Promise((resolve) => server.close(resolve)))
+    cleanup(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const stats = await startPhase(
       {
         url: `http://127.0.0.1:${port}`,
@@ -84,7 +84,7 @@ test.group('load harness / request mix', () => {
 
   test('answers outside 2xx are counted as failed', async ({ assert, cleanup }) => {
     const { server, port } = await checkingServer()
-    cleanup(() => new Promise((resolve) => server.close(resolve)))
+    cleanup(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const stats = await startPhase(
       {
         url: `http://127.0.0.1:${port}`,
