@@ -38,9 +38,17 @@ export interface LoadTarget extends Omit<MixTarget, 'seed'> {
 
 /**
  * Starts a phase of at most `seconds` and `rate × seconds` requests;
- * `stop()` ends it early. `done` resolves with its figures.
+ * `stop()` ends it early. `done` resolves with its figures. With `amount`
+ * it ends after exactly that many requests instead (tests: a count that
+ * does not depend on the machine's speed).
  */
-export function startPhase(target: LoadTarget, label: string, seconds: number, seed: number) {
+export function startPhase(
+  target: LoadTarget,
+  label: string,
+  seconds: number,
+  seed: number,
+  amount?: number
+) {
   const url = new URL(target.url)
   if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') {
     throw new Error('the load harness only sends to the loopback interface')
@@ -57,8 +65,12 @@ export function startPhase(target: LoadTarget, label: string, seconds: number, s
         // Its correction assumes one request per 1/rate ms (rounded up to 1 ms) per connection and
         // back-fills samples down to it, which halves p50: record each answer as measured.
         ignoreCoordinatedOmission: true,
-        duration: seconds,
-        maxOverallRequests: Math.max(target.connections, Math.ceil(target.rate * seconds)),
+        ...(amount === undefined
+          ? {
+              duration: seconds,
+              maxOverallRequests: Math.max(target.connections, Math.ceil(target.rate * seconds)),
+            }
+          : { amount }),
         timeout: 10,
         headers: {
           'authorization': `Bearer ${target.token}`,
