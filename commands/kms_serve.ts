@@ -7,6 +7,9 @@ import { resolveServeToken } from '#kms/transit_server/serve_token'
 import { createAzureStandIn } from '#kms/azure_server/serve'
 import { createAwsKmsServer } from '#kms/aws_server/from_env'
 
+/** --latency-ms at most (a minute: beyond, clients time out anyway). */
+const MAX_LATENCY_MS = 60_000
+
 /**
  * Serves the local KMS over a Vault Transit-compatible HTTP API, so that
  * any Vault client (and Rewrap's own `vault` driver) can use it.
@@ -40,6 +43,9 @@ export default class KmsServe extends BaseCommand {
     'in that file, sealed under KMS_ROOT_KEY.',
     '',
     '  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… {{ binaryName }} kms:serve --api aws-kms --port 4599',
+    '',
+    '--latency-ms N (aws-kms and azure-keyvault) delays every answer by N ms, as a cloud KMS',
+    "round trip would: `npm run bench` measures the drivers' concurrency against it.",
   ]
 
   /** Boots the app (database) and keeps the process alive while serving. */
@@ -80,6 +86,12 @@ export default class KmsServe extends BaseCommand {
   @flags.string({ description: 'aws-kms: keep keys in this file, sealed under KMS_ROOT_KEY' })
   declare stateFile?: string
 
+  /** aws-kms / azure-keyvault: delay added to every answer (benchmarks). */
+  @flags.number({
+    description: 'aws-kms / azure-keyvault: delay every answer by this many ms (benchmarks)',
+  })
+  declare latencyMs?: number
+
   /** Interface to bind. */
   @flags.string({ description: 'Interface to bind', default: '127.0.0.1' })
   declare host: string
@@ -88,12 +100,23 @@ export default class KmsServe extends BaseCommand {
    * Starts the server; stops it on SIGINT / SIGTERM.
    */
   async run() {
-    if (this.api === 'aws-kms') return this.#serveAws()
-    if (this.api !== 'vault' && this.api !== 'azure-keyvault') {
+    if (this.api !== 'vault' && this.api !== 'aws-kms' && this.api !== 'azure-keyvault') {
       return this.#fail(
         `E_KMS_CONFIG: --api must be vault, aws-kms or azure-keyvault (got "${this.api}")`
       )
     }
+    const latency = this.latencyMs
+    if (latency !== undefined) {
+      if (this.api === 'vault') {
+        return this.#fail('E_KMS_CONFIG: --latency-ms applies to --api aws-kms and azure-keyvault')
+      }
+      if (!Number.isInteger(latency) || latency < 0 || latency > MAX_LATENCY_MS) {
+        return this.#fail(
+          `E_KMS_CONFIG: --latency-ms must be an integer from 0 to ${MAX_LATENCY_MS}`
+        )
+      }
+    }
+    if (this.api === 'aws-kms') return this.#serveAws()
     let token: string
     try {
       const resolved = resolveServeToken({
@@ -130,6 +153,7 @@ export default class KmsServe extends BaseCommand {
               token,
               tlsCertFile: this.tlsCert,
               tlsKeyFile: this.tlsKey,
+              latencyMs: this.latencyMs,
               logger,
             })
           : await createTransitServer(this.app, { token, mount: this.mount, logger })
@@ -161,7 +185,7 @@ export default class KmsServe extends BaseCommand {
 
     this.logger.info(
       this.api === 'azure-keyvault'
-        ? `kms:serve listening on ${server.url} (Azure Key Vault keys API)`
+        ? `kms:serve listening on ${server.url} (Azure Key Vault keys API${this.#latencyNote()})`
         : `kms:serve listening on ${server.url} (mount "${this.mount}")`
     )
   }
@@ -176,6 +200,7 @@ export default class KmsServe extends BaseCommand {
         region: env.get('AWS_REGION'),
         stateFile: this.stateFile,
         rootKey: env.get('KMS_ROOT_KEY')?.release(),
+        latencyMs: this.latencyMs,
         logger,
       })
     } catch (error) {
@@ -194,7 +219,13 @@ export default class KmsServe extends BaseCommand {
     const stop = () => void this.app.terminate()
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
-    this.logger.info(`kms:serve (aws-kms) listening on ${server.url} (region ${server.region})`)
+    this.logger.info(
+      `kms:serve (aws-kms) listening on ${server.url} (region ${server.region}${this.#latencyNote()})`
+    )
+  }
+
+  #latencyNote() {
+    return this.latencyMs ? `, ${this.latencyMs} ms added to every answer` : ''
   }
 
   async #fail(line: string) {

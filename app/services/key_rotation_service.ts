@@ -30,6 +30,7 @@ import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 import { Clock } from '#services/clock'
 import { runUnderLock } from '#services/run_session'
 import { rowsPerVersionOf } from '#services/entry_counts'
+import { unthrottledRowsPerSecond } from '#services/quota_estimate'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { StaleRowRewrapper, type RewrapOptions } from '#services/stale_row_rewrapper'
 
@@ -104,12 +105,12 @@ export class KeyRotationService {
     const rowsPerVersion = await rowsPerVersionOf(kekName, target)
     const staleRows = rowsPerVersion.reduce((sum, r) => sum + r.rows, 0)
     const config = this.#config()
-    const batchSize = options.batchSize ?? config.batchSize
-    const sleepMs = options.sleepMs ?? config.sleepMs
-    const maxRate = options.maxRate ?? config.maxRate
-    let rate = config.estimateRowsPerSecond
-    if (sleepMs > 0) rate = Math.min(rate, (batchSize * 1000) / sleepMs)
-    if (maxRate > 0) rate = Math.min(rate, maxRate)
+    let rate = unthrottledRowsPerSecond({
+      estimateRowsPerSecond: config.estimateRowsPerSecond,
+      batchSize: options.batchSize ?? config.batchSize,
+      sleepMs: options.sleepMs ?? config.sleepMs,
+      maxRate: options.maxRate ?? config.maxRate,
+    })
     const niceRatio = options.niceRatio ?? config.niceRatio
     let paced = Math.min(rate, config.estimateRowsPerSecond / (1 + Math.max(0, niceRatio)))
     const quota = driver.rewrapRowsPerSecondCeiling?.()

@@ -22,6 +22,9 @@ import { DualControl, type DualControlSetting } from '#services/dual_control'
 import { EntryCountCache } from '#services/entry_counts'
 import { KekInventory, type KekSummary } from '#services/kek_inventory'
 import { KekPolicies } from '#services/kek_policies'
+import { quotaStatus, type QuotaStatus } from '#services/quota_estimate'
+import type { RewrapConfig } from '#config/rewrap'
+import app from '@adonisjs/core/services/app'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { ApprovalGate } from '#services/approval_gate'
 import { DUE_NOT_AUTHORIZED } from '#services/rotation_scheduler'
@@ -65,6 +68,11 @@ export interface KekStatus extends Omit<KekSummary, 'exists'> {
   lastRun: RotationRunView | null
   /** finished_at of the newest `completed` run. */
   lastSuccessAt: string | null
+  /**
+   * The KMS's requests/s budget as rows/s (cloud drivers) and, while a run
+   * is held to it, `quota-bound: ETA …`.
+   */
+  quota: QuotaStatus
 }
 
 /** GET /rotations/status. */
@@ -145,7 +153,7 @@ export class RotationStatusService {
       } as const
     })
     names.forEach((name, index) => {
-      const { info, error } = infos[index]
+      const { info, error, ceiling } = infos[index]
       const perVersion = counts.get(name) ?? new Map<number, number>()
       if (kekName && !info && !error && perVersion.size === 0 && !runs.has(name)) return
       const summary = this.inventory.summary(name, info, perVersion, now)
@@ -162,6 +170,7 @@ export class RotationStatusService {
         ),
         ...authorizations[index],
         ...this.#runViews(runs.get(name), live.has(name)),
+        quota: this.#quota(ceiling, runs.get(name)?.running ?? null),
       })
     })
     const verifier = await roleVerifier()
@@ -177,14 +186,43 @@ export class RotationStatusService {
     }
   }
 
-  /** The KMS's view of a KEK, or the (secret-free) reason it could not be read. */
-  async #readKey(name: string): Promise<{ info: KekInfo | null; error: string | null }> {
+  /**
+   * The KMS's view of a KEK, or the (secret-free) reason it could not be
+   * read; and its driver's rows/s ceiling.
+   */
+  async #readKey(
+    name: string
+  ): Promise<{ info: KekInfo | null; error: string | null; ceiling: number | undefined }> {
+    let ceiling: number | undefined
     try {
       const driver = await this.kms.forKek(name)
-      return { info: await withTimeout(driver.readKey(name), KMS_TIMEOUT_MS), error: null }
+      ceiling = driver.rewrapRowsPerSecondCeiling?.()
+      const info = await withTimeout(driver.readKey(name), KMS_TIMEOUT_MS)
+      return { info, error: null, ceiling }
     } catch (error) {
-      return { info: null, error: safeMessage(error) }
+      return { info: null, error: safeMessage(error), ceiling }
     }
+  }
+
+  /** The ceiling, and whether the running run is held to it (its throttle from its options). */
+  #quota(ceiling: number | undefined, running: RotationRun | null): QuotaStatus {
+    if (!running) return quotaStatus(ceiling, null)
+    const config = app.config.get<RewrapConfig>('rewrap').rotation
+    const option = (key: string, fallback: number) => {
+      const value = running.options[key]
+      return typeof value === 'number' && Number.isFinite(value) ? value : fallback
+    }
+    const progress = RunTransformer.progress(running)
+    return quotaStatus(ceiling, {
+      left: progress.total - progress.done,
+      rowsPerSecond: progress.rowsPerSecond,
+      settings: {
+        estimateRowsPerSecond: config.estimateRowsPerSecond,
+        batchSize: option('batchSize', config.batchSize),
+        sleepMs: option('sleepMs', config.sleepMs),
+        maxRate: option('maxRate', config.maxRate),
+      },
+    })
   }
 
   /** Stale rows and the due date from the latest version's creation. */

@@ -33,15 +33,7 @@ export async function startForeground(
   options: BenchOptions,
   children: Child[]
 ): Promise<ForegroundLoad> {
-  const httpPort = await freePort()
-  children.push(
-    await startChild(
-      'server',
-      [TS_LOADER, 'bin/server.ts'],
-      { PORT: String(httpPort), HOST: '127.0.0.1' },
-      () => answers(`http://127.0.0.1:${httpPort}/health/live`)
-    )
-  )
+  const httpPort = await startServer(children)
   const { TokenService } = await import('#services/token_service')
   const tokens = await app.container.make(TokenService)
   const created = await tokens.create({ name: 'bench', abilities: ['entries:read'] })
@@ -55,6 +47,23 @@ export async function startForeground(
   })
   log(`HTTP server listening on 127.0.0.1:${httpPort}`)
   return load
+}
+
+/**
+ * Starts the HTTP server (bin/server.ts) as a child on a free loopback
+ * port, pushed onto `children`; answers the port once it is live.
+ */
+export async function startServer(children: Child[]): Promise<number> {
+  const httpPort = await freePort()
+  children.push(
+    await startChild(
+      'server',
+      [TS_LOADER, 'bin/server.ts'],
+      { PORT: String(httpPort), HOST: '127.0.0.1' },
+      () => answers(`http://127.0.0.1:${httpPort}/health/live`)
+    )
+  )
+  return httpPort
 }
 
 /**

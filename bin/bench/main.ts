@@ -17,7 +17,9 @@
 |    → scales.ts (one module per variant).
 |    Every Rewrap variant rotates the KEK first (Step A) and rewraps all
 |    rows to the new version: each starts from the same N stale rows.
-| 5. Targets judged, summary printed, JSON written → targets.ts, summary.ts
+| 5. Cloud drivers (aws-kms, azure-keyvault) against their stand-ins with
+|    an injected latency per answer → cloud.ts
+| 6. Targets judged, summary printed, JSON written → targets.ts, summary.ts
 |
 */
 import 'reflect-metadata'
@@ -25,6 +27,7 @@ import { log } from './log.js'
 import { checkpoint, exposeGc } from './memory.js'
 import { parseOptions } from './options.js'
 import { createContext, startApp, tearDown, type Held } from './setup.js'
+import { cloudTargets } from './cloud_report.js'
 import { printSummary, writeResults } from './summary.js'
 import { evaluateTargets } from './targets.js'
 
@@ -43,14 +46,21 @@ export async function main(argv: string[]) {
   try {
     const started = await startApp(options, held)
     // The phases import app services, which read the app at import time: loaded once it booted.
-    const { runScales } = await import('./scales.js')
+    const { emptyScaleResults, runScales } = await import('./scales.js')
     checkpoint('app booted')
     const { ctx, postgres } = await createContext(started, options, { startedAt, gc }, held)
     checkpoint('children and load worker started')
 
-    const results = await runScales(ctx)
-    const targets = evaluateTargets(results.full, results.small, results.idle, results.floorFull)
-    printSummary(options, results, targets)
+    const results = options.cloudOnly ? emptyScaleResults() : await runScales(ctx)
+    const { cloudVariants } = await import('./cloud.js')
+    const cloud = options.skipCloud ? [] : await cloudVariants(ctx)
+    const targets = [
+      ...(options.cloudOnly
+        ? []
+        : evaluateTargets(results.full, results.small, results.idle, results.floorFull)),
+      ...cloudTargets(cloud),
+    ]
+    printSummary(options, results, targets, cloud)
     const file = writeResults(
       {
         startedAt,
@@ -60,7 +70,8 @@ export async function main(argv: string[]) {
         rotationDefaults: started.app.config.get('rewrap.rotation'),
       },
       results,
-      targets
+      targets,
+      cloud
     )
     log(`results written to ${file}`)
   } finally {

@@ -35,6 +35,20 @@ export interface BenchOptions {
   cliArgs: string[]
   /** Folder of the JSON results. */
   outDir: string
+  /** Skip the cloud-driver rows (aws-kms, azure-keyvault against their stand-ins). */
+  skipCloud: boolean
+  /** Only the cloud-driver rows (no seeding of the main table, no other variant). */
+  cloudOnly: boolean
+  /** Latencies the stand-ins add to every answer, ms (one row each). */
+  cloudLatencies: number[]
+  /** Requests in flight of the cloud drivers in the latency rows. */
+  cloudConcurrency: number
+  /** Requests/s ceiling of the cloud drivers in the latency rows. */
+  cloudRps: number
+  /** Rows of a cloud row at most. */
+  cloudRows: number
+  /** Seconds a cloud row should last at its bound (sets its rows). */
+  cloudSeconds: number
 }
 
 /** The runbook's V8 heap flags for background processes. */
@@ -59,6 +73,15 @@ const HELP = `Usage: npm run bench -- [options]
                         "" = V8's own heap sizing)
   --cli-args "FLAGS"    extra rotate:kek flags, e.g. "--nice-ratio 9 --batch-size 250"
   --out DIR             results folder (default bench-results)
+  --skip-cloud          skip the aws-kms / azure-keyvault rows
+  --cloud-only          only the aws-kms / azure-keyvault rows
+  --cloud-latency "5,20"  ms the stand-ins add to every answer (one row each)
+  --cloud-concurrency N requests in flight of the cloud drivers (default 4)
+  --cloud-rps N         their requests/s ceiling in those rows (default 10000,
+                        AWS's account quota: the concurrency is the bound);
+                        each driver also runs once with its own defaults
+  --cloud-rows N        rows of a cloud row at most (default 10000)
+  --cloud-seconds N     a cloud row's rows: about N seconds at its bound (default 10)
 
 Database: DATABASE_URL (used as is), else BENCH_PG_URL (admin URL: the bench
 creates and drops database rewrap_bench), else an embedded PostgreSQL under ./tmp.`
@@ -84,6 +107,13 @@ export function parseOptions(argv: string[]): BenchOptions {
       'cli-node-options': { type: 'string' },
       'cli-args': { type: 'string' },
       'out': { type: 'string' },
+      'skip-cloud': { type: 'boolean' },
+      'cloud-only': { type: 'boolean' },
+      'cloud-latency': { type: 'string' },
+      'cloud-concurrency': { type: 'string' },
+      'cloud-rps': { type: 'string' },
+      'cloud-rows': { type: 'string' },
+      'cloud-seconds': { type: 'string' },
       'help': { type: 'boolean', short: 'h' },
     },
   })
@@ -116,5 +146,14 @@ export function parseOptions(argv: string[]): BenchOptions {
     cliNodeOptions: values['cli-node-options'] ?? DEFAULT_CLI_NODE_OPTIONS,
     cliArgs: (values['cli-args'] ?? '').split(/\s+/).filter(Boolean),
     outDir: values['out'] ?? 'bench-results',
+    skipCloud: values['skip-cloud'] ?? false,
+    cloudOnly: values['cloud-only'] ?? false,
+    cloudLatencies: (values['cloud-latency'] ?? '5,20')
+      .split(',')
+      .map((v) => int('cloud-latency', v.trim(), 0, 1)),
+    cloudConcurrency: int('cloud-concurrency', values['cloud-concurrency'], 4, 1),
+    cloudRps: int('cloud-rps', values['cloud-rps'], 10_000, 1),
+    cloudRows: int('cloud-rows', values['cloud-rows'], 10_000, 1000),
+    cloudSeconds: int('cloud-seconds', values['cloud-seconds'], 10, 1),
   }
 }

@@ -87,6 +87,18 @@ export async function runAce(
   env: NodeJS.ProcessEnv = {},
   options: { sampleRss?: boolean; entry?: string } = {}
 ): Promise<AceResult> {
+  return spawnAce(args, env, options).done
+}
+
+/**
+ * Starts `node ace <args>`: the child (to stop it early) and its
+ * completion as {@link runAce} answers it.
+ */
+export function spawnAce(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { sampleRss?: boolean; entry?: string } = {}
+): { child: ChildProcess; done: Promise<AceResult> } {
   const began = performance.now()
   const { child, logFile } = start(
     `ace-${args[0].replace(/\W/g, '_')}`,
@@ -103,15 +115,18 @@ export async function runAce(
     if (rss && Number.isFinite(rss.hwmMb)) peak = Math.max(peak ?? 0, rss.hwmMb, rss.rssMb)
   }
   const timer = options.sampleRss ? setInterval(sample, 50) : undefined
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', resolve)
-  })
-  clearInterval(timer)
-  if (code !== 0) {
-    throw new Error(`node ace ${args[0]} exited with ${code}:\n${tail(logFile)}`)
-  }
-  return { stdout, seconds: (performance.now() - began) / 1000, peakRssMb: peak }
+  const done = (async () => {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject)
+      child.once('exit', resolve)
+    })
+    clearInterval(timer)
+    if (code !== 0) {
+      throw new Error(`node ace ${args[0]} exited with ${code}:\n${tail(logFile)}`)
+    }
+    return { stdout, seconds: (performance.now() - began) / 1000, peakRssMb: peak }
+  })()
+  return { child, done }
 }
 
 /**

@@ -112,6 +112,11 @@ async function fullScale(ctx: Context, seeding: Record<string, number>) {
   return { idle, full, hot: hotResult, floorFull }
 }
 
+/** What `--cloud-only` leaves of the scales: nothing. */
+export function emptyScaleResults(): ScaleResults {
+  return { seeding: {}, small: [], full: [], idle: null, hot: null, floorFull: null }
+}
+
 /** Both scales, in order. */
 export async function runScales(ctx: Context): Promise<ScaleResults> {
   const seeding: Record<string, number> = {}

@@ -4,6 +4,11 @@
 |--------------------------------------------------------------------------
 */
 import type { Context } from './context.js'
+
+/** What seeding needs and sets: the `Context` of a bench run, or the load harness's. */
+export type SeedTarget = Pick<Context, 'db' | 'kekName' | 'current' | 'ids'> & {
+  options: { seedBatch: number }
+}
 import { log } from './log.js'
 import { runAce } from './processes.js'
 
@@ -18,7 +23,7 @@ export interface Seeded {
  * process, so the benchmark process's memory stays what the rotations use);
  * sets `ctx.current` and `ctx.ids` from the table.
  */
-export async function seed(ctx: Context, rows: number): Promise<Seeded> {
+export async function seed(ctx: SeedTarget, rows: number): Promise<Seeded> {
   const result = await runAce([
     'demo:seed',
     '--kek',

@@ -46,7 +46,9 @@ export async function startApp(options: BenchOptions, held: Held): Promise<Start
   log(`database ${describeUrl(database.url)} (${database.source})`)
   useBenchEnvironment(database.url)
   await migrate()
-  const cliEntry = options.cliFromSource ? 'ace.js' : await buildApp()
+  // The build is for the rotate:kek variant only.
+  const cliEntry =
+    options.cliFromSource || options.cloudOnly || !options.cli ? 'ace.js' : await buildApp()
   const app = (held.app = await bootApp())
   return { app, database, cliEntry }
 }

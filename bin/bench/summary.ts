@@ -11,18 +11,37 @@ import { checkpoints } from './memory.js'
 import type { BenchOptions } from './options.js'
 import { table, writeJson, type TargetResult } from './report.js'
 import type { ScaleResults } from './scales.js'
+import { cloudTable, type CloudRow } from './cloud_report.js'
 
 /** The text summary on stdout: both tables, the HOT passes, the targets. */
 export function printSummary(
   options: BenchOptions,
   results: ScaleResults,
-  targets: TargetResult[]
+  targets: TargetResult[],
+  cloud: CloudRow[]
 ) {
-  const { small, full, idle, hot } = results
+  const { small, full } = results
   const out: string[] = []
   if (small.length) {
     out.push(`\nSmall scale: ${options.rssRows.toLocaleString()} rows`, table(small))
   }
+  if (full.length) printScales(out, options, results)
+  if (cloud.length) {
+    out.push(
+      '\nCloud drivers against their stand-ins (kms:serve --latency-ms), full speed, no foreground load:',
+      cloudTable(cloud)
+    )
+  }
+  out.push('\nTargets:')
+  for (const t of targets)
+    out.push(
+      `  [${t.pass === null ? 'INFO' : t.pass ? 'PASS' : 'FAIL'}] ${t.target}: ${t.measured}`
+    )
+  process.stdout.write(out.join('\n') + '\n')
+}
+
+function printScales(out: string[], options: BenchOptions, results: ScaleResults) {
+  const { full, idle, hot } = results
   out.push(`\nFull scale: ${options.rows.toLocaleString()} rows`, table(full))
   out.push(
     `* extrapolated from ${options.publishedRows.toLocaleString()} rows. ×floor: against the median floor pass of the same scale.`,
@@ -37,12 +56,6 @@ export function printSummary(
       )
     }
   }
-  out.push('\nTargets:')
-  for (const t of targets)
-    out.push(
-      `  [${t.pass === null ? 'INFO' : t.pass ? 'PASS' : 'FAIL'}] ${t.target}: ${t.measured}`
-    )
-  process.stdout.write(out.join('\n') + '\n')
 }
 
 /** Everything a run's JSON file holds besides its measurements. */
@@ -55,7 +68,12 @@ export interface RunInfo {
 }
 
 /** Writes the JSON results under `--out`; answers the file's path. */
-export function writeResults(run: RunInfo, results: ScaleResults, targets: TargetResult[]) {
+export function writeResults(
+  run: RunInfo,
+  results: ScaleResults,
+  targets: TargetResult[],
+  cloud: CloudRow[]
+) {
   return writeJson(run.options.outDir, run.startedAt, {
     startedAt: run.startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
@@ -69,6 +87,7 @@ export function writeResults(run: RunInfo, results: ScaleResults, targets: Targe
     small: results.small,
     full: results.full,
     hot: results.hot,
+    cloud,
     targets,
   })
 }

@@ -174,4 +174,32 @@ test.group('kms:serve --api aws-kms (child process)', () => {
       /E_KMS_CONFIG: KMS misconfigured: kms:serve --api aws-kms needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/
     )
   }).timeout(120_000)
+
+  test('--latency-ms delays every answer; a value out of range is refused with E_KMS_CONFIG', async ({
+    assert,
+    cleanup,
+  }) => {
+    const port = await freePort()
+    const { credentials, env } = credentialsEnv()
+    const served = spawnServe(['--port', String(port), '--latency-ms', '300'], env)
+    cleanup(() => void (served.child.exitCode === null && served.child.kill('SIGKILL')))
+    const url = `http://127.0.0.1:${port}`
+    await listening(served, url)
+    assert.include(served.output(), '300 ms added to every answer')
+    const { driver } = awsDriverFor({ url, region: 'us-east-1', credentials })
+    cleanup(() => driver.close())
+    const sent = performance.now()
+    assert.isNull(await driver.readKey(`latency-${randomId()}`))
+    // A lower bound only (a timer fires no sooner than asked): never flaky.
+    assert.isAtLeast(performance.now() - sent, 300)
+
+    for (const [args, line] of [
+      [['--latency-ms', '2.5'], /E_KMS_CONFIG: --latency-ms must be an integer from 0 to 60000/],
+      [['--latency-ms', '60001'], /E_KMS_CONFIG: --latency-ms must be an integer from 0 to 60000/],
+    ] as const) {
+      const refused = spawnServe(['--port', String(await freePort()), ...args], env)
+      assert.equal(await refused.exit, 1)
+      assert.match(refused.output(), line)
+    }
+  }).timeout(180_000)
 })

@@ -143,7 +143,7 @@ export class AwsKmsServer {
     this.#peakInFlight = this.#inFlight
   }
 
-  /** TEST-ONLY: delay added to every request before it is answered. */
+  /** Delay added to every request before it is answered (tests; `kms:serve --latency-ms`). */
   setLatency(ms: number) {
     this.#latencyMs = Math.max(0, ms)
   }

@@ -6,9 +6,9 @@
 | Lets a test make the server answer the next matching requests with a
 | canned AWS error (ThrottlingException, KMSInternalException 500, 503…)
 | or a dropped connection
-| before anything reaches the key model, and add latency to every call, to
-| prove a client's pacing and retries over real HTTP. `kms:serve` never
-| exposes it.
+| before anything reaches the key model, to prove a client's pacing and
+| retries over real HTTP. `kms:serve` never exposes it (only the added
+| latency, AwsKmsServer.setLatency, as `--latency-ms`).
 |
 */
 import { AwsKmsError } from '#kms/aws_server/aws_error'

@@ -16,6 +16,8 @@ export interface AwsServeEnv {
   /** Keys kept in this file, sealed under KMS_ROOT_KEY; in memory when absent. */
   stateFile?: string
   rootKey?: string
+  /** Delay added to every answer, ms (`--latency-ms`: benchmarks). */
+  latencyMs?: number
   logger?: { info: (msg: string) => void; warn: (msg: string) => void }
 }
 
@@ -39,5 +41,6 @@ export function createAwsKmsServer(config: AwsServeEnv): AwsKmsServer {
     onChange: stateFile && rootKey ? (model) => saveState(model, stateFile, rootKey) : undefined,
   })
   if (stateFile && rootKey) loadState(server.model, stateFile, rootKey)
+  if (config.latencyMs) server.setLatency(config.latencyMs)
   return server
 }

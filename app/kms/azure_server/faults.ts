@@ -6,7 +6,8 @@
 | A FIFO of canned failures, each answering one matching request before it
 | reaches the store, in Key Vault's error shape: 429 Throttled with
 | Retry-After, 5xx, 403 Forbidden (RBAC)… Also a latency added to every
-| request (benchmarks, timeouts). Nothing in `kms:serve` exposes them.
+| request (benchmarks, timeouts). `kms:serve` exposes only the latency
+| (`--latency-ms`).
 |
 */
 import { AzureHttpError } from '#kms/azure_server/wire'

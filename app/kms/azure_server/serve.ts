@@ -14,6 +14,8 @@ export interface AzureServeOptions {
   /** PEM files of the HTTPS listener (Key Vault clients need TLS). */
   tlsCertFile?: string
   tlsKeyFile?: string
+  /** Delay added to every answer, ms (`--latency-ms`: benchmarks). */
+  latencyMs?: number
   logger?: TransitLogger
 }
 
@@ -39,12 +41,14 @@ export async function createAzureStandIn(options: AzureServeOptions) {
     read(options.tlsKeyFile, '--tls-key'),
   ])
   try {
-    return new AzureKeyVaultServer({
+    const server = new AzureKeyVaultServer({
       token: options.token,
       tlsCert,
       tlsKey,
       logger: options.logger,
     })
+    server.latencyMs = options.latencyMs ?? 0
+    return server
   } catch (error) {
     if ((error as any)?.code === 'E_KMS_CONFIG') throw error
     throw new E_KMS_CONFIG(['--tls-cert / --tls-key: not a usable PEM certificate and key'])
