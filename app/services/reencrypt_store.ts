@@ -130,7 +130,10 @@ export class ReencryptStore implements RunStore<ReencryptRun, SourceRow, Reencry
           [input.fromKek, input.toKek, input.totalRows, JSON.stringify(input.options)]
         )
         const run = toRun(rows[0])
-        return { run, approvals: (await input.authorize?.(trx, `reencrypt run #${run.id}`)) ?? null }
+        return {
+          run,
+          approvals: (await input.authorize?.(trx, `reencrypt run #${run.id}`)) ?? null,
+        }
       },
       ({ run, approvals }) => {
         const entry = runAuditEntry('reencrypt', run, { status: 'running', created: true })
