@@ -8,7 +8,7 @@ import { KekPolicies } from '#services/kek_policies'
 import { AuditChainMonitor } from '#services/audit_chain_monitor'
 import { AuditExportService } from '#services/audit_export_service'
 import { Clock } from '#services/clock'
-import { ConfiguredApprovals, ConsoleApprovals } from '#services/console_approvals'
+import { ConsoleApprovals, StoredApprovals } from '#services/console_approvals'
 import { AuditVerdictCache } from '#services/console_service'
 
 /**
@@ -44,8 +44,8 @@ export default class AppProvider {
       )
     })
     this.app.container.singleton(AuditVerdictCache, () => new AuditVerdictCache())
-    // The console's Approvals panel: what exists today (policies, dual control off).
-    this.app.container.bind(ConsoleApprovals, () => new ConfiguredApprovals())
+    // The console's Approvals panel: the stored requests and the dual-control switch.
+    this.app.container.bind(ConsoleApprovals, (resolver) => resolver.make(StoredApprovals))
     this.app.container.singleton(DekCacheListener, async (resolver) => {
       const config = this.app.config.get<RewrapConfig>('rewrap').dekCache.invalidation
       const connection = this.app.config.get<{ connectionString: string }>(

@@ -6,14 +6,19 @@
 | What the console shows under "Approvals": whether dual control is
 | enforced, the standing policies (roles each governed act requires), the
 | pending approval requests with the roles still missing and who signed.
-| The panel renders whatever a `ConsoleApprovals` gives; the built-in one
-| reports what exists today: the policies of config/governance.ts, dual
-| control not enforced, no requests. An approvals service binds its own
-| implementation in providers/app_provider.ts.
+| The panel renders whatever a `ConsoleApprovals` gives (a container
+| binding, providers/app_provider.ts); the built-in one reads the stored
+| approval requests (ApprovalService) and the dual-control switch.
 |
 */
+import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import { GOVERNED_ACTS, type GovernanceConfig } from '#app/governance_config'
+import { ApprovalService } from '#services/approval_service'
+import { DualControl } from '#services/dual_control'
+
+/** Pending requests the panel lists (newest first). */
+const PENDING_SHOWN = 20
 
 /** One signature on a request: who, in which role. */
 export interface ConsoleApprovalSigner {
@@ -55,20 +60,41 @@ export abstract class ConsoleApprovals {
 }
 
 /**
- * Today's approvals view: the configured policies, dual control off, no
- * pending requests (approval requests are not stored yet).
+ * The approvals the service holds: dual control from the one switch, the
+ * roles each governed act requires (config/governance.ts), and the pending
+ * requests (newest first) with the roles still missing and who signed.
  */
-export class ConfiguredApprovals extends ConsoleApprovals {
-  constructor(private governance: GovernanceConfig | undefined = undefined) {
+@inject()
+export class StoredApprovals extends ConsoleApprovals {
+  constructor(
+    private approvals: ApprovalService,
+    private dualControl: DualControl
+  ) {
     super()
   }
 
-  /** Policies from config/governance.ts; dual control not enforced; nothing pending. */
+  /** The panel's data now. */
   async view(): Promise<ConsoleApprovalsView> {
-    const config = this.governance ?? app.config.get<GovernanceConfig | undefined>('governance')
-    const policies = config
-      ? GOVERNED_ACTS.map((act) => ({ act, roles: [...config.required[act]] }))
-      : []
-    return { dualControl: false, policies, pending: [] }
+    const config = app.config.get<GovernanceConfig>('governance')
+    const policies = GOVERNED_ACTS.map((act) => ({ act, roles: [...config.required[act]] }))
+    const pending = await this.approvals.list({ state: 'pending', limit: PENDING_SHOWN })
+    return {
+      dualControl: this.dualControl.enabled,
+      policies,
+      pending: pending.map((status) => ({
+        id: status.said,
+        action: status.request.action,
+        kek: status.request.kek,
+        requestedBy: status.request.requester,
+        createdAt: status.request.created,
+        expiresAt: status.request.expires,
+        missingRoles: status.missing,
+        signers: status.signers.map((signer) => ({
+          approver: signer.name ?? signer.aid,
+          role: signer.roles.join(', ') || 'no required role',
+          signedAt: signer.signedAt,
+        })),
+      })),
+    }
   }
 }

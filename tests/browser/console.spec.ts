@@ -17,7 +17,7 @@ import { holdRows, advisoryLocksReleased } from '#tests/helpers/pg_sessions'
 import { createKek, kekName, seed } from '#tests/helpers/rotation'
 import { waitFor } from '#tests/helpers/wait'
 import { KeyRotationService } from '#services/key_rotation_service'
-import { ConsoleApprovals, type ConsoleApprovalsView } from '#services/console_approvals'
+import { ApprovalService } from '#services/approval_service'
 
 const skipReason = browserSkipReason()
 
@@ -236,44 +236,30 @@ test.group('console in a browser', (group) => {
   test('the approvals panel: dual control warning, policies and a pending request', async ({
     visit,
     assert,
-    cleanup,
   }) => {
     const token = await createToken(['rotation:read'])
     const page = await visit('/console/sign-in')
     await signIn(page, token)
 
-    // Today: dual control is not enforced; the configured policies show.
+    // The suite runs with DUAL_CONTROL=off: dual control is not enforced; the configured policies show.
     assert.include(await page.locator('#dual-control-off').innerText(), 'Dual control is off')
-    assert.include(await page.locator('#no-pending').innerText(), 'No approval request is pending')
     const policies = await page.locator('#policies').innerText()
     assert.match(policies, /rotate\s+cto \+ security_officer/)
 
-    // A provider with a pending request (the panel renders what ConsoleApprovals gives).
-    const pending: ConsoleApprovalsView = {
-      dualControl: true,
-      policies: [{ act: 'rotate', roles: ['cto', 'security_officer'] }],
-      pending: [
-        {
-          id: 'req-1',
-          action: 'rotate',
-          kek: 'orders',
-          requestedBy: 'alice',
-          createdAt: null,
-          expiresAt: null,
-          missingRoles: ['security_officer'],
-          signers: [{ approver: 'carol', role: 'cto', signedAt: null }],
-        },
-      ],
-    }
-    app.container.swap(ConsoleApprovals, () => ({ view: async () => pending }))
-    cleanup(() => app.container.restore(ConsoleApprovals))
+    // A real pending request (ApprovalService, as approval:request makes one).
+    const approvals = await app.container.make(ApprovalService)
+    const request = await approvals.create({
+      action: 'rotate',
+      kek: 'orders',
+      params: {},
+      requester: 'alice',
+    })
     await page.reload()
-    const request = page.locator('#approvals [data-request-id="req-1"]')
-    await request.waitFor()
-    assert.include(await request.innerText(), 'rotate of orders')
-    assert.equal(await request.locator('[data-field="missing"]').innerText(), 'security_officer')
-    assert.include(await request.innerText(), 'carol as cto')
-    assert.equal(await page.locator('#dual-control-off').count(), 0)
+    const row = page.locator(`#approvals [data-request-id="${request.said}"]`)
+    await row.waitFor()
+    assert.include(await row.innerText(), 'rotate of orders')
+    assert.equal(await row.locator('[data-field="missing"]').innerText(), 'cto, security_officer')
+    assert.include(await row.innerText(), 'nobody yet')
     await page.locator('#approvals').screenshot({ path: screenshotPath('08-pending-approval') })
   })
 })
