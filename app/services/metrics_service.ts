@@ -90,7 +90,7 @@ const gauges = {
     registers,
   }),
   runTotal: new Gauge({
-    name: 'rewrap_rotation_rows_total',
+    name: 'rewrap_rotation_rows_planned',
     help: 'Rows to handle by the running rotation run of the KEK',
     labelNames: ['kek'] as const,
     registers,

@@ -118,7 +118,7 @@ export class ReencryptService {
     }
     if (!(await this.findUnfinished(from))) await this.gate.check(act)
 
-    const kind = this.#kind(fromDriver, toDriver)
+    const kind = this.#kind(fromDriver, toDriver, { from, to })
     return runUnderLock(this.locks, this.clock, {
       lockKey: lockKeys.reencrypt(from),
       busy: () => new E_REENCRYPT_REFUSED([`a re-encrypt of "${from}" is already running`]),
@@ -242,7 +242,8 @@ export class ReencryptService {
 
   #kind(
     fromDriver: KmsDriver,
-    toDriver: KmsDriver
+    toDriver: KmsDriver,
+    keks: { from: string; to: string }
   ): RunKind<ReencryptRun, SourceRow, ReencryptedBatch> {
     return {
       label: 're-encrypt',
@@ -255,7 +256,7 @@ export class ReencryptService {
         for (const id of batch.prepared.ids) this.cache.forgetRow(id)
         if (outcome.failed > 0) {
           logger.warn(
-            { failed: outcome.failed },
+            { ...keks, failed: outcome.failed },
             're-encrypt: rows could not be read; left in place'
           )
         }

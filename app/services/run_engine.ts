@@ -281,7 +281,9 @@ export class RunEngine {
           finished_at: this.clock.now(),
           last_error: kind.leftoverMessage(run, remaining),
         })
-        logger.warn({ ...kind.logContext(run), remaining }, `${kind.label} completed with errors`)
+        // Each failed row was warned when it failed; the end of the run is an info record (the
+        // command's summary and the run row say it with the counts, once).
+        logger.info({ ...kind.logContext(run), remaining }, `${kind.label} completed with errors`)
         return final
       }
       // Rows written at an old state while the scan ran: another pass.

@@ -516,7 +516,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     }
     assert.equal(gauge('rewrap_rotation_running'), 1)
     assert.equal(gauge('rewrap_rotation_stalled'), 0)
-    assert.equal(gauge('rewrap_rotation_rows_total'), 1500)
+    assert.equal(gauge('rewrap_rotation_rows_planned'), 1500)
     assert.equal(gauge('rewrap_rotation_rows_done'), 700)
     assert.isAbove(gauge('rewrap_rotation_rows_per_second')!, 0)
 
