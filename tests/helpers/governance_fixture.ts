@@ -100,6 +100,8 @@ export interface GovernanceFixture {
   credentials: Map<string, SignedCredential>
   /** Registers another approver holding `roles` (credentials from the fixture's authority). */
   approver(name: string, roles: string[]): Promise<TestAid>
+  /** Issues a credential granting `role` to `subject` (not registered). */
+  issue(subject: TestAid, role: string): SignedCredential
   /** Issues and registers a credential granting `role` to `subject`. */
   grant(subject: TestAid, role: string): Promise<SignedCredential>
   /** Asks for an act; answers the request SAID. */
@@ -124,14 +126,16 @@ export async function governanceFixture(): Promise<GovernanceFixture> {
   const tag = randomBytes(3).toString('hex')
   const authority = await registerNew(`authority-${tag}`, true)
   const credentials = new Map<string, SignedCredential>()
-  const grant = async (subject: TestAid, role: string) => {
-    const signed = issueRoleCredential({
+  const issue = (subject: TestAid, role: string) =>
+    issueRoleCredential({
       issuer: authority.est,
       signers: authority.current,
       subject: subject.state.aid,
       role,
       dt: new Date(Date.now() - 60_000).toISOString(),
     })
+  const grant = async (subject: TestAid, role: string) => {
+    const signed = issue(subject, role)
     const service = await app.container.make(CredentialService)
     await arranging(() => service.register(signed, { actor: 'tests' }))
     credentials.set(`${subject.state.aid}/${role}`, signed)
@@ -150,6 +154,7 @@ export async function governanceFixture(): Promise<GovernanceFixture> {
     officer,
     credentials,
     approver,
+    issue,
     grant,
     async request(action, kek, params = {}, expiresInMs) {
       const approvals = await app.container.make(ApprovalService)
