@@ -101,7 +101,8 @@ test.group('registry changes under dual control', (group) => {
 
     await rejectsWith(approvers.register(input, { actor: 'eve' }), 'E_APPROVAL_REQUIRED')
     assert.isNull(await approverRow(aid), 'nothing stored')
-    assert.equal((await refusedFor('approver', 'E_APPROVAL_REQUIRED'))?.actor, 'eve')
+    const refusal = await refusedFor('approver', 'E_APPROVAL_REQUIRED')
+    assert.equal(refusal?.actor, 'eve')
 
     const half = await f.request('approver', '-', { aid })
     await f.sign(half, f.cto)
@@ -135,7 +136,9 @@ test.group('registry changes under dual control', (group) => {
     )
     // The holder's own rotation is not governed.
     const rotated = await f.rotate(carol)
-    assert.equal((await approvers.keyState(aid)).sn, rotated.state.sn)
+    const state = await approvers.keyState(aid)
+    assert.equal(state.sn, rotated.state.sn)
+    assert.lengthOf(await auditRecordsOf('approver.rotate', 'aid', aid), 1)
     await assertAuditChainIntact(assert)
   })
 
