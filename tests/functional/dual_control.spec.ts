@@ -168,6 +168,7 @@ test.group('dual control: the server at boot', () => {
         .filter(Boolean)
         .map((line) => JSON.parse(line))
     }
+    const saved = app.config.get<boolean>('governance.dualControl')
     try {
       setDualControl(true)
       const dualControl = await app.container.make(DualControl)
@@ -201,6 +202,7 @@ test.group('dual control: the server at boot', () => {
       assert.lengthOf(afterOn, before + 2)
       assert.equal(afterOn.at(-1)!.record.a.outcome, 'on')
     } finally {
+      setDualControl(saved)
       rmSync(home, { recursive: true, force: true })
     }
   }).timeout(240_000)
