@@ -4,8 +4,9 @@
 |--------------------------------------------------------------------------
 |
 | A request names an action (`rotate`, `retire`, `unretire`, `trim`,
-| `reencrypt`, or the scheduler's `standing-rotation` policy), a KEK and
-| the parameters that change what the act does. Operational knobs (batch
+| `reencrypt`, the scheduler's `standing-rotation` policy, or a registry
+| change: `approver`, `credential`, `credential-revocation`), a KEK (`-`
+| for registry changes) and the parameters that change what the act does. Operational knobs (batch
 | size, sleep, rate, nice ratio) are not governed and never appear here.
 | Pure: the entry points compute the parameters of the act about to run
 | with the functions below, and an approval must carry exactly those.
