@@ -2,14 +2,14 @@ import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { E_GOVERNANCE_INPUT } from '#app/errors'
-import { REQUEST_ACTIONS } from '#app/governance/acts'
+import { REGISTRY_KEK, REQUEST_ACTIONS } from '#app/governance/acts'
 import { GovernanceCommand } from '#app/commands/governance_command'
 import { ApprovalService } from '#services/approval_service'
 import { ApprovalTransformer } from '#transformers/approval_transformer'
 import { createApprovalValidator } from '#validators/approval'
 
 /**
- * `node ace approval:request <action> --kek <k> [--param k=v …] [--expires-in 24h] [--json]`
+ * `node ace approval:request <action> [--kek <k>] [--param k=v …] [--expires-in 24h] [--json]`
  */
 export default class ApprovalRequestCommand extends GovernanceCommand {
   static commandName = 'approval:request'
@@ -19,10 +19,13 @@ export default class ApprovalRequestCommand extends GovernanceCommand {
     `Actions: ${REQUEST_ACTIONS.join(', ')}. Parameters that matter (and only those) go in --param:`,
     'rotate: target_version=N or rotate=false; unretire: to=N; reencrypt: to=<kek> (required);',
     'standing-rotation: cryptoperiod=90d until=<date> (the scheduler policy, reused until then).',
+    'Registry changes take no --kek: approver: aid=<AID> (authority=true for a role authority);',
+    'credential, credential-revocation: said=<credential SAID>.',
     'Approvers then sign the SAID (approval:sign); the act runs with --approval <said>.',
     '{{ binaryName }} approval:request rotate --kek orders --json',
     '{{ binaryName }} approval:request reencrypt --kek orders --param to=orders-2027 --expires-in 2h',
     '{{ binaryName }} approval:request standing-rotation --kek orders --param cryptoperiod=90d --param until=2027-12-31',
+    '{{ binaryName }} approval:request approver --param aid=E… --json',
   ]
   static options: CommandOptions = { startApp: true }
 
@@ -30,8 +33,10 @@ export default class ApprovalRequestCommand extends GovernanceCommand {
   @args.string({ description: `Action (${REQUEST_ACTIONS.join(', ')})` })
   declare action: string
 
-  /** The KEK it acts on (reencrypt: the source KEK). */
-  @flags.string({ description: 'KEK the act is on (reencrypt: the source KEK)' })
+  /** The KEK it acts on (reencrypt: the source KEK); none for registry changes. */
+  @flags.string({
+    description: 'KEK the act is on (reencrypt: the source KEK; none for approver, credential…)',
+  })
   declare kek?: string
 
   /** Governed parameters, `name=value`. */
@@ -72,7 +77,7 @@ export default class ApprovalRequestCommand extends GovernanceCommand {
     })
     const view = ApprovalTransformer.transform(status)
     this.print(view, [
-      `Request ${view.said}: ${view.action} of KEK "${view.kek}", valid until ${view.expires}`,
+      `Request ${view.said}: ${view.action} ${view.kek === REGISTRY_KEK ? JSON.stringify(view.params) : `of KEK "${view.kek}"`}, valid until ${view.expires}`,
       `Needs approval by: ${view.required.join(', ')}`,
       `Approvers sign it with: approval:sign ${view.said} --keystore <file>`,
     ])

@@ -39,7 +39,7 @@ export default class ApproverRotate extends GovernanceCommand {
     const state = await approvers.keyState(secrets.aid)
     const rotated = rotateApprover(secrets, state, random)
     const after = await this.replaceKeystore(this.keystore, rotated.secrets, passphrase, () =>
-      approvers.rotate(rotated.rotation)
+      approvers.rotate(rotated.rotation, { actor: process.env.USER ?? 'cli' })
     )
     this.print(after, [`Rotated ${after.aid} to sn ${after.sn}; keystore ${this.keystore} updated`])
   }

@@ -9,6 +9,7 @@ import { revokeCredential } from '#services/approver_keys'
 import { ApproverService } from '#services/approver_service'
 import { CredentialService } from '#services/credential_service'
 import { Clock } from '#services/clock'
+import { approvalFlagValidator } from '#validators/approval'
 
 /**
  * `node ace credential:revoke <said> --keystore <authority> [--json]`
@@ -19,6 +20,8 @@ export default class CredentialRevoke extends GovernanceCommand {
   static help = [
     'Signs a revocation of the credential with the issuing authority keystore and records it.',
     'With --out it only writes the signed revocation, for POST /credentials/<said>/revocation.',
+    'Once two approvers hold roles, recording it needs --approval <said> (approval:request',
+    'credential-revocation --param said=<credential SAID>).',
     '{{ binaryName }} credential:revoke E… --keystore authority.keystore',
   ]
   static options: CommandOptions = { startApp: true }
@@ -34,6 +37,10 @@ export default class CredentialRevoke extends GovernanceCommand {
   /** Write the signed revocation here instead of recording it. */
   @flags.string({ description: 'Only write the signed revocation to this file (not recorded)' })
   declare out?: string
+
+  /** SAID of the approved request, once the registry is governed. */
+  @flags.string({ description: 'SAID of the approved request (approval:request, approval:sign)' })
+  declare approval?: string
 
   /** Machine-readable output. */
   @flags.boolean({ description: 'Print the revoked credential as JSON' })
@@ -63,7 +70,8 @@ export default class CredentialRevoke extends GovernanceCommand {
         `Record it: POST /credentials/${r.i}/revocation with the file as body`,
       ])
     }
-    const revoked = await credentials.revoke(signed)
+    const { approval } = await approvalFlagValidator.validate({ approval: this.approval })
+    const revoked = await credentials.revoke(signed, { approval, actor: process.env.USER ?? 'cli' })
     this.print(revoked, [
       `Revoked credential ${revoked.said} (role ${revoked.role} of ${revoked.subject})`,
     ])

@@ -72,7 +72,10 @@ export default class DemoApprovers extends GovernanceCommand {
         await writeFile(icp, JSON.stringify(document, null, 2) + '\n', { mode: 0o600 })
         created.push(`approver ${name}`)
       }
-      await approvers.register({ name: document.name, inception: document.inception, authority })
+      await approvers.register(
+        { name: document.name, inception: document.inception, authority },
+        { actor: 'demo:approvers' }
+      )
       return { name, aid: document.aid, keystore }
     }
 
@@ -98,7 +101,7 @@ export default class DemoApprovers extends GovernanceCommand {
         created.push(`credential ${role}`)
       }
       try {
-        await credentials.register(signed)
+        await credentials.register(signed, { actor: 'demo:approvers' })
       } catch (error) {
         // Revoked on purpose by someone trying the flow: report it, keep the rest.
         if (!(error instanceof E_CREDENTIAL_REVOKED)) throw error

@@ -20,11 +20,16 @@ export default class ApproversController {
   }
 
   /**
-   * POST /approvers `{ name, inception, authority? }` → 201 approver (200 when already registered)
+   * POST /approvers `{ name, inception, authority?, approval? }` → 201 approver (200 when already registered)
    */
-  async store({ request, response }: HttpContext) {
-    const body = await request.validateUsing(registerApproverValidator, { data: request.body() })
-    const registered = await this.approvers.register(body)
+  async store({ request, response, auth }: HttpContext) {
+    const { approval, ...body } = await request.validateUsing(registerApproverValidator, {
+      data: request.body(),
+    })
+    const registered = await this.approvers.register(body, {
+      approval,
+      actor: auth.user?.name ?? 'api',
+    })
     response.status(registered.created ? 201 : 200)
     return registered
   }

@@ -37,26 +37,33 @@ export default class CredentialsController {
   }
 
   /**
-   * POST /credentials `{ credential, signature }` → 201 credential (200 when already registered)
+   * POST /credentials `{ credential, signature, approval? }` → 201 credential (200 when already registered)
    */
-  async store({ request, response }: HttpContext) {
-    const body = await request.validateUsing(registerCredentialValidator, { data: request.body() })
-    const registered = await this.credentials.register(body as unknown as SignedCredential)
+  async store({ request, response, auth }: HttpContext) {
+    const { approval, ...body } = await request.validateUsing(registerCredentialValidator, {
+      data: request.body(),
+    })
+    const registered = await this.credentials.register(body as unknown as SignedCredential, {
+      approval,
+      actor: auth.user?.name ?? 'api',
+    })
     response.status(registered.created ? 201 : 200)
     return registered
   }
 
   /**
-   * POST /credentials/:said/revocation `{ revocation, signature }` → 200 credential
+   * POST /credentials/:said/revocation `{ revocation, signature, approval? }` → 200 credential
    */
-  async revoke({ params, request }: HttpContext) {
-    const body = await request.validateUsing(revokeCredentialValidator, { data: request.body() })
+  async revoke({ params, request, auth }: HttpContext) {
+    const { approval, ...body } = await request.validateUsing(revokeCredentialValidator, {
+      data: request.body(),
+    })
     const signed = body as unknown as SignedRevocation
     if (signed.revocation.i !== params.said) {
       throw new E_GOVERNANCE_INPUT([
         `the revocation is of ${String(signed.revocation.i)}, not ${params.said}`,
       ])
     }
-    return this.credentials.revoke(signed)
+    return this.credentials.revoke(signed, { approval, actor: auth.user?.name ?? 'api' })
   }
 }

@@ -4,8 +4,9 @@
 |--------------------------------------------------------------------------
 |
 | A request names an action (`rotate`, `retire`, `unretire`, `trim`,
-| `reencrypt`, or the scheduler's `standing-rotation` policy), a KEK and
-| the parameters that change what the act does. Operational knobs (batch
+| `reencrypt`, the scheduler's `standing-rotation` policy, or a registry
+| change: `approver`, `credential`, `credential-revocation`), a KEK (`-`
+| for registry changes) and the parameters that change what the act does. Operational knobs (batch
 | size, sleep, rate, nice ratio) are not governed and never appear here.
 | Pure: the entry points compute the parameters of the act about to run
 | with the functions below, and an approval must carry exactly those.
@@ -20,7 +21,21 @@ export const REQUEST_ACTIONS = [
   'trim',
   'reencrypt',
   'standing-rotation',
+  'approver',
+  'credential',
+  'credential-revocation',
 ] as const
+
+/** Actions over the approver / credential registry (not about one KEK). */
+export type RegistryAction = 'approver' | 'credential' | 'credential-revocation'
+
+/** The `kek` field of a registry change's request (no KEK name can be `-`). */
+export const REGISTRY_KEK = '-'
+
+/** True when `action` changes the approver / credential registry. */
+export function isRegistryAction(action: string): action is RegistryAction {
+  return action === 'approver' || action === 'credential' || action === 'credential-revocation'
+}
 
 /** One of {@link REQUEST_ACTIONS}. */
 export type RequestAction = (typeof REQUEST_ACTIONS)[number]
@@ -28,7 +43,7 @@ export type RequestAction = (typeof REQUEST_ACTIONS)[number]
 /** The config/governance.ts act whose required roles apply to an action. */
 export const ACT_OF: Record<
   RequestAction,
-  'rotate' | 'retire' | 'unretire' | 'trim' | 'reencrypt' | 'policy'
+  'rotate' | 'retire' | 'unretire' | 'trim' | 'reencrypt' | 'policy' | 'approver' | 'credential'
 > = {
   'rotate': 'rotate',
   'retire': 'retire',
@@ -36,10 +51,14 @@ export const ACT_OF: Record<
   'trim': 'trim',
   'reencrypt': 'reencrypt',
   'standing-rotation': 'policy',
+  'approver': 'approver',
+  'credential': 'credential',
+  'credential-revocation': 'credential',
 }
 
 const POSITIVE_INT = /^[1-9][0-9]{0,8}$/
 const DURATION = /^[1-9][0-9]{0,5}(s|m|h|d)$/
+const SAID = /^E[A-Za-z0-9_-]{43}$/
 const KEK = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 
 /** Per action: parameter name → [required, pattern, what it is]. */
@@ -56,6 +75,12 @@ const PARAMS: Record<RequestAction, Record<string, [boolean, RegExp, string]>> =
     cryptoperiod: [true, DURATION, 'a duration such as 90d'],
     until: [true, /^\d{4}-\d{2}-\d{2}(T[0-9:.]+Z)?$/, 'a date (2027-01-31 or an ISO UTC time)'],
   },
+  'approver': {
+    aid: [true, SAID, 'the AID to register'],
+    authority: [false, /^true$/, '"true" (register a role authority)'],
+  },
+  'credential': { said: [true, SAID, 'the SAID of the credential to register'] },
+  'credential-revocation': { said: [true, SAID, 'the SAID of the credential to revoke'] },
 }
 
 /** True when `value` names an action. */

@@ -29,7 +29,13 @@ import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
 import { ready } from 'signify-ts'
 import { E_APPROVAL_MISMATCH, E_APPROVAL_REQUIRED, E_APPROVAL_USED, errorCode } from '#app/errors'
 import type { GovernanceConfig } from '#app/governance_config'
-import { ACT_OF, durationMs, standingUntil, type RequestAction } from '#app/governance/acts'
+import {
+  ACT_OF,
+  durationMs,
+  REGISTRY_KEK,
+  standingUntil,
+  type RequestAction,
+} from '#app/governance/acts'
 import { evaluateApproval } from '#app/governance/approvals'
 import type { AuditApprovals } from '#app/governance/audit_record'
 import { governanceError } from '#app/governance/errors'
@@ -91,9 +97,10 @@ export class ApprovalGate {
   async check(act: GovernedActRequest): Promise<boolean> {
     if (act.approval === undefined) {
       if (!this.dualControl) {
+        const what = act.kek === REGISTRY_KEK ? '' : ` of KEK "${act.kek}"`
         logger.warn(
-          { act: act.action, kek: act.kek, actor: act.actor },
-          `dual control is off: "${act.action}" of KEK "${act.kek}" runs without approval`
+          { act: act.action, kek: act.kek, actor: act.actor, params: act.params },
+          `dual control is off: "${act.action}"${what} runs without approval`
         )
         return false
       }

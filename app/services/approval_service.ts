@@ -31,10 +31,13 @@ import {
 import type { GovernanceConfig } from '#app/governance_config'
 import {
   ACT_OF,
+  isRegistryAction,
   isRequestAction,
   paramsProblem,
+  REGISTRY_KEK,
   REQUEST_ACTIONS,
   standingUntil,
+  type RequestAction,
 } from '#app/governance/acts'
 import { createApprovalRequest, type ApprovalRequest } from '#app/governance/approval_request'
 import { evaluateApproval, matchRoles, rolesHeld } from '#app/governance/approvals'
@@ -93,7 +96,8 @@ export interface ApprovalStatus {
 /** Input of {@link ApprovalService.create}. */
 export interface CreateApprovalInput {
   action: string
-  kek: string
+  /** The KEK acted on; none (or `-`) for the registry actions. */
+  kek?: string
   params: Record<string, string>
   /** Validity (default 24 h, at most 30 days); a standing policy is valid until its `until`. */
   expiresInMs?: number
@@ -126,12 +130,13 @@ export class ApprovalService {
    */
   async create(input: CreateApprovalInput): Promise<ApprovalStatus> {
     await ready()
-    const { action, kek, params } = input
+    const { action, params } = input
     if (!isRequestAction(action)) {
       throw new E_GOVERNANCE_INPUT([
         `unknown action "${action}" (valid: ${REQUEST_ACTIONS.join(', ')})`,
       ])
     }
+    const kek = this.#kekOf(action, input.kek)
     const problem = paramsProblem(action, params)
     if (problem) throw new E_GOVERNANCE_INPUT([problem])
     if (action === 'reencrypt' && params.to === kek) {
@@ -172,6 +177,20 @@ export class ApprovalService {
       })
     )
     return this.status(request.d)
+  }
+
+  /** The request's `kek`: the KEK acted on, or `-` for a registry change. */
+  #kekOf(action: RequestAction, kek: string | undefined): string {
+    if (isRegistryAction(action)) {
+      if (kek !== undefined && kek !== REGISTRY_KEK) {
+        throw new E_GOVERNANCE_INPUT([`"${action}" is not about a KEK (no --kek)`])
+      }
+      return REGISTRY_KEK
+    }
+    if (kek === undefined || kek === REGISTRY_KEK) {
+      throw new E_GOVERNANCE_INPUT([`"${action}" needs --kek <name>`])
+    }
+    return kek
   }
 
   /** The request document (`E_APPROVAL_NOT_FOUND`). */

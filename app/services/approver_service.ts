@@ -21,6 +21,8 @@ import { governanceError } from '#app/governance/errors'
 import { verifyInception, verifyRotation } from '#app/governance/key_events'
 import { replayKel, type KelEntry, type KeyState } from '#app/governance/key_state'
 import { serialize } from '#app/governance/said'
+import { AuditService } from '#services/audit_service'
+import { RegistryGate, type RegistryChange } from '#services/registry_gate'
 
 /** A registered AID as the registry shows it (public data only). */
 export interface ApproverView {
@@ -44,6 +46,14 @@ export interface RegisterApproverInput {
   authority?: boolean
 }
 
+/** Who changes the registry, and under which approval (docs/governance.md). */
+export interface RegistryActor {
+  /** Token name, OS user, `tests`. */
+  actor?: string
+  /** SAID of the approval request the change runs under (needed once governed). */
+  approval?: string
+}
+
 /** Parses exactly one signed KERI message; a parse failure is `E_KEY_EVENT_INVALID`. */
 export function parseOneMessage(text: string): KelEntry {
   let entries: KelEntry[]
@@ -64,13 +74,23 @@ type EventRow = { sn: number; event: string; signatures: string[] }
 
 @inject()
 export class ApproverService {
+  constructor(
+    private audit: AuditService,
+    private gate: RegistryGate
+  ) {}
+
   /**
    * Registers an AID from its signed inception: SAID, self-signatures,
    * transferable keys with a next-key commitment. Registering the same
    * inception again with the same flag is a no-op (`created: false`);
-   * anything else for a known AID is `E_APPROVER_EXISTS`.
+   * anything else for a known AID is `E_APPROVER_EXISTS`. A new AID is a
+   * governed change (`approver`, params `aid` and `authority=true` for an
+   * authority) once two approvers hold roles; recorded `approver.register`.
    */
-  async register(input: RegisterApproverInput): Promise<ApproverView & { created: boolean }> {
+  async register(
+    input: RegisterApproverInput,
+    by: RegistryActor = {}
+  ): Promise<ApproverView & { created: boolean }> {
     await ready()
     const { event, sigs } = parseOneMessage(input.inception)
     const verdict = verifyInception(event, sigs)
@@ -78,6 +98,13 @@ export class ApproverService {
     const aid = verdict.state.aid
     const text = new TextDecoder().decode(serialize(event).raw)
     const authority = input.authority === true
+    const change: RegistryChange = {
+      action: 'approver',
+      params: authority ? { aid, authority: 'true' } : { aid },
+      actor: by.actor ?? 'cli',
+      approval: by.approval,
+    }
+    if (!(await this.#known(aid))) await this.gate.check(change)
     return db.transaction(async (trx) => {
       const inserted = await trx.rawQuery(
         `INSERT INTO approvers (aid, name, authority) VALUES (?, ?, ?)
@@ -98,6 +125,15 @@ export class ApproverService {
         `INSERT INTO key_events (aid, sn, said, event, signatures) VALUES (?, 0, ?, ?, ?)`,
         [aid, aid, text, sigs]
       )
+      // Audit: the approval consumed and the record in the transaction of the change.
+      const governed = await this.gate.consume(trx, change, `approver.register of ${aid}`)
+      await this.audit.append(trx, {
+        act: 'approver.register',
+        actor: change.actor,
+        outcome: 'done',
+        data: { aid, name: input.name, authority, inception: aid, ...governed.data },
+        approvals: governed.approvals,
+      })
       return { ...(await this.#view(trx, (await this.#row(trx, aid))!)), created: true }
     })
   }
@@ -105,9 +141,10 @@ export class ApproverService {
   /**
    * Accepts a signed rotation event of a registered AID when it follows
    * the stored KEL (sn, prior SAID) and rotates to the committed next keys.
-   * Concurrent rotations of one AID are serialized (row lock).
+   * Concurrent rotations of one AID are serialized (row lock). Not governed
+   * (the holder's own act, proven by pre-rotation); recorded `approver.rotate`.
    */
-  async rotate(message: string): Promise<ApproverView> {
+  async rotate(message: string, by: Pick<RegistryActor, 'actor'> = {}): Promise<ApproverView> {
     await ready()
     const { event, sigs } = parseOneMessage(message)
     const aid = typeof event.i === 'string' ? event.i : ''
@@ -121,6 +158,12 @@ export class ApproverService {
         `INSERT INTO key_events (aid, sn, said, event, signatures) VALUES (?, ?, ?, ?, ?)`,
         [aid, verdict.state.sn, verdict.state.lastSaid, this.#text(event), sigs]
       )
+      await this.audit.append(trx, {
+        act: 'approver.rotate',
+        actor: by.actor ?? 'cli',
+        outcome: 'done',
+        data: { aid, sn: verdict.state.sn, event: verdict.state.lastSaid },
+      })
       return this.#view(trx, (await this.#row(trx, aid))!)
     })
   }
@@ -146,6 +189,10 @@ export class ApproverService {
     const views: ApproverView[] = []
     for (const row of rows) views.push(await this.#view(db, row))
     return views
+  }
+
+  async #known(aid: string): Promise<boolean> {
+    return (await this.#row(db, aid)) !== undefined
   }
 
   #text(event: KelEntry['event']): string {

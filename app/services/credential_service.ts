@@ -35,7 +35,9 @@ import { governanceError } from '#app/governance/errors'
 import type { KeyState } from '#app/governance/key_state'
 import type { RoleCheck, RoleVerdict } from '#app/governance/role_verifier'
 import { serialize, type Sad } from '#app/governance/said'
-import { ApproverService } from '#services/approver_service'
+import { ApproverService, type RegistryActor } from '#services/approver_service'
+import { AuditService } from '#services/audit_service'
+import { RegistryGate, type RegistryChange } from '#services/registry_gate'
 import { Clock } from '#services/clock'
 import { roleVerifier } from '#services/role_verifiers'
 import {
@@ -58,7 +60,9 @@ function text(sad: Sad): string {
 export class CredentialService {
   constructor(
     private approvers: ApproverService,
-    private clock: Clock
+    private clock: Clock,
+    private audit: AuditService,
+    private gate: RegistryGate
   ) {}
 
   /** Roles config/governance.ts allows. */
@@ -70,9 +74,14 @@ export class CredentialService {
    * Registers a role credential: the issuer is a registered role authority
    * whose CURRENT keys signed it, the SAIDs hold, the role is configured and
    * the subject is a registered approver. The same credential again is a
-   * no-op; a revoked one stays revoked (`E_CREDENTIAL_REVOKED`).
+   * no-op; a revoked one stays revoked (`E_CREDENTIAL_REVOKED`). A new
+   * credential is a governed change (`credential`, param `said`) once two
+   * approvers hold roles; recorded `credential.register`.
    */
-  async register(signed: SignedCredential): Promise<CredentialView & { created: boolean }> {
+  async register(
+    signed: SignedCredential,
+    by: RegistryActor = {}
+  ): Promise<CredentialView & { created: boolean }> {
     const issuer = await this.#authorityState(signed?.credential?.i)
     const verdict = verifyRoleCredential(signed, issuer)
     if (!verdict.ok) throw governanceError(verdict)
@@ -90,18 +99,52 @@ export class CredentialService {
       throw new E_ROLE_UNKNOWN([credential.a.role, this.roles.join(', ')])
     }
     await this.approvers.find(credential.a.i)
-    const inserted = await db.rawQuery(
-      `INSERT INTO credentials (said, issuer, subject, role, document, signatures)
-       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (said) DO NOTHING RETURNING said`,
-      [
+    const change: RegistryChange = {
+      action: 'credential',
+      params: { said: credential.d },
+      actor: by.actor ?? 'cli',
+      approval: by.approval,
+    }
+    await this.gate.check(change)
+    const inserted = await db.transaction(async (trx) => {
+      await this.gate.lock(trx)
+      const exists = await trx.rawQuery(`SELECT said FROM credentials WHERE said = ?`, [
         credential.d,
-        credential.i,
-        credential.a.i,
-        credential.a.role,
-        text(credential),
-        JSON.stringify(signed.signature),
-      ]
-    )
+      ])
+      // Registered meanwhile: nothing changes, the approval stays unused.
+      if (exists.rows.length > 0) return { rows: [] }
+      const governed = await this.gate.consume(
+        trx,
+        change,
+        `credential.register of ${credential.d}`
+      )
+      const added = await trx.rawQuery(
+        `INSERT INTO credentials (said, issuer, subject, role, document, signatures)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING said`,
+        [
+          credential.d,
+          credential.i,
+          credential.a.i,
+          credential.a.role,
+          text(credential),
+          JSON.stringify(signed.signature),
+        ]
+      )
+      await this.audit.append(trx, {
+        act: 'credential.register',
+        actor: change.actor,
+        outcome: 'done',
+        data: {
+          credential: credential.d,
+          issuer: credential.i,
+          subject: credential.a.i,
+          role: credential.a.role,
+          ...governed.data,
+        },
+        approvals: governed.approvals,
+      })
+      return added
+    })
     const row = await this.#row(credential.d)
     if (row.revoked_at) throw new E_CREDENTIAL_REVOKED([`credential ${credential.d} was revoked`])
     return { ...(await this.#view(row)), created: inserted.rows.length > 0 }
@@ -109,9 +152,14 @@ export class CredentialService {
 
   /**
    * Records a revocation signed by the credential's issuer (still a role
-   * authority). Revoking again with the same record is a no-op.
+   * authority). Revoking again with the same record is a no-op. A governed
+   * change (`credential-revocation`, param `said`) once two approvers hold
+   * roles; recorded `credential.revoke`.
    */
-  async revoke(signed: SignedRevocation): Promise<CredentialView & { revoked: boolean }> {
+  async revoke(
+    signed: SignedRevocation,
+    by: RegistryActor = {}
+  ): Promise<CredentialView & { revoked: boolean }> {
     const said = signed?.revocation?.i
     const row = await this.#row(typeof said === 'string' ? said : '')
     const issuer = await this.#authorityState(row.issuer)
@@ -121,11 +169,41 @@ export class CredentialService {
     const verdict = verifyRevocation(signed, issuer)
     if (!verdict.ok) throw governanceError(verdict)
     const revocation = text(verdict.revocation)
-    const updated = await db.rawQuery(
-      `UPDATE credentials SET revoked_at = now(), revocation = ?, revocation_signatures = ?
-       WHERE said = ? AND revoked_at IS NULL RETURNING said`,
-      [revocation, JSON.stringify(signed.signature), row.said]
-    )
+    const change: RegistryChange = {
+      action: 'credential-revocation',
+      params: { said: row.said },
+      actor: by.actor ?? 'cli',
+      approval: by.approval,
+    }
+    if (!row.revoked_at) await this.gate.check(change)
+    const updated = await db.transaction(async (trx) => {
+      const locked = await trx.rawQuery(
+        `SELECT said FROM credentials WHERE said = ? AND revoked_at IS NULL FOR UPDATE`,
+        [row.said]
+      )
+      if (locked.rows.length === 0) return locked
+      const governed = await this.gate.consume(trx, change, `credential.revoke of ${row.said}`)
+      const changed = await trx.rawQuery(
+        `UPDATE credentials SET revoked_at = now(), revocation = ?, revocation_signatures = ?
+         WHERE said = ? AND revoked_at IS NULL RETURNING said`,
+        [revocation, JSON.stringify(signed.signature), row.said]
+      )
+      await this.audit.append(trx, {
+        act: 'credential.revoke',
+        actor: change.actor,
+        outcome: 'done',
+        data: {
+          credential: row.said,
+          revocation: verdict.revocation.d,
+          issuer: row.issuer,
+          subject: row.subject,
+          role: row.role,
+          ...governed.data,
+        },
+        approvals: governed.approvals,
+      })
+      return changed
+    })
     const after = await this.#row(row.said)
     if (updated.rows.length === 0 && after.revocation !== revocation) {
       throw new E_CREDENTIAL_REVOKED([`credential ${row.said} was already revoked`])

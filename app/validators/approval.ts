@@ -33,14 +33,16 @@ const durationMs = vine.createRule((value, _options, field) => {
 })
 
 /**
- * `approval:request` and POST /approvals: `{ action, kek, params?, expiresIn? }`.
+ * `approval:request` and POST /approvals: `{ action, kek?, params?, expiresIn? }`
+ * (`kek` is required except for the registry actions approver, credential and
+ * credential-revocation, checked by the service).
  * Parameter names are lower-case identifiers, values short strings;
  * which names an action takes is checked by the service.
  */
 export const createApprovalValidator = vine.compile(
   vine.object({
     action: vine.enum(REQUEST_ACTIONS),
-    kek: kekNameRule.clone(),
+    kek: kekNameRule.clone().optional(),
     params: vine
       .record(vine.string().trim().minLength(1).maxLength(200))
       .optional()

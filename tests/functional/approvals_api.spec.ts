@@ -225,7 +225,23 @@ test.group('approvals CLI and secrets', (group) => {
       const init = ok(
         await ace('approver:init', ['--name', name, '--keystore', keystore, '--json'])
       )
-      ok(await ace('approver:register', [`${keystore}.icp.json`, '--json']))
+      // The registry is governed (the fixture's approvers hold roles): a new AID needs approval.
+      const refused = await ace('approver:register', [`${keystore}.icp.json`])
+      assert.equal(refused.exitCode, 1)
+      assert.match(refused.all.join('\n'), /E_APPROVAL_REQUIRED/)
+      const admit = ok(
+        await ace('approval:request', ['approver', '--param', `aid=${init.json.aid}`, '--json'])
+      )
+      await f.sign(admit.json.said, f.cto)
+      await f.sign(admit.json.said, f.officer)
+      ok(
+        await ace('approver:register', [
+          `${keystore}.icp.json`,
+          '--approval',
+          admit.json.said,
+          '--json',
+        ])
+      )
       const secrets = decodeKeystore(await readFile(keystore, 'utf8'), PASSPHRASE)
       for (const seedBytes of [...secrets.current, ...secrets.next]) {
         seeds.push(seedBytes)

@@ -20,6 +20,7 @@ import StoredRoleVerifier from '#services/stored_role_verifier'
 import { runAce } from '#tests/helpers/ace'
 import { createToken } from '#tests/helpers/auth'
 import { makeAid, rotateAid, type TestAid } from '#tests/helpers/governance'
+import { assertAuditChainIntact, auditRecordsOf } from '#tests/helpers/governance_fixture'
 import { rememberSecret } from '#tests/helpers/secrets'
 
 /*
@@ -64,7 +65,7 @@ test.group('POST/GET /credentials, POST /credentials/:said/revocation', (group) 
   const peer = makeAid(0xd3, 0xd4)
   const subject = makeAid(0xd5, 0xd6)
   group.setup(async () => {
-    admin = await createToken(['governance:admin'])
+    admin = await createToken(['governance:admin'], { name: 'registry-admin' })
     rotationAdmin = await createToken(['rotation:admin', 'rotation:read'])
     await register(authority, 'authority-api', true)
     await register(peer, 'peer-api')
@@ -169,6 +170,22 @@ test.group('POST/GET /credentials, POST /credentials/:said/revocation', (group) 
     const reRegister = await client.post('/credentials').bearerToken(admin).json(signed)
     reRegister.assertStatus(403)
     assert.equal(code(reRegister), 'E_CREDENTIAL_REVOKED')
+
+    // One record per change (refusals and no-ops change nothing), by the token's name,
+    // naming the SAIDs; the chain verifies and exports.
+    const registrations = await auditRecordsOf('credential.register', 'credential', said)
+    assert.lengthOf(registrations, 1)
+    assert.include(registrations[0], { actor: 'registry-admin', outcome: 'done' })
+    assert.include(registrations[0].data, {
+      issuer: authority.state.aid,
+      subject: subject.state.aid,
+      role: 'cto',
+    })
+    const revocations = await auditRecordsOf('credential.revoke', 'credential', said)
+    assert.lengthOf(revocations, 1)
+    assert.include(revocations[0], { actor: 'registry-admin', outcome: 'done' })
+    assert.include(revocations[0].data, { revocation: revocation.revocation.d })
+    await assertAuditChainIntact(assert)
   })
 
   test('bad input: 4xx with an E_ code, nothing stored', async ({ client, assert }) => {

@@ -168,7 +168,7 @@ test.group('dual control: the server at boot', () => {
         .filter(Boolean)
         .map((line) => JSON.parse(line))
     }
-    const setting = app.config.get<boolean>('governance.dualControl')
+    const saved = app.config.get<boolean>('governance.dualControl')
     try {
       setDualControl(true)
       const dualControl = await app.container.make(DualControl)
@@ -202,7 +202,7 @@ test.group('dual control: the server at boot', () => {
       assert.lengthOf(afterOn, before + 2)
       assert.equal(afterOn.at(-1)!.record.a.outcome, 'on')
     } finally {
-      setDualControl(setting)
+      setDualControl(saved)
       rmSync(home, { recursive: true, force: true })
     }
   }).timeout(240_000)

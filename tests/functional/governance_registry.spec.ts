@@ -18,6 +18,7 @@ import { CredentialService } from '#services/credential_service'
 import { runAce } from '#tests/helpers/ace'
 import { createToken } from '#tests/helpers/auth'
 import { makeAid, rotateAid, seedSigner, type TestAid } from '#tests/helpers/governance'
+import { assertAuditChainIntact, auditRecordsOf } from '#tests/helpers/governance_fixture'
 import { rememberSecret } from '#tests/helpers/secrets'
 
 /*
@@ -146,6 +147,28 @@ test.group('governance / approvers', () => {
     assert.equal(again.json.sn, 2)
     const promote = await ace('approver:register', [`${alice.keystore}.icp.json`, '--authority'], 1)
     assert.match(errorLineOf(promote), /^E_APPROVER_EXISTS: /)
+
+    // One audit record per change (the no-op and the refusal change nothing): who, which AID
+    // and events; public identifiers only.
+    const actor = process.env.USER ?? 'cli'
+    const registered = await auditRecordsOf('approver.register', 'aid', alice.aid)
+    assert.lengthOf(registered, 1)
+    assert.include(registered[0], { actor, outcome: 'done' })
+    assert.include(registered[0].data, { aid: alice.aid, inception: alice.aid, authority: false })
+    const rotations = await auditRecordsOf('approver.rotate', 'aid', alice.aid)
+    assert.deepEqual(
+      rotations.map((r) => [r.actor, r.data.sn, r.approvals]),
+      [
+        [actor, 1, null],
+        [actor, 2, null],
+      ]
+    )
+    const kel = await db.from('key_events').where('aid', alice.aid).orderBy('sn')
+    assert.deepEqual(
+      rotations.map((r) => r.data.event),
+      kel.slice(1).map((row) => row.said)
+    )
+    await assertAuditChainIntact(assert)
   })
 
   test('a rotation to keys the inception did not commit to is refused; so is a replayed one', async ({
@@ -303,6 +326,29 @@ test.group('governance / role credentials', () => {
     assert.match(errorLineOf(again), /^E_CREDENTIAL_REVOKED: /)
     const twice = await ace('credential:revoke', [said, '--keystore', authority.keystore], 1)
     assert.match(errorLineOf(twice), /^E_CREDENTIAL_REVOKED: /)
+
+    // One record for the registration, one for the revocation, with the SAIDs involved.
+    const actor = process.env.USER ?? 'cli'
+    const registrations = await auditRecordsOf('credential.register', 'credential', said)
+    assert.lengthOf(registrations, 1)
+    assert.include(registrations[0], { actor, outcome: 'done' })
+    assert.include(registrations[0].data, {
+      credential: said,
+      issuer: authority.aid,
+      subject: dave.aid,
+      role: 'cto',
+    })
+    const revocations = await auditRecordsOf('credential.revoke', 'credential', said)
+    assert.lengthOf(revocations, 1)
+    const stored = await db.from('credentials').where('said', said).firstOrFail()
+    assert.include(revocations[0].data, {
+      credential: said,
+      revocation: JSON.parse(stored.revocation).d,
+      issuer: authority.aid,
+    })
+    assert.lengthOf(await auditRecordsOf('approver.register', 'aid', authority.aid), 1)
+    assert.lengthOf(await auditRecordsOf('approver.rotate', 'aid', authority.aid), 1)
+    await assertAuditChainIntact(assert)
 
     const unknownRole = await ace(
       'credential:issue',

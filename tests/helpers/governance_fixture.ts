@@ -8,10 +8,15 @@
 | random seeds (remembered as secrets for the log audit) and registered
 | through the real services; helpers to ask for, sign, revoke and rotate.
 | `dualControlOn(group)` switches dual control on for a group (the suite
-| runs with DUAL_CONTROL=off).
+| runs with DUAL_CONTROL=off). The fixture's own registrations (setup, not
+| what a test checks) run with dual control off: approvers and credentials
+| of earlier tests may already make the registry governed.
 |
 */
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import type { Group } from '@japa/runner/core'
@@ -31,6 +36,7 @@ import { signIndexed, type SigningEstablishment } from '#app/governance/signatur
 import { ApprovalService, type ApprovalStatus } from '#services/approval_service'
 import { ApproverService } from '#services/approver_service'
 import { CredentialService } from '#services/credential_service'
+import { runAce } from '#tests/helpers/ace'
 import type { ShiftedClock } from '#tests/helpers/clock'
 import type { TestAid } from '#tests/helpers/governance'
 import { rememberSecret } from '#tests/helpers/secrets'
@@ -54,8 +60,19 @@ function est(state: KeyState): SigningEstablishment {
   return { aid: state.aid, sn: state.sn, said: state.lastSaid }
 }
 
-/** A new registered AID (an approver, or a role authority). */
-async function registerNew(name: string, authority = false): Promise<TestAid> {
+/** Runs a fixture registration with dual control off (it may be governed already). */
+async function arranging<T>(work: () => Promise<T>): Promise<T> {
+  const before = app.config.get<GovernanceConfig>('governance').dualControl
+  app.config.set('governance.dualControl', false)
+  try {
+    return await work()
+  } finally {
+    app.config.set('governance.dualControl', before)
+  }
+}
+
+/** A new AID (an approver, or a role authority) and its signed inception, not registered. */
+export function newAid(): TestAid & { inception: string } {
   const current = [randomSigner()]
   const next = [randomSigner()]
   const event = makeInception({
@@ -63,10 +80,16 @@ async function registerNew(name: string, authority = false): Promise<TestAid> {
     nextDigests: next.map((s) => nextKeyDigest(s.verfer.qb64)),
   })
   const kel = [{ event, sigs: signIndexed(serialize(event).raw, current) }]
-  const approvers = await app.container.make(ApproverService)
-  await approvers.register({ name, inception: encodeMessage(kel[0]), authority })
   const state = stateOf({ kel })
-  return { kel, state, current, next, est: est(state) }
+  return { kel, state, current, next, est: est(state), inception: encodeMessage(kel[0]) }
+}
+
+/** A new registered AID (an approver, or a role authority). */
+async function registerNew(name: string, authority = false): Promise<TestAid> {
+  const { inception, ...aid } = newAid()
+  const approvers = await app.container.make(ApproverService)
+  await arranging(() => approvers.register({ name, inception, authority }, { actor: 'tests' }))
+  return aid
 }
 
 /** An authority, a CTO and a security officer, registered with their credentials. */
@@ -77,6 +100,8 @@ export interface GovernanceFixture {
   credentials: Map<string, SignedCredential>
   /** Registers another approver holding `roles` (credentials from the fixture's authority). */
   approver(name: string, roles: string[]): Promise<TestAid>
+  /** Issues a credential granting `role` to `subject` (not registered). */
+  issue(subject: TestAid, role: string): SignedCredential
   /** Issues and registers a credential granting `role` to `subject`. */
   grant(subject: TestAid, role: string): Promise<SignedCredential>
   /** Asks for an act; answers the request SAID. */
@@ -101,16 +126,18 @@ export async function governanceFixture(): Promise<GovernanceFixture> {
   const tag = randomBytes(3).toString('hex')
   const authority = await registerNew(`authority-${tag}`, true)
   const credentials = new Map<string, SignedCredential>()
-  const grant = async (subject: TestAid, role: string) => {
-    const signed = issueRoleCredential({
+  const issue = (subject: TestAid, role: string) =>
+    issueRoleCredential({
       issuer: authority.est,
       signers: authority.current,
       subject: subject.state.aid,
       role,
       dt: new Date(Date.now() - 60_000).toISOString(),
     })
+  const grant = async (subject: TestAid, role: string) => {
+    const signed = issue(subject, role)
     const service = await app.container.make(CredentialService)
-    await service.register(signed)
+    await arranging(() => service.register(signed, { actor: 'tests' }))
     credentials.set(`${subject.state.aid}/${role}`, signed)
     return signed
   }
@@ -127,6 +154,7 @@ export async function governanceFixture(): Promise<GovernanceFixture> {
     officer,
     credentials,
     approver,
+    issue,
     grant,
     async request(action, kek, params = {}, expiresInMs) {
       const approvals = await app.container.make(ApprovalService)
@@ -158,7 +186,7 @@ export async function governanceFixture(): Promise<GovernanceFixture> {
         dt: new Date().toISOString(),
       })
       const service = await app.container.make(CredentialService)
-      await service.revoke(signed)
+      await arranging(() => service.revoke(signed, { actor: 'tests' }))
     },
     async rotate(who) {
       const current = who.next
@@ -199,4 +227,42 @@ export async function clockAheadOfAuditTrail(clock: ShiftedClock): Promise<numbe
   const last = rows[0] ? Date.parse(JSON.parse(rows[0].record).a.dt) : 0
   clock.offsetMs = Math.max(0, last - Date.now() + 1000)
   return clock.offsetMs
+}
+
+/** A stored audit record's attributes (`a`). */
+export type AuditAttributesOf = {
+  act: string
+  actor: string
+  outcome: string
+  approvals: null | { request: { d: string }; approvers: Array<{ aid: string; role: string }> }
+  data: Record<string, unknown>
+}
+
+/** The audit records of `act` whose `data[key]` is `value`, oldest first. */
+export async function auditRecordsOf(
+  act: string,
+  key: string,
+  value: string
+): Promise<AuditAttributesOf[]> {
+  const { rows } = await db.rawQuery(
+    `SELECT record FROM audit_events
+      WHERE (record::json -> 'a' ->> 'act') = ? AND (record::json -> 'a' -> 'data' ->> ?) = ?
+      ORDER BY seq`,
+    [act, key, value]
+  )
+  return rows.map((row: { record: string }) => JSON.parse(row.record).a)
+}
+
+/** audit:verify passes over the whole chain and audit:export writes it. */
+export async function assertAuditChainIntact(assert: {
+  equal(actual: unknown, expected: unknown, message?: string): void
+}) {
+  const verify = await runAce('audit:verify', ['--json'])
+  assert.equal(verify.exitCode, 0, verify.all.join('\n'))
+  assert.equal(verify.json?.ok, true)
+  const out = join(await mkdtemp(join(tmpdir(), 'rewrap-audit-')), 'audit.json')
+  const exported = await runAce('audit:export', ['--out', out, '--json'])
+  assert.equal(exported.exitCode, 0, exported.all.join('\n'))
+  const document = JSON.parse(await readFile(out, 'utf8'))
+  assert.equal(document.records.length, verify.json.count)
 }

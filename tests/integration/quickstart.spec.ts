@@ -230,6 +230,26 @@ test.group('npm start (quickstart)', (group) => {
           WHERE t LIKE '%${passphrase}%'`
       )
       assert.equal(stored[0].n, 0, 'the passphrase is nowhere in the database')
+      // Dual control on from the start: the demo registry was made in bootstrap, each change
+      // recorded as such (authority, cto + credential, security_officer + credential).
+      const changes = await query(
+        databaseUrl,
+        `SELECT record::json -> 'a' ->> 'act' AS act,
+                record::json -> 'a' -> 'data' ->> 'governance' AS governance
+           FROM audit_events
+          WHERE (record::json -> 'a' ->> 'act') IN ('approver.register', 'credential.register')
+          ORDER BY seq`
+      )
+      assert.deepEqual(
+        changes.map((row: any) => [row.act, row.governance]),
+        [
+          ['approver.register', 'bootstrap'],
+          ['approver.register', 'bootstrap'],
+          ['credential.register', 'bootstrap'],
+          ['approver.register', 'bootstrap'],
+          ['credential.register', 'bootstrap'],
+        ]
+      )
     } finally {
       await first.stop()
     }
