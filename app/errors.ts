@@ -414,6 +414,17 @@ export const E_TRIM_UNSUPPORTED = createError<[name: string, kms: string]>(
   409
 )
 
+/**
+ * A KEK name that is valid in Rewrap but not as a key name of its KMS
+ * (Azure Key Vault: letters, digits and dashes only). Refused before any
+ * call, with the rule, instead of the KMS's generic refusal.
+ */
+export const E_KEK_NAME_UNSUPPORTED = createError<[name: string, kms: string, rule: string]>(
+  'KEK "%s" cannot be a key name in %s: %s',
+  'E_KEK_NAME_UNSUPPORTED',
+  422
+)
+
 /*
 |--------------------------------------------------------------------------
 | Governance: approvers and role credentials (registry)

@@ -24,6 +24,10 @@ export function useBenchEnvironment(databaseUrl: string) {
   process.env.NODE_ENV = 'production'
   process.env.LOG_LEVEL ??= 'warn'
   process.env.KMS_DRIVER = 'local'
+  // The bench measures the rewrap loop, not the approval of the act that starts it (one gate
+  // check per run, before the loop): dual control off, as in the test suite. Each act still
+  // logs the dual-control-off warning.
+  process.env.DUAL_CONTROL ??= 'off'
 }
 
 /** Migrates the benchmark database (`node ace migration:run --force` in a child). */

@@ -156,7 +156,8 @@ async function measureRow(
   const ceilingBound = spec.requestsPerSecond > 0 ? spec.requestsPerSecond / callsPerRow : null
   const bound = Math.min(concurrencyBound, ceilingBound ?? Infinity)
   const rows = rowsFor(bound, ctx.options.cloudSeconds, ctx.options.cloudRows)
-  const kek = `bench_${spec.driver.replace('-', '_')}_${spec.latencyMs}_${Date.now()}`
+  // Dashes: Azure key names allow only letters, digits and dashes.
+  const kek = `bench-${spec.driver}-${spec.latencyMs}-${Date.now()}`
   log(
     `  ${spec.driver}, ${spec.latencyMs} ms, concurrency ${spec.concurrency}, ceiling ${spec.requestsPerSecond || 'none'} req/s: seeding ${rows.toLocaleString()} rows`
   )

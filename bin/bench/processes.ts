@@ -122,7 +122,9 @@ export function spawnAce(
     })
     clearInterval(timer)
     if (code !== 0) {
-      throw new Error(`node ace ${args[0]} exited with ${code}:\n${tail(logFile)}`)
+      // --json commands answer their error on stdout: show it with the log's tail.
+      const said = stdout.trim().split('\n').slice(-5).join('\n')
+      throw new Error(`node ace ${args[0]} exited with ${code}:\n${said}\n${tail(logFile)}`)
     }
     return { stdout, seconds: (performance.now() - began) / 1000, peakRssMb: peak }
   })()

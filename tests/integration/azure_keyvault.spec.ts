@@ -166,6 +166,25 @@ test.group('azure-keyvault: transport', (group) => {
     await driver.close()
   })
 
+  test('a KEK name Azure cannot hold (underscore, dot) is E_KEK_NAME_UNSUPPORTED before any request', async ({
+    assert,
+  }) => {
+    const { driver } = azureDriverFor(fixture)
+    const mark = fixture.server.requestLog.length
+    for (const name of ['payments_2026', 'cards.v1']) {
+      const error = await rejectsWith(driver.createKey(name), 'E_KEK_NAME_UNSUPPORTED')
+      assert.include(error.message, 'letters, digits and dashes')
+      assert.include(error.message, name)
+      await rejectsWith(driver.readKey(name), 'E_KEK_NAME_UNSUPPORTED')
+      await rejectsWith(driver.rotateKey(name), 'E_KEK_NAME_UNSUPPORTED')
+      await rejectsWith(driver.wrap(name, [randomBytes(32)]), 'E_KEK_NAME_UNSUPPORTED')
+    }
+    assert.lengthOf(since(mark), 0)
+    const created = await driver.createKey('payments-2026')
+    assert.equal(created.latestVersion, 1)
+    await driver.close()
+  })
+
   test('requests/s budget: calls wait for tokens, a rewrap item takes two', async ({ assert }) => {
     const { driver } = azureDriverFor(fixture, { requestsPerSecond: 1_000_000 })
     const name = kek('budget')

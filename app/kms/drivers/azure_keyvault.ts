@@ -20,7 +20,7 @@
 |
 */
 import { randomBytes } from 'node:crypto'
-import { E_KEK_EXISTS, E_KMS_CONFIG, E_TRIM_UNSUPPORTED } from '#app/errors'
+import { E_KEK_EXISTS, E_KEK_NAME_UNSUPPORTED, E_KMS_CONFIG, E_TRIM_UNSUPPORTED } from '#app/errors'
 import { mapLimited } from '#app/utils/async'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { kmsError, type KmsErrorCode } from '#kms/error_codes'
@@ -285,6 +285,7 @@ export class AzureKeyVaultDriver implements KmsDriver {
 
   /** Creates version `n` once: a retry first looks whether the lost attempt landed. */
   async #createVersion(name: string, n: number) {
+    assertAzureKeyName(name)
     const clients = await this.#calls.clients()
     await this.#calls.call(name, 'create', true, async (abortSignal, attempt) => {
       if (attempt > 1) {
@@ -313,6 +314,7 @@ export class AzureKeyVaultDriver implements KmsDriver {
 
   /** A key's version map (cached for wrap/unwrap; `fresh` lists again); null when unknown. */
   #load(name: string, fresh: boolean): Promise<VersionMap | null> {
+    assertAzureKeyName(name)
     const ttl = this.#options.versionCacheMs ?? 5_000
     const cached = this.#cache.get(name)
     if (!fresh && cached && Date.now() - cached.at < ttl) return cached.map
@@ -323,5 +325,22 @@ export class AzureKeyVaultDriver implements KmsDriver {
     this.#cache.set(name, { at: Date.now(), map })
     map.catch(() => this.#cache.delete(name))
     return map
+  }
+}
+
+/** Azure Key Vault's rule for key names (the KEK name is the key's name). */
+const AZURE_KEY_NAME = /^[0-9A-Za-z-]{1,127}$/
+
+/**
+ * Refuses, before any call, a KEK name Azure Key Vault would reject (Rewrap
+ * also allows `_` and `.`): E_KEK_NAME_UNSUPPORTED with the rule.
+ */
+export function assertAzureKeyName(name: string) {
+  if (!AZURE_KEY_NAME.test(name)) {
+    throw new E_KEK_NAME_UNSUPPORTED([
+      name,
+      'Azure Key Vault',
+      'key names allow only letters, digits and dashes (1 to 127)',
+    ])
   }
 }
