@@ -14,6 +14,7 @@
 import { serialize, verifySaid, parseVersion } from './said.js'
 import { verifyGroup } from './signatures.js'
 import { replayKel, type KelEntry, type KeyState } from './key_state.js'
+import { approvalBindingMismatch, consumesApproval } from './approval_binding.js'
 import { evaluateApproval } from './approvals.js'
 import type { SignedCredential, SignedRevocation } from './credentials.js'
 import type { AuditAttributes, SignedAuditRecord } from './audit_record.js'
@@ -95,6 +96,8 @@ export function verifyAuditChain(
   let prevSaid = ''
   let prevDt = Number.NEGATIVE_INFINITY
   let prevSn = 0
+  /** Request SAID → the record that consumed it. */
+  const consumed = new Map<unknown, number>()
   for (const [index, entry] of records.entries()) {
     const record = entry?.record as unknown
     const said = (record as { d?: unknown } | null)?.d
@@ -158,6 +161,21 @@ export function verifyAuditChain(
     if (r.a.approvals !== null) {
       const approval = checkApprovals(entry, keyStates, credentials, options)
       if (approval) return broken(index, said, approval.code, approval.reason)
+      // The approval is for this act (action, KEK, parameters), and consumed once.
+      const request = r.a.approvals.request
+      const mismatch = approvalBindingMismatch(r.a.act, r.a.data, request)
+      if (mismatch) return broken(index, said, 'E_APPROVAL_MISMATCH', `approval: ${mismatch}`)
+      if (consumesApproval(r.a.act, request)) {
+        if (consumed.has(request.d)) {
+          return broken(
+            index,
+            said,
+            'E_APPROVAL_MISMATCH',
+            `approval: request ${request.d} was already consumed by record ${consumed.get(request.d)}`
+          )
+        }
+        consumed.set(request.d, index)
+      }
     }
     prevSaid = r.d
     prevDt = epochMs(r.a.dt)

@@ -268,3 +268,74 @@ test.group('governance / audit chain: role policy', () => {
     assert.equal(brokenAt(verify(none)), '3:E_APPROVAL_INSUFFICIENT')
   })
 })
+
+/** A fresh chain of `steps` (service key, act, approvals, data), five minutes apart. */
+function chainOf(
+  steps: Array<[TestAid, string, AuditApprovals | null, Record<string, unknown>]>
+): SignedAuditRecord[] {
+  const records: SignedAuditRecord[] = []
+  steps.forEach(([service, act, approvals, data], n) => {
+    records.push(
+      createAuditRecord({
+        service: service.est,
+        signers: service.current,
+        previous: records[n - 1]?.record,
+        act,
+        actor: approvals ? 'ops' : 'service',
+        approvals,
+        outcome: 'done',
+        dt: at(n * 5),
+        data,
+      })
+    )
+  })
+  return records
+}
+
+test.group('governance / audit chain: an approval stands behind its own act only', () => {
+  test('the rotation of the approved KEK verifies', ({ assert }) => {
+    const c = chain()
+    const recs = chainOf([
+      [c.service1, 'service.started', null, {}],
+      [c.service1, 'rotation.started', c.approvals, { kek: 'orders', run: '1', status: 'running' }],
+    ])
+    assert.isTrue(c.verify(recs).ok)
+  })
+
+  test('a service-key holder attaching an approval to another KEK or another act is detected', ({
+    assert,
+  }) => {
+    const c = chain()
+    const otherKek = chainOf([
+      [c.service1, 'service.started', null, {}],
+      [c.service1, 'rotation.started', c.approvals, { kek: 'payments', run: '1' }],
+    ])
+    const verdict = c.verify(otherKek)
+    assert.equal(brokenAt(verdict), '1:E_APPROVAL_MISMATCH')
+    if (!verdict.ok) assert.include(verdict.reason, 'KEK "orders"')
+    const otherAct = chainOf([
+      [c.service1, 'service.started', null, {}],
+      [c.service1, 'kek.trim', c.approvals, { kek: 'orders' }],
+    ])
+    const trimmed = c.verify(otherAct)
+    assert.equal(brokenAt(trimmed), '1:E_APPROVAL_MISMATCH')
+    if (!trimmed.ok) assert.include(trimmed.reason, '"rotate"')
+    const registry = chainOf([
+      [c.service1, 'service.started', null, {}],
+      [c.service1, 'approver.register', c.approvals, { aid: c.stranger.state.aid }],
+    ])
+    assert.equal(brokenAt(c.verify(registry)), '1:E_APPROVAL_MISMATCH')
+  })
+
+  test('one approval shown behind two acts is detected at the second', ({ assert }) => {
+    const c = chain()
+    const twice = chainOf([
+      [c.service1, 'rotation.started', c.approvals, { kek: 'orders', run: '1' }],
+      [c.service1, 'rotation.finished', null, { kek: 'orders', run: '1' }],
+      [c.service1, 'rotation.started', c.approvals, { kek: 'orders', run: '2' }],
+    ])
+    const verdict = c.verify(twice)
+    assert.equal(brokenAt(verdict), '2:E_APPROVAL_MISMATCH')
+    if (!verdict.ok) assert.include(verdict.reason, 'already consumed by record 0')
+  })
+})
