@@ -3,13 +3,16 @@
 | Requests-per-second ceiling (token bucket, pure apart from the injected clock)
 |--------------------------------------------------------------------------
 |
-| Cloud KMS quotas are per account and region, shared by every client, so a
-| driver must never send faster than its configured share however many
-| calls are in flight. Each `acquire()` takes one token; tokens refill at
-| `ratePerSecond` up to `burst`. When the bucket is empty a caller reserves
-| the next token (the count goes negative) and waits until it is due, so
-| concurrent callers queue in arrival order and the rate holds across all
-| of them. Clock and sleep are injected for tests.
+| Cloud KMS quotas are per account and region (AWS) or per vault (Azure),
+| shared by every client, so a driver must never send faster than its
+| configured share however many calls are in flight. Each `acquire()` takes
+| one token (or `cost`); tokens refill at `ratePerSecond` up to `burst`.
+| When the bucket is empty a caller reserves its tokens (the count goes
+| negative) and waits until they are due, so concurrent callers queue in
+| arrival order and the rate holds across all of them. The burst defaults
+| to a tenth of a second's worth, so no one-second window sees more than
+| 1.1 × the rate. The one bucket of every cloud driver. Clock and sleep are
+| injected for tests.
 |
 */
 
@@ -58,18 +61,35 @@ export class TokenBucket {
     return this.#rate === 0 || !Number.isFinite(this.#rate)
   }
 
+  /** The sustained ceiling, requests/s (0 = none). */
+  get ratePerSecond(): number {
+    return this.#rate
+  }
+
+  /** Tokens that may go at once after an idle spell. */
+  get burst(): number {
+    return this.#burst
+  }
+
   /**
-   * Takes one token, waiting until it is due. Resolves at once while
-   * tokens are left.
+   * Reserves `cost` tokens now and answers how long (ms) the caller must
+   * wait for them (pure bookkeeping; `acquire` sleeps it).
    */
-  async acquire(): Promise<void> {
-    if (this.unlimited) return
+  reserve(cost = 1): number {
+    if (this.unlimited) return 0
     const now = this.#clock.now()
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) * this.#rate) / 1000)
     this.#last = now
-    this.#tokens -= 1
-    if (this.#tokens >= 0) return
-    const waitMs = (-this.#tokens * 1000) / this.#rate
-    await this.#clock.sleep(waitMs)
+    this.#tokens -= cost
+    return this.#tokens >= 0 ? 0 : (-this.#tokens * 1000) / this.#rate
+  }
+
+  /**
+   * Takes `cost` tokens, waiting until they are due. Resolves at once while
+   * tokens are left.
+   */
+  async acquire(cost = 1): Promise<void> {
+    const waitMs = this.reserve(cost)
+    if (waitMs > 0) await this.#clock.sleep(waitMs)
   }
 }

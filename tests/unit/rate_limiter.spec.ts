@@ -75,4 +75,27 @@ test.group('TokenBucket (requests/s ceiling)', () => {
     for (let i = 0; i < 1000; i++) await bucket.acquire()
     assert.deepEqual(sleeps, [])
   })
+
+  test('reservations queue FIFO; a cost takes that many tokens (an Azure rewrap row: two)', ({
+    assert,
+  }) => {
+    const { clock } = virtualClock()
+    const fifo = new TokenBucket({ ratePerSecond: 4, burst: 1 }, clock)
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map(() => fifo.reserve()),
+      [0, 250, 500, 750, 1000]
+    )
+    const costly = new TokenBucket({ ratePerSecond: 100, burst: 1 }, clock)
+    assert.equal(costly.reserve(), 0)
+    assert.equal(costly.reserve(2), 20)
+  })
+
+  test('the default burst is a tenth of a second: no 1 s window above 1.1 × the rate', ({
+    assert,
+  }) => {
+    const { clock } = virtualClock()
+    assert.equal(new TokenBucket({ ratePerSecond: 200 }, clock).burst, 20)
+    assert.equal(new TokenBucket({ ratePerSecond: 5 }, clock).burst, 1)
+    assert.throws(() => new TokenBucket({ ratePerSecond: Number.NaN }, clock), /≥ 0/)
+  })
 })

@@ -11,7 +11,7 @@
 |
 */
 import { kmsError } from '#kms/error_codes'
-import { RequestBudget } from '#kms/request_budget'
+import { TokenBucket } from '#kms/rate_limiter'
 import { defaultRetryDeps, withRetry, type RetryDeps, type RetryOptions } from '#kms/retry'
 import { AzureClients, type AzureClientOptions } from '#kms/drivers/azure_client'
 import { azureDetail, azureRetryDecision, classifyAzureError } from '#kms/drivers/azure_errors'
@@ -32,7 +32,7 @@ export interface AzureCallOptions extends AzureClientOptions {
  * The clients of one vault and the rules every request follows.
  */
 export class AzureCalls {
-  readonly budget: RequestBudget
+  readonly budget: TokenBucket
   #options: AzureCallOptions
   #clients?: Promise<AzureClients>
   #retryDeps: RetryDeps
@@ -40,7 +40,7 @@ export class AzureCalls {
   constructor(options: AzureCallOptions) {
     this.#options = options
     this.#retryDeps = options.retryDeps ?? defaultRetryDeps
-    this.budget = new RequestBudget({ ratePerSecond: options.requestsPerSecond })
+    this.budget = new TokenBucket({ ratePerSecond: options.requestsPerSecond })
   }
 
   /** The SDK clients (made on first use). */
@@ -88,7 +88,7 @@ export class AzureCalls {
     try {
       return await withRetry(
         async (attempt) => {
-          await this.budget.take()
+          await this.budget.acquire()
           return fn(AbortSignal.timeout(this.#options.timeoutMs ?? 30_000), attempt)
         },
         (error) => azureRetryDecision(error, idempotent),

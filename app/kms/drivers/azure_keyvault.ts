@@ -215,8 +215,8 @@ export class AzureKeyVaultDriver implements KmsDriver {
   }
 
   /** A rewrap row costs two requests (unwrap + wrap): the quota bounds rows/s at half the budget. */
-  rewrapRowsPerSecondCeiling(): number {
-    return this.#calls.budget.ratePerSecond / 2
+  rewrapRowsPerSecondCeiling(): number | undefined {
+    return this.#calls.budget.unlimited ? undefined : this.#calls.budget.ratePerSecond / 2
   }
 
   /** The requests/s budget every request of this driver takes from. */

@@ -28,7 +28,7 @@ export interface AzureKeyVaultDriverOptions {
   keySize?: number
   /** Requests in flight for one call. */
   concurrency?: number
-  /** Requests/s budget across concurrent calls (a rewrap item costs 2). */
+  /** Requests/s budget across concurrent calls (a rewrap item costs 2); 0 = no ceiling. */
   requestsPerSecond?: number
   retry?: RetryOptions
   retryDeps?: RetryDeps
