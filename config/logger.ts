@@ -1,8 +1,7 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs'
-import { dirname } from 'node:path'
 import env from '#start/env'
 import app from '@adonisjs/core/services/app'
 import pino from 'pino'
+import { prepareLogFile } from '#app/utils/log_file'
 import { terminalLogStream } from '#app/utils/terminal_log'
 import { defineConfig, targets } from '@adonisjs/core/logger'
 
@@ -28,28 +27,17 @@ export const redactPaths = [
 const logFile = env.get('LOG_FILE')
 
 /**
- * Whether `path` can be appended to (its folder is made when missing).
- */
-function writable(path: string): boolean {
-  try {
-    mkdirSync(dirname(path), { recursive: true })
-    closeSync(openSync(path, 'a'))
-    return true
-  } catch {
-    return false
-  }
-}
-
-/**
  * An Ace command on a terminal (stderr is a TTY): records as single lines on
  * stderr, written above a progress bar while one is drawn, and the full log
- * in LOG_FILE (default tmp/logs/ace.log). While a command shows progress
+ * in LOG_FILE (default tmp/logs/ace.log, rolled over to ace.log.1 past 10 MiB:
+ * app/utils/log_file.ts). While a command shows progress
  * the terminal gets warnings and errors only (app/utils/terminal_log.ts).
  * Without a writable log file the terminal keeps every record.
  */
 function commandTerminal() {
   const file = logFile ?? app.tmpPath('logs', 'ace.log')
-  const hasFile = writable(file)
+  // A LOG_FILE someone set is theirs to rotate; the default one is kept bounded here.
+  const hasFile = logFile ? prepareLogFile(file, Number.POSITIVE_INFINITY) : prepareLogFile(file)
   const terminal = terminalLogStream({
     colors: process.stderr.hasColors?.() ?? false,
     quietWhileProgress: hasFile,
