@@ -35,6 +35,23 @@ function logFileFor(name: string) {
   return `${LOG_DIR}${name}-${process.pid}.log`
 }
 
+/** Children still running: stopped with this process, however it ends. */
+const live = new Set<ChildProcess>()
+
+function killLive(signal: NodeJS.Signals) {
+  for (const child of live) child.kill(signal)
+}
+
+// A bench or load run stopped by a signal (or ending on an error) leaves no server, KMS
+// stand-in or rotation behind.
+process.once('exit', () => killLive('SIGKILL'))
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killLive('SIGTERM')
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  })
+}
+
 function start(name: string, args: string[], env: NodeJS.ProcessEnv, pipeStdout = false) {
   const logFile = logFileFor(name)
   const fd = openSync(logFile, 'w')
@@ -44,6 +61,8 @@ function start(name: string, args: string[], env: NodeJS.ProcessEnv, pipeStdout 
     stdio: ['ignore', pipeStdout ? 'pipe' : fd, fd],
   })
   closeSync(fd)
+  live.add(child)
+  child.once('exit', () => live.delete(child))
   return { child, logFile }
 }
 
