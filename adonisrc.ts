@@ -9,6 +9,7 @@ export default defineConfig({
     () => import('@adonisjs/core/commands'),
     () => import('@adonisjs/lucid/commands'),
     () => import('adonisjs-scheduler/commands'),
+    () => import('@adonisjs/queue/commands'),
   ],
 
   /**
@@ -28,6 +29,7 @@ export default defineConfig({
     () => import('@adonisjs/auth/auth_provider'),
     () => import('@adonisjs/shield/shield_provider'),
     () => import('@adonisjs/limiter/limiter_provider'),
+    () => import('@adonisjs/queue/queue_provider'),
     () => import('#providers/kms_provider'),
     () => import('#providers/app_provider'),
     {
