@@ -191,7 +191,7 @@ export default class RotateKek extends RewrapCommand {
         async ({ signal, onProgress }) => {
           const run = await rotations.rotate(kek, { ...options, distributed: true })
           if (run.status !== 'running') return run
-          return distributed.follow(run.id, { signal, onProgress })
+          return distributed.follow<RotationRun>('rotation', run.id, { signal, onProgress })
         }
       )
     } finally {

@@ -43,9 +43,16 @@ import { Clock } from '#services/clock'
 import { rowsPerVersionOf } from '#services/entry_counts'
 import { ForegroundDetector } from '#services/foreground_detector'
 import { passDecision, shareOfRate } from '#services/run_budget'
-import { RunEngine, type EngineRun } from '#services/run_engine'
+import {
+  RunEngine,
+  type EnginePacing,
+  type EngineRun,
+  type RunKind,
+  type RunStore,
+} from '#services/run_engine'
 import type { RunProgress } from '#services/run_progress'
 import { runProgress } from '#services/run_progress'
+import { ReencryptStore, type ReencryptRun } from '#services/reencrypt_store'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { StaleRowRewrapper } from '#services/stale_row_rewrapper'
 
@@ -53,6 +60,27 @@ import { StaleRowRewrapper } from '#services/stale_row_rewrapper'
 export const workerContext: { id: string; signal: AbortSignal | undefined } = {
   id: `${hostname()}:${process.pid}`,
   signal: undefined,
+}
+
+/** A run row as the distributed runs read it. */
+type AnyRun = EngineRun & { cancelRequested: boolean; options: Record<string, unknown> }
+
+/** What differs between the kinds of a distributed run. */
+interface DistributedKind {
+  label: string
+  store: Pick<
+    RunStore<AnyRun, unknown, unknown>,
+    'find' | 'update' | 'countRemaining' | 'doneOf'
+  > & { requestCancel(id: string): Promise<boolean> }
+  /** Step A done (rotation: the target version is known). */
+  ready(run: AnyRun): boolean
+  kind(run: AnyRun): Promise<RunKind<AnyRun, unknown, unknown>>
+  pacing(run: AnyRun): EnginePacing
+  /** The chunks of a pass: id ranges (per stale version for rotation). */
+  ranges(run: AnyRun, chunkRows: number): Promise<ChunkRange[]>
+  /** A chunk's scan range: rotation stays on the chunk's version. */
+  scanVersion(chunk: Chunk): number | undefined
+  leftoverMessage(run: AnyRun, remaining: number): string
 }
 
 /**
@@ -63,6 +91,7 @@ export class DistributedRuns {
   constructor(
     private chunks: ChunkStore,
     private rotations: RotationStore,
+    private reencrypts: ReencryptStore,
     private rewrapper: StaleRowRewrapper,
     private clock: Clock
   ) {}
@@ -71,25 +100,84 @@ export class DistributedRuns {
     return app.config.get<RewrapConfig>('rewrap')
   }
 
-  /**
-   * Puts a rotation run (Step A done) on the queue: plans the chunks of its
-   * current pass unless they exist, then one job per chunk not done. Returns
-   * the run (still `running`; the workers move it).
-   */
-  async enqueueRotation(run: RotationRun): Promise<RotationRun> {
-    const state = await this.chunks.passState('rotation', run.id, run.pass)
-    if (state.chunks === 0) {
-      const stale = await rowsPerVersionOf(run.kekName, run.targetVersion!)
-      const remaining = stale.reduce((sum, v) => sum + v.rows, 0)
-      run = await this.rotations.update(run.id, {
-        total_rows: this.rotations.doneOf(run) + remaining,
-      })
-      await this.#plan('rotation', run, await this.#rotationRanges(run, stale))
-    } else {
-      await this.#dispatchOpen('rotation', run.id, run.pass)
+  /** The kind adapter of `kind`. */
+  async #kind(kind: ChunkRunKind): Promise<DistributedKind> {
+    if (kind === 'rotation') {
+      return {
+        label: 'rotation',
+        store: this.rotations as unknown as DistributedKind['store'],
+        ready: (run) => (run as unknown as RotationRun).targetVersion !== null,
+        kind: async (run) =>
+          (await this.rewrapper.kind(run as unknown as RotationRun)) as unknown as RunKind<
+            AnyRun,
+            unknown,
+            unknown
+          >,
+        pacing: (run) => this.rewrapper.pacing(run as unknown as RotationRun, {}),
+        ranges: async (run, chunkRows) => {
+          const r = run as unknown as RotationRun
+          const ranges: ChunkRange[] = []
+          for (const { version, rows } of await rowsPerVersionOf(r.kekName, r.targetVersion!)) {
+            const where = 'kek_name = ? AND kek_version = ?'
+            const bounds = await percentileBounds(where, [r.kekName, version], rows, chunkRows)
+            ranges.push(...rangesFrom(version, bounds))
+          }
+          return ranges
+        },
+        scanVersion: (chunk) => chunk.staleVersion,
+        leftoverMessage: (run, remaining) =>
+          `${remaining} rows still below version ${(run as unknown as RotationRun).targetVersion}; see key_rotation_failures`,
+      }
     }
-    await this.settle('rotation', run.id)
-    return (await this.rotations.find(run.id)) ?? run
+    const { ReencryptService } = await import('#services/reencrypt_service')
+    const service = await app.container.make(ReencryptService)
+    return {
+      label: 're-encrypt',
+      store: this.reencrypts as unknown as DistributedKind['store'],
+      ready: () => true,
+      kind: async (run) =>
+        (await service.kind(run as unknown as ReencryptRun)) as unknown as RunKind<
+          AnyRun,
+          unknown,
+          unknown
+        >,
+      pacing: (run) => service.pacing(run as unknown as ReencryptRun, {}),
+      ranges: async (run, chunkRows) => {
+        const from = (run as unknown as ReencryptRun).fromKek
+        const rows = await this.reencrypts.countRemaining({ fromKek: from })
+        return rangesFrom(0, await percentileBounds('kek_name = ?', [from], rows, chunkRows))
+      },
+      scanVersion: () => undefined,
+      leftoverMessage: (run, remaining) =>
+        `${remaining} rows still under "${(run as unknown as ReencryptRun).fromKek}"; see reencrypt_failures`,
+    }
+  }
+
+  /**
+   * Puts a run (Step A done) on the queue: plans the chunks of its current
+   * pass unless they exist, then one job per chunk not done. Returns the
+   * run (still `running`; the workers move it).
+   */
+  async enqueue<Run extends EngineRun>(kindName: ChunkRunKind, run: Run): Promise<Run> {
+    const kind = await this.#kind(kindName)
+    let current = run as unknown as AnyRun
+    const state = await this.chunks.passState(kindName, current.id, current.pass)
+    if (state.chunks === 0) {
+      const remaining = await kind.store.countRemaining(current)
+      current = await kind.store.update(current.id, {
+        total_rows: kind.store.doneOf(current) + remaining,
+      })
+      await this.#plan(kindName, kind, current)
+    } else {
+      await this.#dispatchOpen(kindName, current.id, current.pass)
+    }
+    await this.settle(kindName, current.id)
+    return ((await kind.store.find(current.id)) ?? current) as unknown as Run
+  }
+
+  /** `enqueue` for a rotation run. */
+  enqueueRotation(run: RotationRun): Promise<RotationRun> {
+    return this.enqueue('rotation', run)
   }
 
   /**
@@ -99,29 +187,30 @@ export class DistributedRuns {
    */
   async runChunk(payload: RewrapChunkPayload): Promise<void> {
     const leaseMs = this.#config().distributed.leaseMs
-    const chunk = await this.#take(payload, leaseMs)
+    const kind = await this.#kind(payload.kind)
+    const chunk = await this.#take(kind, payload, leaseMs)
     if (!chunk) return
-    const run = await this.rotations.find(chunk.runId)
-    if (!run || run.status !== 'running' || run.targetVersion === null) {
+    const run = await kind.store.find(chunk.runId)
+    if (!run || run.status !== 'running' || !kind.ready(run)) {
       await this.chunks.release(chunk)
       return
     }
-    const kind = await this.rewrapper.kind(run)
-    const pacing = this.rewrapper.pacing(run, {})
-    pacing.maxRate = shareOfRate(pacing.maxRate, await this.chunks.liveCount('rotation', run.id))
+    const engineKind = await kind.kind(run)
+    const pacing = kind.pacing(run)
+    pacing.maxRate = shareOfRate(pacing.maxRate, await this.chunks.liveCount(payload.kind, run.id))
     const engine = new RunEngine(
       this.clock,
       new ForegroundDetector(this.clock, this.#config().rotation.foreground)
     )
-    const context = { run: run.id, chunk: chunk.id, worker: workerContext.id }
+    const context = { kind: payload.kind, run: run.id, chunk: chunk.id, worker: workerContext.id }
     logger.info({ ...context, from: chunk.cursorId, until: chunk.untilId }, 'chunk taken')
     let result
     try {
       result = await engine.driveRange(
-        kind,
+        engineKind,
         run,
         { version: chunk.staleVersion, id: chunk.cursorId },
-        { version: chunk.staleVersion, untilId: chunk.untilId },
+        { version: kind.scanVersion(chunk), untilId: chunk.untilId },
         pacing,
         { signal: workerContext.signal },
         { lost: false, fence: { chunkId: chunk.id, token: chunk.leaseToken, leaseMs } }
@@ -138,13 +227,13 @@ export class DistributedRuns {
     }
     if (result.stop === 'shutdown') {
       await this.chunks.release(chunk)
-      await this.#dispatch([{ kind: 'rotation', runId: run.id, chunkId: chunk.id }])
+      await this.#dispatch([{ kind: payload.kind, runId: run.id, chunkId: chunk.id }])
       logger.info(context, 'worker stopping: chunk given back to the queue')
       return
     }
     if (result.stop) await this.chunks.release(chunk)
     else await this.chunks.finish(chunk)
-    await this.settle('rotation', run.id)
+    await this.settle(payload.kind, run.id)
   }
 
   /**
@@ -153,46 +242,50 @@ export class DistributedRuns {
    * pass; when a cancel was requested and no chunk is held, ends it
    * `cancelled` (resumable). Safe to call from anywhere, any time.
    */
-  async settle(kind: ChunkRunKind, runId: string): Promise<void> {
+  async settle(kindName: ChunkRunKind, runId: string): Promise<void> {
+    const kind = await this.#kind(kindName)
     await db.transaction(async (trx) => {
       await trx.rawQuery(`SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, [
-        `rewrap:settle:${kind}:${runId}`,
+        `rewrap:settle:${kindName}:${runId}`,
       ])
-      const run = await this.rotations.find(runId)
-      if (!run || run.status !== 'running' || run.targetVersion === null) return
-      const state = await this.chunks.passState(kind, runId, run.pass)
+      const run = await kind.store.find(runId)
+      if (!run || run.status !== 'running' || !kind.ready(run)) return
+      const state = await this.chunks.passState(kindName, runId, run.pass)
+      const context = { kind: kindName, run: run.id }
       if (run.cancelRequested) {
         if (state.live > 0) return
-        await this.rotations.update(run.id, {
+        await kind.store.update(run.id, {
           status: 'cancelled',
           cancel_requested: false,
           cancelled_by: 'operator',
         })
-        logger.info({ run: run.id }, 'distributed rotation cancelled; resumable')
+        logger.info(context, `distributed ${kind.label} cancelled; resumable`)
         return
       }
       if (state.open > 0) return
-      const remaining = await this.rotations.countRemaining(run)
+      const remaining = await kind.store.countRemaining(run)
       const maxPasses = this.#config().rotation.maxPasses
       const decision = passDecision(remaining, state.failed, run.pass, maxPasses)
       if (decision === 'completed') {
-        await this.rotations.update(run.id, { status: 'completed', finished_at: this.clock.now() })
-        logger.info({ run: run.id }, 'distributed rotation completed')
+        await kind.store.update(run.id, { status: 'completed', finished_at: this.clock.now() })
+        logger.info(context, `distributed ${kind.label} completed`)
       } else if (decision === 'completed_with_errors') {
-        await this.rotations.update(run.id, {
+        await kind.store.update(run.id, {
           status: 'completed_with_errors',
           finished_at: this.clock.now(),
-          last_error: `${remaining} rows still below version ${run.targetVersion}; see key_rotation_failures`,
+          last_error: kind.leftoverMessage(run, remaining),
         })
-        logger.info({ run: run.id, remaining }, 'distributed rotation completed with errors')
+        logger.info({ ...context, remaining }, `distributed ${kind.label} completed with errors`)
       } else {
-        const next = await this.rotations.update(run.id, {
+        const next = await kind.store.update(run.id, {
           pass: run.pass + 1,
           total_rows: run.totalRows + remaining,
         })
-        const stale = await rowsPerVersionOf(run.kekName, run.targetVersion)
-        await this.#plan(kind, next, await this.#rotationRanges(next, stale))
-        logger.info({ run: run.id, pass: next.pass, remaining }, 'distributed rotation: next pass')
+        await this.#plan(kindName, kind, next)
+        logger.info(
+          { ...context, pass: next.pass, remaining },
+          `distributed ${kind.label}: next pass`
+        )
       }
     })
   }
@@ -203,42 +296,47 @@ export class DistributedRuns {
    * ends). Aborting `signal` requests a cancel (the workers stop after
    * their batch) and waits for the run to stop.
    */
-  async follow(
+  async follow<Run extends EngineRun>(
+    kindName: ChunkRunKind,
     runId: string,
     hooks: {
       signal?: AbortSignal
-      onProgress?: (progress: RunProgress<RotationRun>) => void
+      onProgress?: (progress: RunProgress<Run>) => void
       intervalMs?: number
     } = {}
-  ): Promise<RotationRun> {
+  ): Promise<Run> {
+    const kind = await this.#kind(kindName)
     const startedAt = this.clock.now().getTime()
     let cancelled = false
     let first: number | null = null
     for (;;) {
       if (hooks.signal?.aborted && !cancelled) {
         cancelled = true
-        await this.rotations.requestCancel(runId)
+        await kind.store.requestCancel(runId)
       }
-      await this.settle('rotation', runId)
-      const run = (await this.rotations.find(runId))!
-      const done = this.rotations.doneOf(run)
+      await this.settle(kindName, runId)
+      const run = (await kind.store.find(runId))!
+      const done = kind.store.doneOf(run)
       first ??= done
-      hooks.onProgress?.(
-        runProgress(run, done, done - first, startedAt, this.clock.now().getTime())
-      )
-      if (run.status !== 'running') return run
+      const now = this.clock.now().getTime()
+      hooks.onProgress?.(runProgress(run as unknown as Run, done, done - first, startedAt, now))
+      if (run.status !== 'running') return run as unknown as Run
       await this.clock.sleep(hooks.intervalMs ?? 500)
     }
   }
 
   /** Takes the job's chunk, waiting while another worker's lease on it is live. */
-  async #take(payload: RewrapChunkPayload, leaseMs: number): Promise<Chunk | null> {
+  async #take(
+    kind: DistributedKind,
+    payload: RewrapChunkPayload,
+    leaseMs: number
+  ): Promise<Chunk | null> {
     for (;;) {
       const taken = await this.chunks.take(payload.chunkId, workerContext.id, leaseMs)
       if (taken) return taken
       const chunk = await this.chunks.find(payload.chunkId)
       if (!chunk || chunk.status !== 'running') return null
-      const run = await this.rotations.find(chunk.runId)
+      const run = await kind.store.find(chunk.runId)
       if (!run || run.status !== 'running' || workerContext.signal?.aborted) return null
       // Another worker holds it: wait for its lease to end (or for it to finish the chunk).
       const left = (chunk.leaseUntil?.getTime() ?? 0) - this.clock.now().getTime()
@@ -246,29 +344,15 @@ export class DistributedRuns {
     }
   }
 
-  /** The chunks of a rotation pass: per stale version, cut at id percentiles. */
-  async #rotationRanges(
-    run: RotationRun,
-    stale: Array<{ version: number; rows: number }>
-  ): Promise<ChunkRange[]> {
+  async #plan(kindName: ChunkRunKind, kind: DistributedKind, run: AnyRun): Promise<void> {
     const chunkRows = Number(run.options.chunkRows ?? this.#config().distributed.chunkRows)
-    const ranges: ChunkRange[] = []
-    for (const { version, rows } of stale) {
-      const bounds = await percentileBounds(
-        'kek_name = ? AND kek_version = ?',
-        [run.kekName, version],
-        rows,
-        chunkRows
-      )
-      ranges.push(...rangesFrom(version, bounds))
-    }
-    return ranges
-  }
-
-  async #plan(kind: ChunkRunKind, run: EngineRun, ranges: ChunkRange[]): Promise<void> {
-    const created = await this.chunks.create(kind, run.id, run.pass, ranges)
-    await this.#dispatch(created.map((c) => ({ kind, runId: run.id, chunkId: c.id })))
-    logger.info({ run: run.id, pass: run.pass, chunks: created.length }, 'run cut into chunks')
+    const ranges = await kind.ranges(run, chunkRows)
+    const created = await this.chunks.create(kindName, run.id, run.pass, ranges)
+    await this.#dispatch(created.map((c) => ({ kind: kindName, runId: run.id, chunkId: c.id })))
+    logger.info(
+      { kind: kindName, run: run.id, pass: run.pass, chunks: created.length },
+      'run cut into chunks'
+    )
   }
 
   async #dispatchOpen(kind: ChunkRunKind, runId: string, pass: number): Promise<void> {

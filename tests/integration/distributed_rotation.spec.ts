@@ -9,6 +9,9 @@ import { createKek, kekName, seed, versionCounts } from '#tests/helpers/rotation
 import { holdRows } from '#tests/helpers/pg_sessions'
 import { waitFor } from '#tests/helpers/wait'
 
+/** How soon another worker must take over a SIGKILLed worker's chunk (lease 3 s). */
+const TAKE_OVER_BOUND_MS = 20_000
+
 /** `rewrap:worker` children with a short chunk lease (the take-over bound of the test). */
 function startWorkers(count: number, cleanup: (fn: () => void) => void): AceChild[] {
   const workers = Array.from({ length: count }, () =>
@@ -96,6 +99,24 @@ test.group('distributed rotation: chunks as jobs', () => {
     await victim.exited
     await hold.release()
     const tKilled = Date.now()
+    // The job engine's guarantee this design rests on (docs/architecture.md, "Which job
+    // engine"): the job of a SIGKILLed worker is taken by another worker within a bound —
+    // stalled threshold (the lease, 3 s here) + stalled check interval (1.5 s) + idle poll
+    // (0.5 s) + the chunk lease's own end (≤ 3 s). 20 s leaves room for a loaded machine.
+    await waitFor(
+      async () => {
+        const row = await db.from('rewrap_chunks').where('id', held).firstOrFail()
+        return (
+          Number(row.lease_token) >= 2 && !String(row.worker_id).endsWith(`:${victim.child.pid}`)
+        )
+      },
+      {
+        timeoutMs: TAKE_OVER_BOUND_MS,
+        intervalMs: 50,
+        what: 'the killed worker’s chunk taken over',
+      }
+    )
+    const tTaken = Date.now()
 
     const run = await waitFor(
       async () => {
@@ -144,7 +165,7 @@ test.group('distributed rotation: chunks as jobs', () => {
     assert.isAbove(written.size, 0)
     console.log(
       `distributed rotation: ${rows} rows; seed+digest ${tSeeded - t0} ms; run ${tDone - tSeeded} ms ` +
-        `(kill after ${tKilled - tSeeded} ms); ${written.size} concurrent writes; ` +
+        `(kill after ${tKilled - tSeeded} ms, chunk taken over ${tTaken - tKilled} ms after the kill); ${written.size} concurrent writes; ` +
         `rewrapped ${run.rewrapped}, skipped ${run.skipped}`
     )
     // The other workers stop on SIGTERM after their batch (graceful), exit 0.
