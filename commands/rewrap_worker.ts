@@ -1,6 +1,6 @@
 import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { Locator, Worker } from '@adonisjs/queue'
+import { Locator, QueueManager, Worker } from '@adonisjs/queue'
 import type { RewrapConfig } from '#config/rewrap'
 import { RewrapCommand } from '#app/commands/rewrap_command'
 import RewrapChunkJob, { CHUNK_QUEUE } from '#app/jobs/rewrap_chunk_job'
@@ -79,10 +79,22 @@ export default class RewrapWorker extends RewrapCommand {
     this.app.terminating(async () => {
       await stop()
     })
+    // The engine checks for stalled jobs only from a free slot; a fleet whose every slot is
+    // busy would leave a dead worker's job active. This process sweeps on its own timer too, so
+    // such a job is back on the queue within stalledThreshold + stalledInterval whatever the
+    // fleet is doing.
+    const stalledMs = Number(config.worker.stalledThreshold)
+    const sweep = setInterval(() => {
+      QueueManager.use()
+        .recoverStalledJobs(CHUNK_QUEUE, stalledMs, Number(config.worker.maxStalledCount))
+        .catch(() => {})
+    }, Number(config.worker.stalledInterval))
+    sweep.unref()
     this.logger.info(`rewrap:worker ${workerContext.id} taking chunks (concurrency ${concurrency})`)
     try {
       await worker.start([CHUNK_QUEUE])
     } finally {
+      clearInterval(sweep)
       await queueManager.destroy().catch(() => {})
     }
     this.logger.info(`rewrap:worker ${workerContext.id} stopped`)

