@@ -133,6 +133,9 @@ test.group('distributed runs: chunks as jobs', () => {
       // Concurrent writes for the whole run: every one must be kept.
       const written = new Map<string, unknown>()
       let finished = false
+      cleanup(() => {
+        finished = true
+      })
       let step = 11
       const writer = (async () => {
         while (!finished) {
