@@ -9,7 +9,6 @@ export default defineConfig({
     () => import('@adonisjs/core/commands'),
     () => import('@adonisjs/lucid/commands'),
     () => import('adonisjs-scheduler/commands'),
-    () => import('@adonisjs/queue/commands'),
   ],
 
   /**

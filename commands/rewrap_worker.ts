@@ -13,10 +13,11 @@ import { rewrapWorkerValidator } from '#validators/rotation'
  */
 export default class RewrapWorker extends RewrapCommand {
   static commandName = 'rewrap:worker'
-  static description = 'Take chunks of distributed rotation runs from the queue until stopped'
+  static description =
+    'Take chunks of distributed rotation and re-encrypt runs from the queue until stopped'
   static help = [
-    'A distributed run (rotate:kek --distributed or --workers N, POST /rotations with',
-    '"distributed": true) is cut into chunks, each a job on the app\'s PostgreSQL. Start any',
+    'A distributed run (rotate:kek or reencrypt with --distributed or --workers N, POST /rotations',
+    'with "distributed": true) is cut into chunks, each a job on the app\'s PostgreSQL. Start any',
     "number of workers on any number of machines pointed at the same database. A chunk's",
     'cursor and counters live in the database: a worker that dies loses nothing, another one',
     'takes the chunk over once its lease ends (REWRAP_WORKER_LEASE_MS, default 30 s).',
@@ -24,6 +25,9 @@ export default class RewrapWorker extends RewrapCommand {
     '',
     '{{ binaryName }} rewrap:worker',
     '{{ binaryName }} rewrap:worker --concurrency 2',
+    '',
+    'Use this command rather than queue:work: it registers the chunk job, gives chunks back on',
+    'SIGTERM and sweeps the stalled jobs of dead workers on its own timer.',
   ]
   static options: CommandOptions = { startApp: true, staysAlive: true }
 

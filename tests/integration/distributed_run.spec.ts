@@ -4,6 +4,7 @@ import db from '@adonisjs/lucid/services/db'
 import { EntryService } from '#services/entry_service'
 import { KeyRotationService } from '#services/key_rotation_service'
 import { ReencryptService } from '#services/reencrypt_service'
+import { ChunkStore } from '#services/chunk_store'
 import { spawnAce, type AceChild } from '#tests/helpers/ace_child'
 import { envInt, plaintextDigests } from '#tests/helpers/crash_checker'
 import { createKek, kekName, seed, versionCounts } from '#tests/helpers/rotation'
@@ -232,6 +233,12 @@ test.group('distributed runs: chunks as jobs', () => {
       assert.equal(rotated[0].n, run.moved)
       assert.isAtLeast(run.moved, rows - written.size)
       assert.equal(run.failed, 0)
+      // The status shows the chunks and the workers: every chunk done, the victim and others.
+      const allStats = await new ChunkStore().stats(under.kind, [run.id])
+      const stats = allStats.get(run.id)!
+      assert.isAtLeast(stats.done, chunks.length)
+      assert.equal(stats.pending + stats.running, 0)
+      assert.isAtLeast(stats.workers.length, 2)
       // Every row decrypts: the untouched ones to their original data, the written ones to
       // the last value written.
       const after = await plaintextDigests(under.target.kek)
@@ -256,4 +263,28 @@ test.group('distributed runs: chunks as jobs', () => {
       }
     }).timeout(300_000)
   }
+})
+
+test.group('distributed runs: commands', () => {
+  test('rotate:kek --workers 2 cuts the run into chunks, works them with 2 local workers, exits 0', async ({
+    assert,
+  }) => {
+    const kek = kekName('dist-cli')
+    await createKek(kek)
+    await seed(kek, 3000)
+    const ace = spawnAce(['rotate:kek', kek, '--workers', '2', '--batch-size', '200', '--json'], {
+      REWRAP_WORKER_LEASE_MS: '3000',
+    })
+    const code = await ace.exited
+    assert.equal(code, 0, ace.output().slice(-2000))
+    const run = JSON.parse(ace.output().trim().split('\n').at(-1)!)
+    assert.equal(run.status, 'completed')
+    assert.equal(run.rewrapped, 3000)
+    assert.equal(run.options.distributed, true)
+    assert.deepEqual(await versionCounts(kek), { 2: 3000 })
+    const allStats = await new ChunkStore().stats('rotation', [run.id])
+    const stats = allStats.get(run.id)!
+    assert.equal(stats.pending + stats.running, 0)
+    assert.isAtLeast(stats.done, 1)
+  }).timeout(120_000)
 })
