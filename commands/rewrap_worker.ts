@@ -89,8 +89,15 @@ export default class RewrapWorker extends RewrapCommand {
     // fleet is doing.
     const stalledMs = Number(config.worker.stalledThreshold)
     const sweep = setInterval(() => {
-      QueueManager.use()
-        .recoverStalledJobs(CHUNK_QUEUE, stalledMs, Number(config.worker.maxStalledCount))
+      if (controller.signal.aborted) return
+      Promise.resolve()
+        .then(() =>
+          QueueManager.use().recoverStalledJobs(
+            CHUNK_QUEUE,
+            stalledMs,
+            Number(config.worker.maxStalledCount)
+          )
+        )
         .catch(() => {})
     }, Number(config.worker.stalledInterval))
     sweep.unref()
