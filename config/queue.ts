@@ -14,7 +14,7 @@
 |
 */
 import env from '#start/env'
-import { defineConfig, drivers } from '@adonisjs/queue'
+import { defineConfig, drivers, exponentialBackoff } from '@adonisjs/queue'
 
 const leaseMs = env.get('REWRAP_WORKER_LEASE_MS') ?? 30_000
 
@@ -31,7 +31,11 @@ export default defineConfig({
     // The chunk table is the truth: a job that stalls again is put back again, never dropped.
     maxStalledCount: 1_000_000,
   },
-  // A chunk job that fails (KMS past its outage bound, database away) is tried again.
-  retry: { maxRetries: 20 },
+  // A chunk job that fails (KMS past its outage bound, database away) is tried again, for as
+  // long as its run is running (a job of a run that ended returns at once): never dropped.
+  retry: {
+    maxRetries: 1_000_000,
+    backoff: exponentialBackoff({ baseDelay: '1s', maxDelay: '1m', jitter: true }),
+  },
   locations: [],
 })
