@@ -28,6 +28,7 @@ export default defineConfig({
     () => import('@adonisjs/auth/auth_provider'),
     () => import('@adonisjs/shield/shield_provider'),
     () => import('@adonisjs/limiter/limiter_provider'),
+    () => import('@adonisjs/queue/queue_provider'),
     () => import('#providers/kms_provider'),
     () => import('#providers/app_provider'),
     {

@@ -51,6 +51,8 @@ export interface RewrapConfigInput {
   health: { cacheMs: number }
   /** The operator console: its page polls /console/live every `pollMs`. */
   console: { pollMs: number }
+  /** Distributed runs: chunk lease and target chunk size (config/rewrap.ts `distributed`). */
+  distributed: { leaseMs: number; chunkRows: number }
   rotation: {
     batchSize: number
     sleepMs: number
@@ -183,6 +185,8 @@ export function defineConfig(config: RewrapConfigInput): RewrapConfig {
   )
   nonNegative(health.cacheMs, 'health.cacheMs')
 
+  positivePeriod(config.distributed.leaseMs, 'distributed.leaseMs')
+  positiveInt(config.distributed.chunkRows, 'distributed.chunkRows')
   positiveInt(rotation.batchSize, 'rotation.batchSize')
   positiveInt(rotation.pacedBatchSize, 'rotation.pacedBatchSize')
   nonNegative(rotation.sleepMs, 'rotation.sleepMs')

@@ -9,6 +9,8 @@ import {
 import { reencryptValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
 import { approvalFlagValidator } from '#validators/approval'
+import { LocalWorkers } from '#app/commands/local_workers'
+import { DistributedRuns } from '#services/distributed_runs'
 
 /**
  * `node ace reencrypt --from <kek> --to <kek>`: recovery for a compromised KEK.
@@ -27,6 +29,8 @@ export default class Reencrypt extends RewrapCommand {
     '--kek <from> --param to=<to>); continuing an unfinished run does not.',
     '{{ binaryName }} reencrypt --from orders --to orders-2026 --approval E…',
     '{{ binaryName }} reencrypt --from orders --to orders-2026 --batch-size 200 --sleep-ms 50 --json',
+    '{{ binaryName }} reencrypt --from orders --to orders-2026 --workers 4   (4 local chunk workers)',
+    '{{ binaryName }} reencrypt --from orders --to orders-2026 --distributed (rewrap:worker anywhere)',
   ]
   static options: CommandOptions = { startApp: true }
 
@@ -57,6 +61,20 @@ export default class Reencrypt extends RewrapCommand {
   @flags.boolean({ description: 'Print the finished run as JSON (one object)' })
   declare json?: boolean
 
+  /** Chunks as jobs, with N local workers. */
+  @flags.number({
+    description:
+      'Cut the run into chunks (jobs on the database) and work them with N local rewrap:worker processes',
+  })
+  declare workers?: number
+
+  /** Chunks as jobs, worked elsewhere. */
+  @flags.boolean({
+    description:
+      'Cut the run into chunks and put them on the queue for rewrap:worker processes anywhere; follow its progress',
+  })
+  declare distributed?: boolean
+
   /** Dual control: the approved request this act runs under. */
   @flags.string({ description: 'SAID of the approved request (approval:request, approval:sign)' })
   declare approval?: string
@@ -72,8 +90,14 @@ export default class Reencrypt extends RewrapCommand {
       batchSize: this.batchSize,
       sleepMs: this.sleepMs,
       niceRatio: this.niceRatio,
+      workers: this.workers,
     })
     const { approval } = await approvalFlagValidator.validate({ approval: this.approval })
+    const distributed = !!this.distributed || !!input.workers
+    const local = input.workers
+      ? new LocalWorkers(this.app.makePath('ace.js'), input.workers)
+      : null
+    local?.start()
     const { run, failures } = await this.background(
       'reencrypt',
       (r: ReencryptRun) => ({ run: r.id, from: r.fromKek, to: r.toKek }),
@@ -84,13 +108,22 @@ export default class Reencrypt extends RewrapCommand {
           niceRatio: input.niceRatio,
           approval,
           actor: process.env.USER ?? 'cli',
-          signal,
-          onProgress,
+          ...(distributed ? { distributed: true } : { signal, onProgress }),
         })
+        if (distributed && done.status === 'running') {
+          // Chunks on the queue: follow the workers' progress (Ctrl-C requests a cancel).
+          const runs = await this.app.container.make(DistributedRuns)
+          const followed = await runs.follow<ReencryptRun>('reencrypt', done.id, {
+            signal,
+            onProgress,
+          })
+          return { run: followed, failures: await service.failures(followed.id, 100) }
+        }
         // Inside the background work: a SIGTERM keeps the database open until this is read.
         return { run: done, failures: await service.failures(done.id, 100) }
       }
     )
+    await local?.stop()
     await this.#report(run, failures)
   }
 

@@ -1,7 +1,9 @@
 import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { KeyRotationService } from '#services/key_rotation_service'
+import { LocalWorkers } from '#app/commands/local_workers'
+import { DistributedRuns } from '#services/distributed_runs'
+import { KeyRotationService, type RotateOptions } from '#services/key_rotation_service'
 import type { RotationRun } from '#services/rotation_store'
 import { rotateKekValidator } from '#validators/rotation'
 import { RewrapCommand } from '#app/commands/rewrap_command'
@@ -27,6 +29,8 @@ export default class RotateKek extends RewrapCommand {
     '{{ binaryName }} rotate:kek orders --dry-run',
     '{{ binaryName }} rotate:kek orders --resume',
     '{{ binaryName }} rotate:kek orders --no-rotate --max-rate 5000 --json',
+    '{{ binaryName }} rotate:kek orders --workers 4          (chunks worked by 4 local processes)',
+    '{{ binaryName }} rotate:kek orders --distributed        (chunks for rewrap:worker anywhere)',
   ]
   static options: CommandOptions = { startApp: true }
 
@@ -84,6 +88,20 @@ export default class RotateKek extends RewrapCommand {
   @flags.boolean({ description: 'Print the result as JSON (one object) instead of text' })
   declare json?: boolean
 
+  /** Chunks as jobs, with N local workers. */
+  @flags.number({
+    description:
+      'Cut the run into chunks (jobs on the database) and work them with N local rewrap:worker processes',
+  })
+  declare workers?: number
+
+  /** Chunks as jobs, worked elsewhere. */
+  @flags.boolean({
+    description:
+      'Cut the run into chunks and put them on the queue for rewrap:worker processes anywhere; follow its progress',
+  })
+  declare distributed?: boolean
+
   /** Dual control: the approved request this act runs under. */
   @flags.string({ description: 'SAID of the approved request (approval:request, approval:sign)' })
   declare approval?: string
@@ -100,6 +118,7 @@ export default class RotateKek extends RewrapCommand {
       maxRate: this.maxRate,
       niceRatio: this.niceRatio,
       targetVersion: this.targetVersion,
+      workers: this.workers,
     })
     const { approval } = await approvalFlagValidator.validate({ approval: this.approval })
     const options = {
@@ -140,12 +159,44 @@ export default class RotateKek extends RewrapCommand {
       return
     }
 
+    if (this.distributed || input.workers) {
+      return this.#report(await this.#distributed(rotations, input.kek, options, input.workers))
+    }
     const run = await this.background<RotationRun, RotationRun>(
       'rotation',
       (r) => ({ run: r.id, kek: r.kekName }),
       ({ signal, onProgress }) => rotations.rotate(input.kek, { ...options, onProgress, signal })
     )
     this.#report(run)
+  }
+
+  /**
+   * Step A here, then the chunks on the queue; with `workers`, that many
+   * local `rewrap:worker` processes work them until the run ends. Follows the
+   * run's progress; Ctrl-C / SIGTERM requests a cancel (resumable).
+   */
+  async #distributed(
+    rotations: KeyRotationService,
+    kek: string,
+    options: RotateOptions,
+    workers: number | undefined
+  ): Promise<RotationRun> {
+    const distributed = await this.app.container.make(DistributedRuns)
+    const local = workers ? new LocalWorkers(this.app.makePath('ace.js'), workers) : null
+    local?.start()
+    try {
+      return await this.background<RotationRun, RotationRun>(
+        'rotation',
+        (r) => ({ run: r.id, kek: r.kekName }),
+        async ({ signal, onProgress }) => {
+          const run = await rotations.rotate(kek, { ...options, distributed: true })
+          if (run.status !== 'running') return run
+          return distributed.follow<RotationRun>('rotation', run.id, { signal, onProgress })
+        }
+      )
+    } finally {
+      await local?.stop()
+    }
   }
 
   #report(run: RotationRun) {

@@ -58,6 +58,20 @@ const rewrapConfig = defineConfig({
   },
 
   /**
+   * Distributed runs (`rotate:kek --workers N | --distributed`, `rewrap:worker`).
+   */
+  distributed: {
+    /**
+     * A chunk's lease: a worker that has not committed a batch for this long
+     * loses its chunk to another worker (its next commit is fenced out). Also
+     * the job engine's stalled threshold (config/queue.ts).
+     */
+    leaseMs: env.get('REWRAP_WORKER_LEASE_MS') ?? 30_000,
+    /** Target rows per chunk (chunks are cut at id percentiles of each stale version). */
+    chunkRows: 20_000,
+  },
+
+  /**
    * Rewrap loop defaults (each overridable per run with rotate:kek flags).
    */
   rotation: {

@@ -107,4 +107,10 @@ export default await Env.create(new URL('../', import.meta.url), {
    * with E_DATABASE_UNAVAILABLE (config/rewrap.ts `rotation.databaseOutageMs`).
    */
   REWRAP_DATABASE_OUTAGE_MS: Env.schema.number.optional(),
+  /**
+   * Distributed runs: how long a chunk's lease lasts without a commit, and
+   * after how long the job engine puts back the job of a silent worker
+   * (config/queue.ts, config/rewrap.ts `distributed.leaseMs`). Default 30 s.
+   */
+  REWRAP_WORKER_LEASE_MS: Env.schema.number.optional(),
 })

@@ -72,8 +72,15 @@ export default class RotationsController {
     return view
   }
 
-  /** Runs as the API shows them, `running` ones checked against the live rotation locks. */
+  /**
+   * Runs as the API shows them, `running` ones checked against the live rotation locks (or
+   * chunk leases), distributed ones with their chunks per status and per worker.
+   */
   async #views(runs: RotationRun[]) {
-    return RunTransformer.transformMany(runs, await this.rotations.liveKeks(runs))
+    const [live, chunks] = await Promise.all([
+      this.rotations.liveKeks(runs),
+      this.rotations.chunkStats(runs),
+    ])
+    return RunTransformer.transformMany(runs, live, chunks)
   }
 }

@@ -28,6 +28,8 @@ import { rotationParams } from '#app/governance/acts'
 import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
 import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 import { Clock } from '#services/clock'
+import { ChunkStore, type ChunkStats } from '#services/chunk_store'
+import { DistributedRuns } from '#services/distributed_runs'
 import { runUnderLock } from '#services/run_session'
 import { rowsPerVersionOf } from '#services/entry_counts'
 import { unthrottledRowsPerSecond } from '#services/quota_estimate'
@@ -51,6 +53,14 @@ export interface RotateOptions extends RewrapOptions {
   approval?: string
   /** Scheduler: `approval` is a standing-rotation policy for this cryptoperiod (not consumed). */
   standing?: { cryptoperiodMs: number }
+  /**
+   * Chunks as jobs: after Step A the run is cut into chunks put on the queue
+   * for `rewrap:worker` processes; `rotate` then returns the run `running`
+   * (follow it with `DistributedRuns.follow`).
+   */
+  distributed?: boolean
+  /** Distributed runs: target rows per chunk (default config/rewrap.ts `distributed.chunkRows`). */
+  chunkRows?: number
 }
 
 /** What a dry run reports. */
@@ -83,7 +93,9 @@ export class KeyRotationService {
     private locks: AdvisoryLock,
     private rewrapper: StaleRowRewrapper,
     private clock: Clock,
-    private gate: ApprovalGate
+    private gate: ApprovalGate,
+    private distributed: DistributedRuns,
+    private chunks: ChunkStore
   ) {}
 
   #config(): RewrapConfig['rotation'] {
@@ -156,6 +168,8 @@ export class KeyRotationService {
       onStarted: options.onStarted,
       work: async (run, lock) => {
         run = await this.#rotateKekOnce(run)
+        // Step A happened once, under the lock; the chunks go to the workers.
+        if (options.distributed) return this.distributed.enqueueRotation(run)
         return this.rewrapper.rewrapStaleRows(run, options, lock)
       },
       databaseOutageMs: this.#config().databaseOutageMs,
@@ -191,8 +205,10 @@ export class KeyRotationService {
    * Asks a running run to stop after its current batch (any process).
    */
   async cancel(runId: string): Promise<RotationRun> {
-    await this.find(runId)
+    const run = await this.find(runId)
     await this.store.requestCancel(runId)
+    // A distributed run none of whose chunks is held stops now; else its workers stop it.
+    if (run.options.distributed) await this.distributed.settle('rotation', runId)
     return (await this.store.find(runId))!
   }
 
@@ -217,10 +233,23 @@ export class KeyRotationService {
    * holds the KEK's rotation lock); a running run of any other KEK is stalled.
    */
   async liveKeks(runs: RotationRun[]): Promise<Set<string>> {
-    const running = runs.filter((run) => run.status === 'running').map((run) => run.kekName)
-    const keys = [...new Set(running)]
+    const running = runs.filter((run) => run.status === 'running')
+    const keys = [...new Set(running.map((run) => run.kekName))]
     const held = await this.locks.heldKeys(keys.map(lockKeys.rotation))
-    return new Set(keys.filter((kek) => held.has(lockKeys.rotation(kek))))
+    const live = new Set(keys.filter((kek) => held.has(lockKeys.rotation(kek))))
+    // A distributed run holds no lock while its workers work: live while a chunk's lease is.
+    const stats = await this.chunkStats(running)
+    for (const run of running) {
+      const chunks = stats.get(run.id)
+      if (chunks && chunks.running > chunks.stalled) live.add(run.kekName)
+    }
+    return live
+  }
+
+  /** Chunk counts, stalled chunks and rows per worker of `runs`' distributed runs. */
+  chunkStats(runs: RotationRun[]): Promise<Map<string, ChunkStats>> {
+    const ids = runs.filter((run) => run.options.distributed === true).map((run) => run.id)
+    return this.chunks.stats('rotation', ids)
   }
 
   /** The governed act a new rotation run is. */
@@ -276,6 +305,8 @@ export class KeyRotationService {
         sleepMs: options.sleepMs ?? config.sleepMs,
         maxRate: options.maxRate ?? config.maxRate,
         niceRatio: options.niceRatio ?? config.niceRatio,
+        ...(options.distributed ? { distributed: true } : {}),
+        ...(options.distributed && options.chunkRows ? { chunkRows: options.chunkRows } : {}),
       },
       trigger: options.trigger ?? 'cli',
       requestedBy: options.requestedBy ?? null,

@@ -119,6 +119,24 @@ const gauges = {
     labelNames: ['kek'] as const,
     registers,
   }),
+  chunks: new Gauge({
+    name: 'rewrap_rotation_chunks',
+    help: "Chunks of a KEK's running distributed rotation, by status (pending, running, done)",
+    labelNames: ['kek', 'status'],
+    registers,
+  }),
+  stalledChunks: new Gauge({
+    name: 'rewrap_rotation_chunks_stalled',
+    help: "Chunks of a KEK's running distributed rotation whose lease expired (their worker stopped committing)",
+    labelNames: ['kek'],
+    registers,
+  }),
+  workerRows: new Gauge({
+    name: 'rewrap_rotation_worker_rows',
+    help: "Rows handled by each worker in a KEK's running distributed rotation (the chunks it holds or finished)",
+    labelNames: ['kek', 'worker'],
+    registers,
+  }),
   countsAge: new Gauge({
     name: 'rewrap_entries_counts_age_seconds',
     help: 'Age of the cached row counts behind rewrap_entries',
@@ -229,6 +247,16 @@ export class MetricsService {
         gauges.runDone.set(labels, kek.running.progress.done)
         gauges.runTotal.set(labels, kek.running.progress.total)
         gauges.runRate.set(labels, kek.running.progress.rowsPerSecond)
+        const chunks = kek.running.chunks
+        if (chunks) {
+          for (const status of ['pending', 'running', 'done'] as const) {
+            gauges.chunks.set({ kek: kek.name, status }, chunks[status])
+          }
+          gauges.stalledChunks.set(labels, chunks.stalled)
+          for (const worker of chunks.workers) {
+            gauges.workerRows.set({ kek: kek.name, worker: worker.workerId }, worker.rows)
+          }
+        }
       }
       if (kek.lastSuccessAt) gauges.lastSuccess.set(labels, Date.parse(kek.lastSuccessAt) / 1000)
       if (kek.lastRun) gauges.lastRunStatus.set({ kek: kek.name, status: kek.lastRun.status }, 1)

@@ -39,7 +39,7 @@ import {
   type ReencryptRun,
   type SourceRow,
 } from '#services/reencrypt_store'
-import { RunEngine, type EngineHooks, type RunKind } from '#services/run_engine'
+import { RunEngine, type EngineHooks, type EnginePacing, type RunKind } from '#services/run_engine'
 import type { RunProgress } from '#services/run_progress'
 import { runUnderLock } from '#services/run_session'
 import { reencryptParams } from '#app/governance/acts'
@@ -66,6 +66,13 @@ export interface ReencryptOptions extends EngineHooks<ReencryptRun> {
   approval?: string
   /** Who asks (OS user, token name); `cli` by default. */
   actor?: string
+  /**
+   * Chunks as jobs (as `RotateOptions.distributed`): the run is cut into
+   * chunks for `rewrap:worker` processes; returns it `running`.
+   */
+  distributed?: boolean
+  /** Distributed runs: target rows per chunk. */
+  chunkRows?: number
 }
 
 /**
@@ -126,8 +133,14 @@ export class ReencryptService {
       label: 're-encrypt',
       logContext: kind.logContext,
       open: () => this.#openRun(from, to, options, act),
-      work: (run, lock) =>
-        this.#engine().drive(kind, run, this.#pacing(run, options), options, lock),
+      work: async (run, lock) => {
+        if (options.distributed) {
+          const { DistributedRuns } = await import('#services/distributed_runs')
+          const distributed = await app.container.make(DistributedRuns)
+          return distributed.enqueue('reencrypt', run)
+        }
+        return this.#engine().drive(kind, run, this.pacing(run, options), options, lock)
+      },
       databaseOutageMs: this.#rotationConfig().databaseOutageMs,
     })
   }
@@ -138,8 +151,13 @@ export class ReencryptService {
    * when unknown.
    */
   async cancel(runId: string): Promise<ReencryptRun> {
-    await this.find(runId)
+    const run = await this.find(runId)
     await this.store.requestCancel(runId)
+    if (run.options.distributed) {
+      const { DistributedRuns } = await import('#services/distributed_runs')
+      const distributed = await app.container.make(DistributedRuns)
+      await distributed.settle('reencrypt', runId)
+    }
     return this.find(runId)
   }
 
@@ -182,7 +200,15 @@ export class ReencryptService {
     )
   }
 
-  #pacing(run: ReencryptRun, options: ReencryptOptions) {
+  /** The re-encrypt run kind of `run` (its store; unwrap, open, fresh DEK, seal per batch). */
+  async kind(run: ReencryptRun): Promise<RunKind<ReencryptRun, SourceRow, ReencryptedBatch>> {
+    const fromDriver = await this.kms.forKek(run.fromKek)
+    const toDriver = await this.kms.forKek(run.toKek)
+    return this.#kind(fromDriver, toDriver, { from: run.fromKek, to: run.toKek })
+  }
+
+  /** Sizes, bounds and pacing of `run` (flags, then the run's options, then config/rewrap.ts). */
+  pacing(run: ReencryptRun, options: ReencryptOptions): EnginePacing {
     const config = this.#config()
     const batchSize = Number(options.batchSize ?? run.options.batchSize ?? config.batchSize)
     return {
@@ -233,6 +259,8 @@ export class ReencryptService {
         batchSize: options.batchSize ?? config.batchSize,
         sleepMs: options.sleepMs ?? config.sleepMs,
         niceRatio: options.niceRatio ?? config.niceRatio,
+        ...(options.distributed ? { distributed: true } : {}),
+        ...(options.distributed && options.chunkRows ? { chunkRows: options.chunkRows } : {}),
       },
       authorize: (trx, usedBy) => this.gate.consume(trx, act, usedBy),
     })

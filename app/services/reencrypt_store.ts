@@ -15,18 +15,20 @@ import db from '@adonisjs/lucid/services/db'
 import type { QueryClientContract, TransactionClientContract } from '@adonisjs/lucid/types/database'
 import type { AuditApprovals } from '#app/governance/audit_record'
 import { E_LOCK_LOST } from '#app/errors'
-import { HELD_BY_SQL, type HeldLock } from '#services/advisory_lock'
+import { CHUNK_ADVANCE_SQL, chunkAdvanceBindings, fenceSql } from '#services/chunk_fence'
 import { runAuditEntry, withAuditRecord } from '#services/audit_service'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
 import type {
   BatchOutcome,
   CancelledBy,
+  CommitFence,
   IdRange,
   PreparedBatch,
   RunCursor,
   RunStore,
   SourceBatch,
 } from '#services/run_engine'
+import { isChunkFence } from '#services/run_engine'
 import { pgArray, UNFINISHED_STATUSES, updateRunRow } from '#services/run_rows'
 
 /** A re-encrypt run row. */
@@ -242,12 +244,14 @@ export class ReencryptStore implements RunStore<ReencryptRun, SourceRow, Reencry
   async commit(
     run: ReencryptRun,
     batch: PreparedBatch<SourceRow, ReencryptedBatch>,
-    fence: HeldLock['fence']
+    fence: CommitFence
   ): Promise<BatchOutcome> {
     const p = batch.prepared
+    const chunk = isChunkFence(fence) ? fence : null
+    const held = fenceSql(fence)
     const { rows: result } = await db.rawQuery(
       `${BACKGROUND_TAG} WITH held AS (
-         SELECT 1 WHERE ${HELD_BY_SQL}
+         ${held.sql}
        ), f AS (
          INSERT INTO reencrypt_failures (run_id, entry_id, error_code)
          SELECT ?, f.id, f.code FROM unnest(?::bigint[], ?::text[]) AS f(id, code)
@@ -264,17 +268,16 @@ export class ReencryptStore implements RunStore<ReencryptRun, SourceRow, Reencry
           WHERE v.id = u.id AND v.kek_name = ? AND v.wrapped_dek = u.old
             AND EXISTS (SELECT 1 FROM held)
          RETURNING 1
-       ), n AS (SELECT count(*)::int AS updated FROM upd)
+       ), n AS (SELECT count(*)::int AS updated FROM upd)${chunk ? `, ${CHUNK_ADVANCE_SQL}` : ''}
        UPDATE reencrypt_runs r
-          SET cursor_id = ?, reencrypted = r.reencrypted + n.updated,
+          SET ${chunk ? '' : 'cursor_id = ?,'} reencrypted = r.reencrypted + n.updated,
               skipped = r.skipped + (? - n.updated), failed = r.failed + ?,
               heartbeat_at = now(), updated_at = now()
          FROM n
         WHERE r.id = ? AND EXISTS (SELECT 1 FROM held)
-       RETURNING n.updated, r.cancel_requested`,
+       RETURNING n.updated, (r.cancel_requested OR r.status <> 'running') AS cancel_requested`,
       [
-        fence.pid,
-        fence.key,
+        ...held.bindings,
         run.id,
         pgArray(p.failedIds),
         pgArray(p.failedCodes),
@@ -285,13 +288,15 @@ export class ReencryptStore implements RunStore<ReencryptRun, SourceRow, Reencry
         pgArray(p.versions),
         pgArray(p.ciphertexts),
         run.fromKek,
-        batch.cursor.id,
+        ...(chunk
+          ? chunkAdvanceBindings(chunk, batch.cursor.id, p.ids.length, p.failedIds.length)
+          : [batch.cursor.id]),
         p.ids.length,
         p.failedIds.length,
         run.id,
       ]
     )
-    // Fenced out: the lock's session is gone; nothing was written.
+    // Fenced out: the lock's session is gone or the chunk was taken over; nothing was written.
     if (result.length === 0) throw new E_LOCK_LOST([])
     const updated = Number(result[0].updated)
     return {

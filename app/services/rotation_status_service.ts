@@ -31,6 +31,7 @@ import { DUE_NOT_AUTHORIZED } from '#services/rotation_scheduler'
 import { roleVerifier } from '#services/role_verifiers'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { iso, RunTransformer, type RotationRunView } from '#transformers/run_transformer'
+import type { ChunkStats } from '#services/chunk_store'
 
 /** One day in ms (cryptoperiods are configured in ms, reported in days). */
 const DAY_MS = 86_400_000
@@ -131,9 +132,9 @@ export class RotationStatusService {
           timeoutMs: KMS_TIMEOUT_MS,
         })
     const runs = await this.#runsByKek(kekName)
-    const live = await this.rotations.liveKeks(
-      [...runs.values()].flatMap((r) => (r.running ? [r.running] : []))
-    )
+    const runningRuns = [...runs.values()].flatMap((r) => (r.running ? [r.running] : []))
+    const live = await this.rotations.liveKeks(runningRuns)
+    const chunks = await this.rotations.chunkStats(runningRuns)
     const infos = await mapLimited(names, KMS_CONCURRENCY, (name) => this.#readKey(name))
     const keks: KekStatus[] = []
     const indexes = names.map((_, index) => index)
@@ -169,7 +170,7 @@ export class RotationStatusService {
           now
         ),
         ...authorizations[index],
-        ...this.#runViews(runs.get(name), live.has(name)),
+        ...this.#runViews(runs.get(name), live.has(name), chunks),
         quota: this.#quota(ceiling, runs.get(name)?.running ?? null),
       })
     })
@@ -243,9 +244,12 @@ export class RotationStatusService {
     }
   }
 
-  #runViews(runs: KekRuns | undefined, live: boolean) {
+  #runViews(runs: KekRuns | undefined, live: boolean, chunks: Map<string, ChunkStats>) {
+    const running = runs?.running
     return {
-      running: runs?.running ? RunTransformer.transform(runs.running, live) : null,
+      running: running
+        ? RunTransformer.transform(running, live, chunks.get(running.id) ?? null)
+        : null,
       lastRun: runs?.last ? RunTransformer.transform(runs.last) : null,
       lastSuccessAt: iso(runs?.lastSuccessAt),
     }

@@ -20,18 +20,20 @@ import type { QueryClientContract, TransactionClientContract } from '@adonisjs/l
 import type { AuditApprovals } from '#app/governance/audit_record'
 import { E_LOCK_LOST } from '#app/errors'
 import type { KmsDriver } from '#kms/contract'
-import { HELD_BY_SQL, type HeldLock } from '#services/advisory_lock'
+import { CHUNK_ADVANCE_SQL, chunkAdvanceBindings, fenceSql } from '#services/chunk_fence'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
 import { runAuditEntry, withAuditRecord } from '#services/audit_service'
 import type {
   BatchOutcome,
   CancelledBy,
+  CommitFence,
   IdRange,
   PreparedBatch,
   RunCursor,
   RunStore,
   SourceBatch,
 } from '#services/run_engine'
+import { isChunkFence } from '#services/run_engine'
 import { pgArray, updateRunRow, UNFINISHED_STATUSES } from '#services/run_rows'
 
 export { pgArray, updateRunRow, UNFINISHED_STATUSES }
@@ -294,12 +296,17 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
     newWrapped: string[]
     failedIds: string[]
     failedCodes: string[]
-    /** The run's lock (`HeldLock.fence`): nothing is written unless it is still held. */
-    fence?: { pid: number; key: string }
+    /**
+     * The run's lock (`HeldLock.fence`) or a chunk's lease (distributed runs):
+     * nothing is written unless it is still held.
+     */
+    fence?: CommitFence
   }): Promise<BatchCommit> {
+    const chunk = input.fence && isChunkFence(input.fence) ? input.fence : null
+    const held = fenceSql(input.fence)
     const { rows } = await db.rawQuery(
       `${BACKGROUND_TAG} WITH held AS (
-         SELECT 1 WHERE ${input.fence ? HELD_BY_SQL : 'true'}
+         ${held.sql}
        ), upd AS (
          UPDATE vault_entries v
             SET wrapped_dek = u.new, kek_version = ?, rotated_at = now()
@@ -314,18 +321,19 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
            SET attempts = key_rotation_failures.attempts + 1,
                error_code = EXCLUDED.error_code, last_seen_at = now()
          RETURNING 1
-       ), n AS (SELECT count(*)::int AS updated FROM upd)
+       ), n AS (SELECT count(*)::int AS updated FROM upd)${chunk ? `, ${CHUNK_ADVANCE_SQL}` : ''}
        UPDATE key_rotations r
-          SET cursor_version = ?, cursor_id = ?,
+          SET ${chunk ? '' : 'cursor_version = ?, cursor_id = ?,'}
               rewrapped = r.rewrapped + n.updated,
               skipped = r.skipped + (? - n.updated),
               failed = r.failed + ?,
               heartbeat_at = now(), updated_at = now()
          FROM n
         WHERE r.id = ? AND EXISTS (SELECT 1 FROM held)
-       RETURNING n.updated, r.cancel_requested, (SELECT count(*) FROM fails) AS f`,
+       RETURNING n.updated, (r.cancel_requested OR r.status <> 'running') AS cancel_requested,
+                 (SELECT count(*) FROM fails) AS f`,
       [
-        ...(input.fence ? [input.fence.pid, input.fence.key] : []),
+        ...held.bindings,
         input.target,
         pgArray(input.ids),
         pgArray(input.oldWrapped),
@@ -333,14 +341,16 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
         input.runId,
         pgArray(input.failedIds),
         pgArray(input.failedCodes),
-        input.cursorVersion,
-        input.cursorId,
+        ...(chunk
+          ? chunkAdvanceBindings(chunk, input.cursorId, input.ids.length, input.failedIds.length)
+          : [input.cursorVersion, input.cursorId]),
         input.ids.length,
         input.failedIds.length,
         input.runId,
       ]
     )
-    // Fenced out: the lock's session is gone (or the run row is): nothing was written.
+    // Fenced out: the lock's session is gone, the chunk was taken over (or the run row is
+    // gone): nothing was written.
     if (rows.length === 0) throw new E_LOCK_LOST([])
     return { updated: Number(rows[0].updated), cancelRequested: rows[0].cancel_requested }
   }
@@ -372,6 +382,12 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
     limit: number
   ): Promise<SourceBatch<StaleRow> | null> {
     const target = run.targetVersion!
+    if (range.version !== undefined) {
+      // A chunk: its one version, from its cursor to its end.
+      const rows = await this.readBatch(run.kekName, range.version, after.id, limit, range.untilId)
+      if (rows.length === 0) return null
+      return { rows, cursor: { version: range.version, id: rows[rows.length - 1].id } }
+    }
     let version = after.version
     let afterId = after.id
     for (;;) {
@@ -394,7 +410,7 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
   async commit(
     run: RotationRun,
     batch: PreparedBatch<StaleRow, RewrapResults>,
-    fence: HeldLock['fence']
+    fence: CommitFence
   ): Promise<BatchOutcome> {
     const ids: string[] = []
     const oldWrapped: string[] = []

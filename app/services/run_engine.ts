@@ -30,6 +30,7 @@ import logger from '@adonisjs/core/services/logger'
 import { E_LOCK_LOST, errorCode } from '#app/errors'
 import type { HeldLock } from '#services/advisory_lock'
 import type { Clock } from '#services/clock'
+import { passDecision } from '#services/run_budget'
 import { runProgress, type RunProgress } from '#services/run_progress'
 import { Throttle, type ForegroundSignal } from '#services/throttle'
 
@@ -61,6 +62,34 @@ export interface RunCursor {
  */
 export interface IdRange {
   untilId: string | null
+  /** A chunk's one stale version (rotation): the scan never moves on to another. */
+  version?: number
+}
+
+/**
+ * A chunk's lease (distributed runs): a commit writes only while the chunk's
+ * `lease_token` is still `token` (no other worker took the chunk over), and
+ * moves the chunk's cursor, counters and lease in the same statement.
+ */
+export interface ChunkFence {
+  chunkId: string
+  token: string
+  /** How far each commit extends the lease. */
+  leaseMs: number
+}
+
+/** What a commit is fenced by: the run's advisory lock (`HeldLock.fence`) or a chunk's lease. */
+export type CommitFence = HeldLock['fence'] | ChunkFence
+
+/** True for a chunk's lease. */
+export function isChunkFence(fence: CommitFence): fence is ChunkFence {
+  return 'chunkId' in fence
+}
+
+/** The fence of a run: `HeldLock`, or a chunk's lease (never `lost`: its commits tell). */
+export interface RunFence {
+  readonly lost: boolean
+  readonly fence: CommitFence
 }
 
 /** Rows read by a batch source, and the cursor just after them. */
@@ -109,11 +138,7 @@ export interface RunStore<Run extends EngineRun, Row, Prepared> {
     limit: number
   ): Promise<SourceBatch<Row> | null>
   /** Commits a prepared batch (see above). */
-  commit(
-    run: Run,
-    batch: PreparedBatch<Row, Prepared>,
-    fence: HeldLock['fence']
-  ): Promise<BatchOutcome>
+  commit(run: Run, batch: PreparedBatch<Row, Prepared>, fence: CommitFence): Promise<BatchOutcome>
   /** `run` with a committed batch's counters and cursor applied (the process's copy). */
   advance(run: Run, cursor: RunCursor, outcome: BatchOutcome): Run
   /** Rows done in all (moved + skipped + failed). */
@@ -194,7 +219,7 @@ export class RunEngine {
     run: Run,
     pacing: EnginePacing,
     hooks: EngineHooks<Run>,
-    lock: HeldLock
+    lock: RunFence
   ): Promise<Run> {
     const { store } = kind
     const throttle = new Throttle(
@@ -212,62 +237,30 @@ export class RunEngine {
 
     let cursor = store.cursorOf(run)
     for (;;) {
-      let failedThisPass = 0
-      let next = this.#prepare(kind, run, cursor, pacing.batchSize, pacing.kmsOutageMs)
-      for (;;) {
-        const batch = await next
-        if (!batch) break
-        cursor = batch.cursor
-        // The lock's session ended: stop before writing (the session takes it back or stops).
-        if (lock.lost) throw new E_LOCK_LOST([])
-        const stopping = hooks.signal?.aborted
-        // Full speed: the next batch's read + KMS work overlaps this commit. Paced (the
-        // database serves other work): one step at a time, so the loop never keeps two
-        // cores busy while requests are waiting for one.
-        const overlap = pacing.overlap && !throttle.paced
-        if (!stopping && overlap) {
-          next = this.#prepare(kind, run, cursor, pacing.batchSize, pacing.kmsOutageMs)
-          // Awaited after the commit below; handled now so a failure is not "unhandled".
-          next.catch(() => {})
-        }
-        const outcome = await store.commit(run, batch, lock.fence)
-        kind.afterCommit?.(batch, outcome)
-        failedThisPass += outcome.failed
-        doneHere += batch.rows.length
-        run = store.advance(run, cursor, outcome)
-        await hooks.onProgress?.(
-          runProgress(run, priorDone + doneHere, doneHere, startedAt, this.clock.now().getTime())
+      const pass = await this.#pass(kind, run, cursor, WHOLE_RANGE, pacing, hooks, lock, throttle, {
+        startedAt,
+        priorDone,
+        doneHere,
+      })
+      run = pass.run
+      cursor = pass.cursor
+      doneHere = pass.doneHere
+      const failedThisPass = pass.failed
+      if (pass.stop) {
+        logger.info(
+          { ...kind.logContext(run), by: pass.stop },
+          `${kind.label} cancelled; resumable`
         )
-        if (stopping || outcome.cancelRequested || hooks.signal?.aborted) {
-          if (!stopping && overlap) await next.catch(() => null)
-          const by: CancelledBy =
-            outcome.cancelRequested || hooks.signal?.reason === 'operator' ? 'operator' : 'shutdown'
-          logger.info({ ...kind.logContext(run), by }, `${kind.label} cancelled; resumable`)
-          return store.update(run.id, {
-            status: 'cancelled',
-            cancel_requested: false,
-            cancelled_by: by,
-          })
-        }
-        const wasPaced = throttle.paced
-        await throttle.afterBatch(batch.rows.length)
-        if (throttle.paced !== wasPaced) {
-          // Switched: log switches, not every batch.
-          logger.info(
-            { ...kind.logContext(run), kind: kind.label, paced: throttle.paced },
-            throttle.paced
-              ? 'rewrap paced: other sessions use the database'
-              : 'rewrap at full speed: no other sessions'
-          )
-        }
-        if (!overlap) {
-          const size = throttle.paced ? pacing.pacedBatchSize : pacing.batchSize
-          next = this.#prepare(kind, run, cursor, size, pacing.kmsOutageMs)
-        }
+        return store.update(run.id, {
+          status: 'cancelled',
+          cancel_requested: false,
+          cancelled_by: pass.stop,
+        })
       }
 
       const remaining = await store.countRemaining(run)
-      if (remaining === 0) {
+      const decision = passDecision(remaining, failedThisPass, run.pass, pacing.maxPasses)
+      if (decision === 'completed') {
         const final = await store.update(run.id, {
           status: 'completed',
           finished_at: this.clock.now(),
@@ -275,7 +268,7 @@ export class RunEngine {
         logger.info(kind.logContext(final), `${kind.label} completed`)
         return final
       }
-      if (remaining <= failedThisPass || run.pass >= pacing.maxPasses) {
+      if (decision === 'completed_with_errors') {
         const final = await store.update(run.id, {
           status: 'completed_with_errors',
           finished_at: this.clock.now(),
@@ -296,15 +289,123 @@ export class RunEngine {
     }
   }
 
+  /**
+   * Moves the rows of one id range of `run` (a chunk of a distributed run)
+   * from `cursor` to the range's end, batch by batch, each commit fenced by
+   * `fence` (the chunk's lease). Unlike `drive` it never ends the run: the
+   * remaining-rows decision is taken once all chunks are done. Returns the
+   * run as last seen and, when it stopped early, who stopped it (an abort
+   * signal, or a cancel requested in the run row).
+   */
+  async driveRange<Run extends EngineRun, Row, Prepared>(
+    kind: RunKind<Run, Row, Prepared>,
+    run: Run,
+    cursor: RunCursor,
+    range: IdRange,
+    pacing: EnginePacing,
+    hooks: EngineHooks<Run>,
+    fence: RunFence
+  ): Promise<{ run: Run; moved: number; stop: CancelledBy | null }> {
+    const throttle = new Throttle(
+      this.clock,
+      { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },
+      this.foreground
+    )
+    const startedAt = this.clock.now().getTime()
+    const pass = await this.#pass(kind, run, cursor, range, pacing, hooks, fence, throttle, {
+      startedAt,
+      priorDone: kind.store.doneOf(run),
+      doneHere: 0,
+    })
+    return { run: pass.run, moved: pass.doneHere, stop: pass.stop }
+  }
+
+  /** One keyset scan over `range` from `cursor`: read, prepare, commit, pace, batch after batch. */
+  async #pass<Run extends EngineRun, Row, Prepared>(
+    kind: RunKind<Run, Row, Prepared>,
+    run: Run,
+    cursor: RunCursor,
+    range: IdRange,
+    pacing: EnginePacing,
+    hooks: EngineHooks<Run>,
+    lock: RunFence,
+    throttle: Throttle,
+    progress: { startedAt: number; priorDone: number; doneHere: number }
+  ): Promise<{
+    run: Run
+    cursor: RunCursor
+    doneHere: number
+    failed: number
+    stop: CancelledBy | null
+  }> {
+    const { store } = kind
+    let { doneHere } = progress
+    let failed = 0
+    let next = this.#prepare(kind, run, cursor, range, pacing.batchSize, pacing.kmsOutageMs)
+    for (;;) {
+      const batch = await next
+      if (!batch) return { run, cursor, doneHere, failed, stop: null }
+      cursor = batch.cursor
+      // The lock's session ended: stop before writing (the session takes it back or stops).
+      if (lock.lost) throw new E_LOCK_LOST([])
+      const stopping = hooks.signal?.aborted
+      // Full speed: the next batch's read + KMS work overlaps this commit. Paced (the
+      // database serves other work): one step at a time, so the loop never keeps two
+      // cores busy while requests are waiting for one.
+      const overlap = pacing.overlap && !throttle.paced
+      if (!stopping && overlap) {
+        next = this.#prepare(kind, run, cursor, range, pacing.batchSize, pacing.kmsOutageMs)
+        // Awaited after the commit below; handled now so a failure is not "unhandled".
+        next.catch(() => {})
+      }
+      const outcome = await store.commit(run, batch, lock.fence)
+      kind.afterCommit?.(batch, outcome)
+      failed += outcome.failed
+      doneHere += batch.rows.length
+      run = store.advance(run, cursor, outcome)
+      await hooks.onProgress?.(
+        runProgress(
+          run,
+          progress.priorDone + doneHere,
+          doneHere,
+          progress.startedAt,
+          this.clock.now().getTime()
+        )
+      )
+      if (stopping || outcome.cancelRequested || hooks.signal?.aborted) {
+        if (!stopping && overlap) await next.catch(() => null)
+        const by: CancelledBy =
+          outcome.cancelRequested || hooks.signal?.reason === 'operator' ? 'operator' : 'shutdown'
+        return { run, cursor, doneHere, failed, stop: by }
+      }
+      const wasPaced = throttle.paced
+      await throttle.afterBatch(batch.rows.length)
+      if (throttle.paced !== wasPaced) {
+        // Switched: log switches, not every batch.
+        logger.info(
+          { ...kind.logContext(run), kind: kind.label, paced: throttle.paced },
+          throttle.paced
+            ? 'rewrap paced: other sessions use the database'
+            : 'rewrap at full speed: no other sessions'
+        )
+      }
+      if (!overlap) {
+        const size = throttle.paced ? pacing.pacedBatchSize : pacing.batchSize
+        next = this.#prepare(kind, run, cursor, range, size, pacing.kmsOutageMs)
+      }
+    }
+  }
+
   /** Reads the next batch after `cursor` and prepares it; null when the pass is done. */
   async #prepare<Run extends EngineRun, Row, Prepared>(
     kind: RunKind<Run, Row, Prepared>,
     run: Run,
     cursor: RunCursor,
+    range: IdRange,
     limit: number,
     kmsOutageMs: number
   ): Promise<PreparedBatch<Row, Prepared> | null> {
-    const batch = await kind.store.nextBatch(run, cursor, WHOLE_RANGE, limit)
+    const batch = await kind.store.nextBatch(run, cursor, range, limit)
     if (!batch) return null
     const prepared = await this.#withKmsOutageBound(kind, run, kmsOutageMs, () =>
       kind.prepare(run, batch.rows)

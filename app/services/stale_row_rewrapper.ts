@@ -20,7 +20,7 @@ import { KmsManager } from '#kms/kms_manager'
 import type { HeldLock } from '#services/advisory_lock'
 import { Clock } from '#services/clock'
 import { ForegroundDetector } from '#services/foreground_detector'
-import { RunEngine, type EngineHooks, type RunKind } from '#services/run_engine'
+import { RunEngine, type EngineHooks, type EnginePacing, type RunKind } from '#services/run_engine'
 import type { RunProgress } from '#services/run_progress'
 import {
   RotationStore,
@@ -76,10 +76,18 @@ export class StaleRowRewrapper {
     options: RewrapOptions,
     lock: HeldLock
   ): Promise<RotationRun> {
-    const config = this.#config()
+    const kind = await this.kind(run)
+    return this.#engine().drive(kind, run, this.pacing(run, options), options, lock)
+  }
+
+  /**
+   * The rotation run kind of `run` (its store, one KMS rewrap per batch to
+   * the run's target version).
+   */
+  async kind(run: RotationRun): Promise<RunKind<RotationRun, StaleRow, RewrapResults>> {
     const target = run.targetVersion!
     const driver = await this.kms.forKek(run.kekName)
-    const kind: RunKind<RotationRun, StaleRow, RewrapResults> = {
+    return {
       label: 'rotation',
       store: this.store,
       logContext: (r) => ({ kek: r.kekName, run: r.id, target }),
@@ -92,23 +100,26 @@ export class StaleRowRewrapper {
       leftoverMessage: (_r, remaining) =>
         `${remaining} rows still below version ${target}; see key_rotation_failures`,
     }
+  }
+
+  /** Sizes, bounds and pacing of `run` (flags, then the run's options, then config/rewrap.ts). */
+  pacing(run: RotationRun, options: RewrapOptions): EnginePacing {
+    const config = this.#config()
     const batchSize = Number(run.options.batchSize ?? config.batchSize)
-    const engine = new RunEngine(this.clock, new ForegroundDetector(this.clock, config.foreground))
-    return engine.drive(
-      kind,
-      run,
-      {
-        batchSize,
-        pacedBatchSize: Math.min(batchSize, config.pacedBatchSize),
-        sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
-        maxRate: Number(options.maxRate ?? run.options.maxRate ?? config.maxRate),
-        niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
-        maxPasses: config.maxPasses,
-        kmsOutageMs: config.kmsOutageMs,
-        overlap: true,
-      },
-      options,
-      lock
-    )
+    return {
+      batchSize,
+      pacedBatchSize: Math.min(batchSize, config.pacedBatchSize),
+      sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
+      maxRate: Number(options.maxRate ?? run.options.maxRate ?? config.maxRate),
+      niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
+      maxPasses: config.maxPasses,
+      kmsOutageMs: config.kmsOutageMs,
+      overlap: true,
+    }
+  }
+
+  #engine(): RunEngine {
+    const config = this.#config()
+    return new RunEngine(this.clock, new ForegroundDetector(this.clock, config.foreground))
   }
 }

@@ -11,6 +11,7 @@
 |
 */
 import type { RunProgress } from '#services/run_progress'
+import type { ChunkStats } from '#services/chunk_store'
 import type { CancelledBy, RotationRun } from '#services/rotation_store'
 
 /**
@@ -49,6 +50,15 @@ export interface RotationRunView {
    */
   stalled: boolean
   lastError: string | null
+  /** Cut into chunks worked by `rewrap:worker` processes (rotate:kek --workers / --distributed). */
+  distributed: boolean
+  /**
+   * A distributed run's chunks: counts by status, `stalled` (running, lease
+   * expired: the worker stopped committing; another worker takes it over),
+   * and per worker the chunks it holds or finished and their rows. Null for
+   * a one-process run.
+   */
+  chunks: ChunkStats | null
   options: {
     batchSize: number | null
     sleepMs: number | null
@@ -85,7 +95,11 @@ export class RunTransformer {
    * A run row as the API shows it, with its progress. `live`: whether a
    * process holds the run's lock (false marks a `running` run as stalled).
    */
-  static transform(run: RotationRun, live = true): RotationRunView {
+  static transform(
+    run: RotationRun,
+    live = true,
+    chunks: ChunkStats | null = null
+  ): RotationRunView {
     return {
       id: run.id,
       kekName: run.kekName,
@@ -104,6 +118,11 @@ export class RunTransformer {
       cancelledBy: run.cancelledBy,
       stalled: run.status === 'running' && !live,
       lastError: run.lastError,
+      distributed: run.options.distributed === true,
+      chunks:
+        run.options.distributed === true
+          ? (chunks ?? { pending: 0, running: 0, done: 0, stalled: 0, workers: [] })
+          : null,
       options: {
         batchSize: numberOrNull(run.options.batchSize),
         sleepMs: numberOrNull(run.options.sleepMs),
@@ -121,8 +140,14 @@ export class RunTransformer {
    * Runs as the API shows them; `liveKeks`: KEKs whose rotation lock a
    * process holds.
    */
-  static transformMany(runs: RotationRun[], liveKeks: Set<string>): RotationRunView[] {
-    return runs.map((run) => RunTransformer.transform(run, liveKeks.has(run.kekName)))
+  static transformMany(
+    runs: RotationRun[],
+    liveKeks: Set<string>,
+    chunks: Map<string, ChunkStats> = new Map()
+  ): RotationRunView[] {
+    return runs.map((run) =>
+      RunTransformer.transform(run, liveKeks.has(run.kekName), chunks.get(run.id) ?? null)
+    )
   }
 
   /** Progress from the run's own start and last heartbeat. */

@@ -12,5 +12,15 @@ export const rotateKekValidator = vine.compile(
     maxRate: vine.number().withoutDecimals().min(0).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
     targetVersion: vine.number().withoutDecimals().min(1).optional(),
+    workers: vine.number().withoutDecimals().range([1, 64]).optional(),
+  })
+)
+
+/**
+ * rewrap:worker flags.
+ */
+export const rewrapWorkerValidator = vine.compile(
+  vine.object({
+    concurrency: vine.number().withoutDecimals().range([1, 64]),
   })
 )

@@ -36,6 +36,8 @@ export const startRotationValidator = vine.compile(
     maxRate: vine.number().withoutDecimals().min(0).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
     resume: vine.boolean({ strict: true }).optional(),
+    /** Chunks as jobs: the run is cut into chunks for `rewrap:worker` processes. */
+    distributed: vine.boolean({ strict: true }).optional(),
     /** Dual control: SAID of the approved request (not needed with `resume`). */
     approval: approvalSaidRule.clone().optional(),
   })

@@ -43,6 +43,8 @@ const RUN_KEYS = [
   'cancelledBy',
   'stalled',
   'lastError',
+  'distributed',
+  'chunks',
   'options',
   'startedAt',
   'heartbeatAt',
@@ -382,6 +384,50 @@ test.group('rotations API / start, list, show, cancel', (group) => {
         [2, 120],
       ]
     )
+  })
+
+  test('POST /rotations { distributed: true } → 202; Step A once, chunks on the queue; with no worker the run shows its pending chunks and stalled; cancel ends it', async ({
+    client,
+    assert,
+  }) => {
+    const kek = kekName('fn-dist')
+    await createKek(kek)
+    await seed(kek, 60)
+    const started = await client
+      .post('/rotations')
+      .bearerToken(admin)
+      .json({ kek, distributed: true, batchSize: 25 })
+    started.assertStatus(202)
+    assert.deepEqual(Object.keys(started.body()).sort(), RUN_KEYS)
+    assert.isTrue(started.body().distributed)
+    const id = started.body().id
+    // No worker runs in this process: the chunks wait on the queue (Step A is done first).
+    const shown = await waitFor(
+      async () => {
+        const response = await client.get(`/rotations/${id}`).bearerToken(read)
+        const body = response.body()
+        // Stalled once the starting process has enqueued the chunks and let go of the lock.
+        return body.targetVersion === 2 && body.chunks?.pending >= 1 && body.stalled ? body : null
+      },
+      { what: 'the run cut into chunks, its lock released' }
+    )
+    assert.equal(shown.status, 'running')
+    assert.deepEqual(
+      { running: shown.chunks.running, done: shown.chunks.done, stalled: shown.chunks.stalled },
+      { running: 0, done: 0, stalled: 0 }
+    )
+    assert.deepEqual(shown.chunks.workers, [])
+    const metrics = await client.get('/metrics').bearerToken(read)
+    assert.include(
+      metrics.text(),
+      `rewrap_rotation_chunks{kek="${kek}",status="pending"} ${shown.chunks.pending}`
+    )
+    assert.include(metrics.text(), `rewrap_rotation_chunks_stalled{kek="${kek}"} 0`)
+    // Cancel with no chunk held: the run ends at once, resumable.
+    const cancelled = await client.post(`/rotations/${id}/cancel`).bearerToken(admin)
+    cancelled.assertStatus(202)
+    assert.equal(cancelled.body().status, 'cancelled')
+    assert.equal(cancelled.body().cancelledBy, 'operator')
   })
 
   test('GET /rotations: newest first, ?limit, validation', async ({ client, assert }) => {

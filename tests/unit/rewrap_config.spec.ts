@@ -25,6 +25,7 @@ function input(change: (config: RewrapConfigInput) => void = () => {}): RewrapCo
     },
     health: { cacheMs: 5000 },
     console: { pollMs: 1000 },
+    distributed: { leaseMs: 30_000, chunkRows: 20_000 },
     rotation: {
       batchSize: 1000,
       sleepMs: 0,
