@@ -31,6 +31,7 @@ import { Clock } from '#services/clock'
 import { runUnderLock } from '#services/run_session'
 import { rowsPerVersionOf } from '#services/entry_counts'
 import { unthrottledRowsPerSecond } from '#services/quota_estimate'
+import { pacingToStore } from '#services/pacing_options'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { StaleRowRewrapper, type RewrapOptions } from '#services/stale_row_rewrapper'
 
@@ -276,6 +277,7 @@ export class KeyRotationService {
         sleepMs: options.sleepMs ?? config.sleepMs,
         maxRate: options.maxRate ?? config.maxRate,
         niceRatio: options.niceRatio ?? config.niceRatio,
+        ...pacingToStore(options, config),
       },
       trigger: options.trigger ?? 'cli',
       requestedBy: options.requestedBy ?? null,

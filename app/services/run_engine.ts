@@ -32,6 +32,13 @@ import type { HeldLock } from '#services/advisory_lock'
 import type { Clock } from '#services/clock'
 import { runProgress, type RunProgress } from '#services/run_progress'
 import { Throttle, type ForegroundSignal } from '#services/throttle'
+import {
+  DatabaseLatencySignal,
+  LatencyPacer,
+  runPacingSink,
+  type LatencyPacerOptions,
+  type LatencySignal,
+} from '#services/latency_pacer'
 
 /** Who stopped a run: an `operator` (API cancel, Ctrl-C) or a `shutdown` (SIGTERM). */
 export type CancelledBy = 'operator' | 'shutdown'
@@ -154,6 +161,11 @@ export interface EnginePacing {
   sleepMs: number
   maxRate: number
   niceRatio: number
+  /**
+   * Pace by the foreground latency budget (null: by the fixed `niceRatio`).
+   * The controller starts from the nice ratio's duty, 1 / (1 + niceRatio).
+   */
+  latencyBudget: LatencyPacerOptions | null
   maxPasses: number
   kmsOutageMs: number
   /** Prepare the next batch while the current one commits (at full speed only). */
@@ -179,7 +191,9 @@ const WHOLE_RANGE: IdRange = { untilId: null }
 export class RunEngine {
   constructor(
     private clock: Clock,
-    private foreground: ForegroundSignal | null
+    private foreground: ForegroundSignal | null,
+    /** The foreground latency (tests inject one; default: the HTTP servers' timings). */
+    private latency: (() => LatencySignal) | null = null
   ) {}
 
   /**
@@ -200,7 +214,8 @@ export class RunEngine {
     const throttle = new Throttle(
       this.clock,
       { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },
-      this.foreground
+      this.foreground,
+      this.#pacer(kind, run, pacing)
     )
     const startedAt = this.clock.now().getTime()
     const priorDone = store.doneOf(run)
@@ -261,7 +276,7 @@ export class RunEngine {
           )
         }
         if (!overlap) {
-          const size = throttle.paced ? pacing.pacedBatchSize : pacing.batchSize
+          const size = throttle.batchSize(pacing.batchSize, pacing.pacedBatchSize)
           next = this.#prepare(kind, run, cursor, size, pacing.kmsOutageMs)
         }
       }
@@ -294,6 +309,19 @@ export class RunEngine {
       })
       cursor = store.cursorOf(run)
     }
+  }
+
+  /** The run's latency pacer (its state in `run_pacing`), or null when paced by the nice ratio. */
+  #pacer<Run extends EngineRun>(
+    kind: RunKind<Run, any, any>,
+    run: Run,
+    pacing: EnginePacing
+  ): LatencyPacer | null {
+    if (!pacing.latencyBudget) return null
+    const options = { ...pacing.latencyBudget, initialDuty: 1 / (1 + pacing.niceRatio) }
+    const signal = this.latency ? this.latency() : new DatabaseLatencySignal()
+    const sink = runPacingSink(kind.label, run.id)
+    return new LatencyPacer(this.clock, signal, options, sink, kind.logContext(run))
   }
 
   /** Reads the next batch after `cursor` and prepares it; null when the pass is done. */

@@ -41,6 +41,7 @@ export const reencryptValidator = vine.compile(
     batchSize: vine.number().withoutDecimals().range([1, 10_000]).optional(),
     sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
+    latencyBudget: vine.number().range([1.01, 100]).optional(),
   })
 )
 
