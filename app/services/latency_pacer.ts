@@ -8,8 +8,8 @@
 | `foreground_latencies` (request_latency_recorder.ts); the pacer reads
 | the new ones at most every `pollMs` and feeds them to the pure AIMD
 | controller (latency_budget.ts), which judges each window against the
-| idle baseline. The baseline is measured while the loop rests: right
-| after the first batch, and again every `rebaselineMs` (a foreground
+| idle baseline. The baseline is measured while the loop rests: once the
+| foreground shows traffic, and again every `rebaselineMs` (a foreground
 | whose own latency drifts during a long run moves the budget with it);
 | the loop does no work during that rest. Each judgement is written to
 | `run_pacing` (one row per run): what /metrics shows, and the seam for
@@ -106,7 +106,7 @@ export function runPacingSink(kind: string, runId: string): PacingSink {
 export class LatencyPacer {
   #state: LatencyBudgetState
   #baseline: number | null = null
-  #baselineAt = Number.NEGATIVE_INFINITY
+  #baselineAt: number
   #readAt = Number.NEGATIVE_INFINITY
   #slowing = false
 
@@ -118,6 +118,8 @@ export class LatencyPacer {
     private logContext: Record<string, unknown> = {}
   ) {
     this.#state = startBudget(clock.now().getTime(), options)
+    // The first baseline is taken once the foreground shows traffic (none: no rest at all).
+    this.#baselineAt = this.#state.windowStartedAt
   }
 
   /** The share of wall time the loop may work now (1 = no rest). */

@@ -21,6 +21,9 @@ export function useBenchEnvironment(databaseUrl: string) {
   process.env.KMS_ROOT_KEY ??= randomBytes(32).toString('base64')
   // Every rotation run writes its audit records, signed by the service AID.
   process.env.AUDIT_SIGNING_SEED ??= randomBytes(32).toString('base64url')
+  // The bench measures the loop, not the approvals: its rotations run without dual control
+  // (as the test suite's; on by default since the governance merge, which made them refused).
+  process.env.DUAL_CONTROL ??= 'off'
   process.env.NODE_ENV = 'production'
   process.env.LOG_LEVEL ??= 'warn'
   process.env.KMS_DRIVER = 'local'

@@ -72,7 +72,7 @@ async function batch(clock: RestingClock, pacer: LatencyPacer, busyMs = 250) {
 }
 
 test.group('latency pacer (fake clock)', () => {
-  test('measures the idle baseline while resting after the first batch, in bounded steps', async ({
+  test('measures the idle baseline while resting once traffic shows, in bounded steps', async ({
     assert,
   }) => {
     const signal = new ScriptedSignal()
@@ -80,6 +80,9 @@ test.group('latency pacer (fake clock)', () => {
     const pacer = new LatencyPacer(clock, signal, OPTIONS)
     signal.idleMs = 8
     signal.ms = 30
+    await batch(clock, pacer)
+    assert.isNull(pacer.snapshot().baselineP99Ms, 'the first batch sees the traffic')
+    assert.deepEqual(clock.slept, [])
     await batch(clock, pacer)
     assert.closeTo(pacer.snapshot().baselineP99Ms!, 8 * 1.1, 0.01)
     // 500 ms to drop the rows of the working time, then 2,000 ms of baseline in 500-ms polls.
@@ -128,6 +131,7 @@ test.group('latency pacer (fake clock)', () => {
     const pacer = new LatencyPacer(clock, signal, OPTIONS)
     signal.idleMs = 10
     await batch(clock, pacer)
+    await batch(clock, pacer)
     assert.closeTo(pacer.snapshot().baselineP99Ms!, 11, 0.01)
     signal.idleMs = 20
     signal.ms = 20
@@ -166,7 +170,7 @@ test.group('latency pacer (fake clock)', () => {
     )
     clock.markWorking()
     clock.t += 100
-    await throttle.afterBatch(100) // the first batch: baseline rest, then the duty 0.2's rest
+    await throttle.afterBatch(100) // the first batch: traffic seen, the duty 0.2's rest
     assert.isTrue(throttle.paced)
     assert.equal(clock.slept.at(-1), 400)
     assert.equal(throttle.batchSize(1000, 100), 280)
