@@ -8,8 +8,10 @@
 | `foreground_latencies` (request_latency_recorder.ts); the pacer reads
 | the new ones at most every `pollMs` and feeds them to the pure AIMD
 | controller (latency_budget.ts), which judges each window against the
-| idle baseline. The baseline is measured while the loop rests: once the
-| foreground shows traffic, and again every `rebaselineMs` (a foreground
+| idle baseline: first from the requests served in the `baselineMs` before
+| the run started (when no other run was paced then), else measured while
+| the loop rests once the foreground shows traffic; and again, resting,
+| every `rebaselineMs` (a foreground
 | whose own latency drifts during a long run moves the budget with it);
 | the loop does no work during that rest. Each judgement is written to
 | `run_pacing` (one row per run): what /metrics shows, and the seam for
@@ -36,6 +38,11 @@ import {
 export interface LatencySignal {
   /** Durations (ms) recorded since the previous call (the first call: none, it sets the mark). */
   read(): Promise<number[]>
+  /**
+   * Durations recorded in the last `ms` before now, or null when they may
+   * not be idle (another run was paced meanwhile). Optional.
+   */
+  recent?(ms: number): Promise<number[] | null>
 }
 
 /** Reads `foreground_latencies` rows past the last one seen. */
@@ -58,6 +65,22 @@ export class DatabaseLatencySignal implements LatencySignal {
     )
     if (rows.length === 0) return []
     this.#lastId = rows[rows.length - 1].id
+    return rows.flatMap((row: { samples: number[] }) => row.samples.map(Number))
+  }
+
+  /** The servers' timings of the last `ms`, unless a paced run judged meanwhile. */
+  async recent(ms: number): Promise<number[] | null> {
+    const { rows: busy } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT 1 FROM run_pacing
+        WHERE judged_at > now() - make_interval(secs => ?) LIMIT 1`,
+      [ms / 1000]
+    )
+    if (busy.length > 0) return null
+    const { rows } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT samples FROM foreground_latencies
+        WHERE recorded_at > now() - make_interval(secs => ?) ORDER BY id`,
+      [ms / 1000]
+    )
     return rows.flatMap((row: { samples: number[] }) => row.samples.map(Number))
   }
 }
@@ -109,6 +132,7 @@ export class LatencyPacer {
   #baselineAt: number
   #readAt = Number.NEGATIVE_INFINITY
   #slowing = false
+  #triedHistory = false
 
   constructor(
     private clock: Clock,
@@ -143,6 +167,7 @@ export class LatencyPacer {
    * when it is over, and returns the duty.
    */
   async afterBatch(): Promise<number> {
+    if (!this.#triedHistory) await this.#baselineFromHistory()
     if (this.clock.now().getTime() - this.#baselineAt >= this.options.rebaselineMs) {
       await this.#measureBaseline()
     }
@@ -161,6 +186,28 @@ export class LatencyPacer {
     this.#state = observeLatencies(before, samples, now, this.#baseline ?? 0, this.options)
     if (this.#state.windowStartedAt !== before.windowStartedAt) await this.#judged()
     return this.#state.duty
+  }
+
+  /**
+   * The first baseline without a rest: the requests served just before the
+   * run started, when no other run was paced then (the first batch is too
+   * short to count).
+   */
+  async #baselineFromHistory() {
+    this.#triedHistory = true
+    let samples: number[] | null = null
+    try {
+      samples = (await this.signal.recent?.(this.options.baselineMs)) ?? null
+    } catch {
+      samples = null
+    }
+    if (!samples || samples.length < this.options.minSamples) return
+    this.#baseline = percentile(samples, 99)
+    this.#baselineAt = this.clock.now().getTime()
+    logger.info(
+      { ...this.logContext, baselineP99Ms: this.#baseline, samples: samples.length },
+      'rewrap pacing: idle baseline from the requests served before the run'
+    )
   }
 
   /** Rests one baseline window and keeps the p99 of the requests served meanwhile. */

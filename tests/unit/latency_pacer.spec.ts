@@ -140,6 +140,28 @@ test.group('latency pacer (fake clock)', () => {
     assert.closeTo(pacer.snapshot().baselineP99Ms!, 22, 0.01)
   })
 
+  test('takes the first baseline from the requests served before the run, without a rest, when it may', async ({
+    assert,
+  }) => {
+    const signal = new ScriptedSignal()
+    const clock = new RestingClock(signal)
+    const history = Object.assign(signal, { recent: async () => Array(100).fill(12) })
+    const pacer = new LatencyPacer(clock, history, OPTIONS)
+    await batch(clock, pacer)
+    await batch(clock, pacer)
+    assert.equal(pacer.snapshot().baselineP99Ms, 12)
+    assert.deepEqual(clock.slept, [], 'no rest')
+
+    const busy = new ScriptedSignal()
+    const other = new LatencyPacer(
+      new RestingClock(busy),
+      Object.assign(busy, { recent: async () => null }),
+      OPTIONS
+    )
+    await other.afterBatch()
+    assert.isNull(other.snapshot().baselineP99Ms, 'another run was paced: rest instead')
+  })
+
   test('a failing signal or sink never stops the loop', async ({ assert }) => {
     const clock = new FakeClock()
     const pacer = new LatencyPacer(
