@@ -35,6 +35,7 @@ export const startRotationValidator = vine.compile(
     sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
     maxRate: vine.number().withoutDecimals().min(0).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
+    latencyBudget: vine.number().range([1.01, 100]).optional(),
     resume: vine.boolean({ strict: true }).optional(),
     /** Dual control: SAID of the approved request (not needed with `resume`). */
     approval: approvalSaidRule.clone().optional(),
