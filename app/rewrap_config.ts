@@ -57,7 +57,20 @@ export interface RewrapConfigInput {
     batchSize: number
     sleepMs: number
     maxRate: number
+    pacing: 'latency-budget' | 'nice-ratio'
     niceRatio: number
+    latencyBudget: {
+      ratio: number
+      minDuty: number
+      increase: number
+      decrease: number
+      windowMs: number
+      minSamples: number
+      pollMs: number
+      baselineMs: number
+      rebaselineMs: number
+      recorder: { flushMs: number; maxSamples: number; keepMs: number }
+    }
     pacedBatchSize: number
     foreground: { intervalMs: number; windowMs: number }
     cpuNice: number | null
@@ -122,6 +135,42 @@ function checkPeriods(periods: Partial<KekPeriods>, key: string) {
   }
   if (periods.soakMs !== undefined) nonNegative(periods.soakMs, `${key}.soakMs`)
   if (periods.retentionMs !== undefined) nonNegative(periods.retentionMs, `${key}.retentionMs`)
+}
+
+/** Validates `rotation.latencyBudget`. */
+function checkLatencyBudget(budget: RewrapConfigInput['rotation']['latencyBudget']) {
+  const key = 'rotation.latencyBudget'
+  check(
+    typeof budget?.ratio === 'number' && budget.ratio > 1 && budget.ratio <= 100,
+    `${key}.ratio`,
+    'must be a number > 1 and ≤ 100',
+    budget?.ratio
+  )
+  check(
+    typeof budget.minDuty === 'number' && budget.minDuty > 0 && budget.minDuty <= 1,
+    `${key}.minDuty`,
+    'must be in (0, 1]',
+    budget.minDuty
+  )
+  check(
+    typeof budget.increase === 'number' && budget.increase > 0 && budget.increase <= 1,
+    `${key}.increase`,
+    'must be in (0, 1]',
+    budget.increase
+  )
+  check(
+    typeof budget.decrease === 'number' && budget.decrease > 0 && budget.decrease < 1,
+    `${key}.decrease`,
+    'must be in (0, 1)',
+    budget.decrease
+  )
+  positiveInt(budget.minSamples, `${key}.minSamples`)
+  for (const name of ['windowMs', 'pollMs', 'baselineMs', 'rebaselineMs'] as const) {
+    positivePeriod(budget[name], `${key}.${name}`)
+  }
+  positivePeriod(budget.recorder?.flushMs, `${key}.recorder.flushMs`)
+  positiveInt(budget.recorder.maxSamples, `${key}.recorder.maxSamples`)
+  positivePeriod(budget.recorder.keepMs, `${key}.recorder.keepMs`)
 }
 
 /**
@@ -192,6 +241,13 @@ export function defineConfig(config: RewrapConfigInput): RewrapConfig {
   nonNegative(rotation.sleepMs, 'rotation.sleepMs')
   nonNegative(rotation.maxRate, 'rotation.maxRate')
   nonNegative(rotation.niceRatio, 'rotation.niceRatio')
+  check(
+    rotation.pacing === 'latency-budget' || rotation.pacing === 'nice-ratio',
+    'rotation.pacing',
+    "must be 'latency-budget' or 'nice-ratio'",
+    rotation.pacing
+  )
+  checkLatencyBudget(rotation.latencyBudget)
   positivePeriod(rotation.foreground.intervalMs, 'rotation.foreground.intervalMs')
   positivePeriod(rotation.foreground.windowMs, 'rotation.foreground.windowMs')
   if (rotation.cpuNice !== null) {

@@ -53,9 +53,16 @@ export default class Reencrypt extends RewrapCommand {
   /** Adaptive pacing. */
   @flags.number({
     description:
-      "While other sessions use the database, sleep N × each batch's time (default 4 from config/rewrap.ts; 0 = full speed)",
+      "While other sessions use the database, sleep N × each batch's time (fixed: pacing by the nice ratio; 0 = full speed; with --latency-budget: the starting duty)",
   })
   declare niceRatio?: number
+
+  /** Pacing by the foreground latency budget. */
+  @flags.number({
+    description:
+      'While other sessions use the database, work as much as keeps the API p99 within RATIO × its idle p99 (default pacing, 1.2 from config/rewrap.ts; an explicit --nice-ratio alone fixes the duty instead)',
+  })
+  declare latencyBudget?: number
 
   /** Machine output. */
   @flags.boolean({ description: 'Print the finished run as JSON (one object)' })
@@ -91,6 +98,7 @@ export default class Reencrypt extends RewrapCommand {
       sleepMs: this.sleepMs,
       niceRatio: this.niceRatio,
       workers: this.workers,
+      latencyBudget: this.latencyBudget,
     })
     const { approval } = await approvalFlagValidator.validate({ approval: this.approval })
     const distributed = !!this.distributed || !!input.workers
@@ -106,6 +114,7 @@ export default class Reencrypt extends RewrapCommand {
           batchSize: input.batchSize,
           sleepMs: input.sleepMs,
           niceRatio: input.niceRatio,
+          latencyBudget: input.latencyBudget,
           approval,
           actor: process.env.USER ?? 'cli',
           ...(distributed ? { distributed: true } : { signal, onProgress }),

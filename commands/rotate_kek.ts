@@ -55,9 +55,16 @@ export default class RotateKek extends RewrapCommand {
   /** Adaptive pacing. */
   @flags.number({
     description:
-      "While other sessions use the database, sleep N × each batch's time (default 4 from config/rewrap.ts; 0 = full speed)",
+      "While other sessions use the database, sleep N × each batch's time (fixed: pacing by the nice ratio; 0 = full speed; with --latency-budget: the starting duty)",
   })
   declare niceRatio?: number
+
+  /** Pacing by the foreground latency budget. */
+  @flags.number({
+    description:
+      'While other sessions use the database, work as much as keeps the API p99 within RATIO × its idle p99 (default pacing, 1.2 from config/rewrap.ts; an explicit --nice-ratio alone fixes the duty instead)',
+  })
+  declare latencyBudget?: number
 
   /** Step A on/off. */
   @flags.boolean({
@@ -117,6 +124,7 @@ export default class RotateKek extends RewrapCommand {
       sleepMs: this.sleepMs,
       maxRate: this.maxRate,
       niceRatio: this.niceRatio,
+      latencyBudget: this.latencyBudget,
       targetVersion: this.targetVersion,
       workers: this.workers,
     })
@@ -129,6 +137,7 @@ export default class RotateKek extends RewrapCommand {
       sleepMs: input.sleepMs,
       maxRate: input.maxRate,
       niceRatio: input.niceRatio,
+      latencyBudget: input.latencyBudget,
       trigger: 'cli' as const,
       requestedBy: process.env.USER ?? null,
       approval,

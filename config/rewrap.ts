@@ -82,12 +82,42 @@ const rewrapConfig = defineConfig({
     /** Rows/s ceiling, 0 = none (`--max-rate`). */
     maxRate: 0,
     /**
-     * Adaptive pacing (`--nice-ratio`): while other sessions use the
-     * database, sleep this many times as long as each batch took, so the
-     * loop keeps at most 1 / (1 + niceRatio) of the time; with nobody else
-     * on the database it runs at full speed. 0 = always full speed.
+     * How the loop yields while other sessions use the database (with
+     * nobody else on it, it runs at full speed either way):
+     * - `'latency-budget'`: it works as much as the foreground's request
+     *   latency allows (`latencyBudget` below; `--latency-budget <ratio>`);
+     * - `'nice-ratio'`: a fixed duty, `niceRatio`. An explicit
+     *   `--nice-ratio` always means this.
+     */
+    pacing: 'latency-budget' as 'latency-budget' | 'nice-ratio',
+    /**
+     * The nice ratio (`--nice-ratio`): while paced, sleep this many times as
+     * long as each batch took, so the loop keeps at most 1 / (1 + niceRatio)
+     * of the time. Under the latency budget: its starting duty. 0 = always
+     * full speed.
      */
     niceRatio: 4,
+    /**
+     * The latency budget (app/services/latency_pacer.ts): the HTTP servers
+     * record their request durations (`recorder`) in the database; the loop
+     * judges each `windowMs` of them against the idle baseline (measured
+     * while it rests, `baselineMs` long, every `rebaselineMs`): p99 within
+     * `ratio` × the baseline → duty + up to `increase` (and longer batches,
+     * toward `batchSize`), over → duty × `decrease`, within [minDuty, 1].
+     */
+    latencyBudget: {
+      ratio: 1.2,
+      minDuty: 0.05,
+      increase: 0.1,
+      decrease: 0.5,
+      windowMs: 5_000,
+      minSamples: 20,
+      pollMs: 500,
+      baselineMs: 10_000,
+      rebaselineMs: 10 * 60_000,
+      /** Each HTTP server: one row of durations per `flushMs` with traffic, at most `maxSamples`. */
+      recorder: { flushMs: 500, maxSamples: 2_000, keepMs: 2 * 60_000 },
+    },
     /**
      * Rows per batch while paced: shorter bursts of database work between the
      * sleeps (100: the foreground p99 of docs/benchmarks.md; 250 made it 1.2–1.8×).

@@ -10,12 +10,14 @@ import { AuditExportService } from '#services/audit_export_service'
 import { Clock } from '#services/clock'
 import { ConsoleApprovals, StoredApprovals } from '#services/console_approvals'
 import { AuditVerdictCache } from '#services/console_service'
+import { RequestLatencyRecorder } from '#services/request_latency_recorder'
 
 /**
  * Binds the app's own singletons.
  */
 export default class AppProvider {
   #listener: DekCacheListener | null = null
+  #recorder: RequestLatencyRecorder | null = null
 
   constructor(protected app: ApplicationService) {}
 
@@ -44,6 +46,11 @@ export default class AppProvider {
       )
     })
     this.app.container.singleton(AuditVerdictCache, () => new AuditVerdictCache())
+    // The foreground latency of background runs' budget: one recorder per process.
+    this.app.container.singleton(RequestLatencyRecorder, () => {
+      const config = this.app.config.get<RewrapConfig>('rewrap').rotation.latencyBudget
+      return new RequestLatencyRecorder(config.recorder)
+    })
     // The console's Approvals panel: the stored requests and the dual-control switch.
     this.app.container.bind(ConsoleApprovals, (resolver) => resolver.make(StoredApprovals))
     this.app.container.singleton(DekCacheListener, async (resolver) => {
@@ -66,6 +73,11 @@ export default class AppProvider {
    */
   async ready() {
     if (!['web', 'test'].includes(this.app.getEnvironment())) return
+    // The HTTP server writes its request timings for the latency budget (docs/architecture.md).
+    if (this.app.getEnvironment() === 'web') {
+      this.#recorder = await this.app.container.make(RequestLatencyRecorder)
+      this.#recorder.start()
+    }
     this.#listener = await this.app.container.make(DekCacheListener)
     await this.#listener.start()
   }
@@ -74,6 +86,7 @@ export default class AppProvider {
    * Closes the listening connection.
    */
   async shutdown() {
+    await this.#recorder?.stop()
     await this.#listener?.stop()
   }
 }

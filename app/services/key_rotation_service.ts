@@ -33,6 +33,7 @@ import { DistributedRuns } from '#services/distributed_runs'
 import { runUnderLock } from '#services/run_session'
 import { rowsPerVersionOf } from '#services/entry_counts'
 import { unthrottledRowsPerSecond } from '#services/quota_estimate'
+import { pacingToStore } from '#services/pacing_options'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { StaleRowRewrapper, type RewrapOptions } from '#services/stale_row_rewrapper'
 
@@ -307,6 +308,7 @@ export class KeyRotationService {
         niceRatio: options.niceRatio ?? config.niceRatio,
         ...(options.distributed ? { distributed: true } : {}),
         ...(options.distributed && options.chunkRows ? { chunkRows: options.chunkRows } : {}),
+        ...pacingToStore(options, config),
       },
       trigger: options.trigger ?? 'cli',
       requestedBy: options.requestedBy ?? null,

@@ -19,6 +19,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import { kmsErrors, kmsRequestDuration } from '#kms/instrumented_driver'
 import { AuditChainMonitor } from '#services/audit_chain_monitor'
 import { DekCache } from '#services/dek_cache'
+import { runningRotationPacing, type RunningPacing } from '#services/latency_pacer'
 import { RotationStatusService, type RotationStatusReport } from '#services/rotation_status_service'
 
 /** Rewrap's registry: one per process, shared by every scrape. */
@@ -152,6 +153,24 @@ const gauges = {
     help: '1 when master-key acts need approvals (dual control on), 0 when DUAL_CONTROL=off',
     registers,
   }),
+  pacingDuty: new Gauge({
+    name: 'rewrap_pacing_duty',
+    help: 'Share of wall time the running rotation may work under its latency budget (1 = full speed; its last judgement)',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  pacingP99: new Gauge({
+    name: 'rewrap_pacing_foreground_p99_seconds',
+    help: 'Foreground request p99 of the last window the running rotation judged',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
+  pacingBaseline: new Gauge({
+    name: 'rewrap_pacing_baseline_p99_seconds',
+    help: 'Idle foreground p99 (measured while the rotation rested) its latency budget is relative to',
+    labelNames: ['kek'] as const,
+    registers,
+  }),
   cacheSize: new Gauge({
     name: 'rewrap_dek_cache_entries',
     help: 'DEKs held in the DEK cache',
@@ -214,10 +233,21 @@ export class MetricsService {
     const next = chain.then(async () => {
       const report = await this.statusService.status()
       this.#fill(report)
+      this.#fillPacing(await runningRotationPacing().catch(() => []))
       return metricsRegistry.metrics()
     })
     chain = next.catch(() => {})
     return next
+  }
+
+  #fillPacing(pacing: RunningPacing[]) {
+    for (const run of pacing) {
+      gauges.pacingDuty.set({ kek: run.kek }, run.duty)
+      if (run.p99Ms !== null) gauges.pacingP99.set({ kek: run.kek }, run.p99Ms / 1000)
+      if (run.baselineP99Ms !== null) {
+        gauges.pacingBaseline.set({ kek: run.kek }, run.baselineP99Ms / 1000)
+      }
+    }
   }
 
   #fill(report: RotationStatusReport) {

@@ -33,6 +33,7 @@ import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
 import { Clock } from '#services/clock'
 import { DekCache } from '#services/dek_cache'
 import { ForegroundDetector } from '#services/foreground_detector'
+import { pacingToStore, resolvePacing } from '#services/pacing_options'
 import {
   ReencryptStore,
   type ReencryptedBatch,
@@ -56,6 +57,8 @@ export interface ReencryptOptions extends EngineHooks<ReencryptRun> {
   sleepMs?: number
   /** Adaptive pacing: see config/rewrap.ts `rotation.niceRatio` (0 = full speed). */
   niceRatio?: number
+  /** Pace by the foreground latency budget with this ratio (see config/rewrap.ts `rotation.pacing`). */
+  latencyBudget?: number
   /**
    * Aborting finishes the current batch and leaves the run resumable (reason
    * `'operator'`: a person's stop; anything else: a shutdown).
@@ -218,7 +221,7 @@ export class ReencryptService {
       pacedBatchSize: batchSize,
       sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
       maxRate: 0,
-      niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
+      ...resolvePacing(options, run.options, this.#rotationConfig(), config.niceRatio),
       maxPasses: config.maxPasses,
       kmsOutageMs: this.#rotationConfig().kmsOutageMs,
       // One step at a time: the unwrapped DEKs and plaintexts of one batch only.
@@ -261,6 +264,7 @@ export class ReencryptService {
         niceRatio: options.niceRatio ?? config.niceRatio,
         ...(options.distributed ? { distributed: true } : {}),
         ...(options.distributed && options.chunkRows ? { chunkRows: options.chunkRows } : {}),
+        ...pacingToStore(options, this.#rotationConfig()),
       },
       authorize: (trx, usedBy) => this.gate.consume(trx, act, usedBy),
     })

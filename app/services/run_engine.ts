@@ -33,6 +33,13 @@ import type { Clock } from '#services/clock'
 import { passDecision } from '#services/run_budget'
 import { runProgress, type RunProgress } from '#services/run_progress'
 import { Throttle, type ForegroundSignal } from '#services/throttle'
+import {
+  DatabaseLatencySignal,
+  LatencyPacer,
+  runPacingSink,
+  type LatencyPacerOptions,
+  type LatencySignal,
+} from '#services/latency_pacer'
 
 /** Who stopped a run: an `operator` (API cancel, Ctrl-C) or a `shutdown` (SIGTERM). */
 export type CancelledBy = 'operator' | 'shutdown'
@@ -179,6 +186,11 @@ export interface EnginePacing {
   sleepMs: number
   maxRate: number
   niceRatio: number
+  /**
+   * Pace by the foreground latency budget (null: by the fixed `niceRatio`).
+   * The controller starts from the nice ratio's duty, 1 / (1 + niceRatio).
+   */
+  latencyBudget: LatencyPacerOptions | null
   maxPasses: number
   kmsOutageMs: number
   /** Prepare the next batch while the current one commits (at full speed only). */
@@ -204,7 +216,9 @@ const WHOLE_RANGE: IdRange = { untilId: null }
 export class RunEngine {
   constructor(
     private clock: Clock,
-    private foreground: ForegroundSignal | null
+    private foreground: ForegroundSignal | null,
+    /** The foreground latency (tests inject one; default: the HTTP servers' timings). */
+    private latency: (() => LatencySignal) | null = null
   ) {}
 
   /**
@@ -225,7 +239,8 @@ export class RunEngine {
     const throttle = new Throttle(
       this.clock,
       { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },
-      this.foreground
+      this.foreground,
+      this.#pacer(kind, run, pacing)
     )
     const startedAt = this.clock.now().getTime()
     const priorDone = store.doneOf(run)
@@ -309,7 +324,8 @@ export class RunEngine {
     const throttle = new Throttle(
       this.clock,
       { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },
-      this.foreground
+      this.foreground,
+      this.#pacer(kind, run, pacing)
     )
     const startedAt = this.clock.now().getTime()
     const pass = await this.#pass(kind, run, cursor, range, pacing, hooks, fence, throttle, {
@@ -390,10 +406,27 @@ export class RunEngine {
         )
       }
       if (!overlap) {
-        const size = throttle.paced ? pacing.pacedBatchSize : pacing.batchSize
+        const size = throttle.batchSize(pacing.batchSize, pacing.pacedBatchSize)
         next = this.#prepare(kind, run, cursor, range, size, pacing.kmsOutageMs)
       }
     }
+  }
+
+  /**
+   * The run's latency pacer (its state in `run_pacing`), or null when paced
+   * by the nice ratio. Each worker of a distributed run paces itself against
+   * the same foreground timings (a run-wide duty is the documented next step).
+   */
+  #pacer<Run extends EngineRun>(
+    kind: RunKind<Run, any, any>,
+    run: Run,
+    pacing: EnginePacing
+  ): LatencyPacer | null {
+    if (!pacing.latencyBudget) return null
+    const options = { ...pacing.latencyBudget, initialDuty: 1 / (1 + pacing.niceRatio) }
+    const signal = this.latency ? this.latency() : new DatabaseLatencySignal()
+    const sink = runPacingSink(kind.label, run.id)
+    return new LatencyPacer(this.clock, signal, options, sink, kind.logContext(run))
   }
 
   /** Reads the next batch after `cursor` and prepares it; null when the pass is done. */

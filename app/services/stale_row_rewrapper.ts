@@ -20,6 +20,7 @@ import { KmsManager } from '#kms/kms_manager'
 import type { HeldLock } from '#services/advisory_lock'
 import { Clock } from '#services/clock'
 import { ForegroundDetector } from '#services/foreground_detector'
+import { resolvePacing } from '#services/pacing_options'
 import { RunEngine, type EngineHooks, type EnginePacing, type RunKind } from '#services/run_engine'
 import type { RunProgress } from '#services/run_progress'
 import {
@@ -38,6 +39,8 @@ export interface RewrapOptions extends EngineHooks<RotationRun> {
   maxRate?: number
   /** Adaptive pacing: see config/rewrap.ts `rotation.niceRatio` (0 = full speed). */
   niceRatio?: number
+  /** Pace by the foreground latency budget with this ratio (see config/rewrap.ts `rotation.pacing`). */
+  latencyBudget?: number
   /** Progress after every batch. */
   onProgress?: (progress: RotationProgress) => void | Promise<void>
   /**
@@ -111,7 +114,7 @@ export class StaleRowRewrapper {
       pacedBatchSize: Math.min(batchSize, config.pacedBatchSize),
       sleepMs: Number(options.sleepMs ?? run.options.sleepMs ?? config.sleepMs),
       maxRate: Number(options.maxRate ?? run.options.maxRate ?? config.maxRate),
-      niceRatio: Number(options.niceRatio ?? run.options.niceRatio ?? config.niceRatio),
+      ...resolvePacing(options, run.options, config, config.niceRatio),
       maxPasses: config.maxPasses,
       kmsOutageMs: config.kmsOutageMs,
       overlap: true,

@@ -1,4 +1,6 @@
 import type { Clock } from '#services/clock'
+import { restAfter } from '#services/latency_budget'
+import type { LatencyPacer } from '#services/latency_pacer'
 
 /** Limits of the rewrap loop's pacing (each 0 = off). */
 export interface ThrottleLimits {
@@ -22,8 +24,9 @@ export interface ForegroundSignal {
 
 /**
  * Paces the rewrap loop after every batch: the fixed sleep, the rows/s
- * ceiling and, while there is foreground work, the nice ratio — whichever
- * asks for the longest wait.
+ * ceiling and, while there is foreground work, either the latency budget
+ * (a LatencyPacer's duty: rest `busy × (1/duty − 1)`) or the fixed nice
+ * ratio — whichever asks for the longest wait.
  */
 export class Throttle {
   #startedAt: number
@@ -35,7 +38,8 @@ export class Throttle {
   constructor(
     private clock: Clock,
     private limits: ThrottleLimits,
-    private foreground: ForegroundSignal | null = null
+    private foreground: ForegroundSignal | null = null,
+    private pacer: LatencyPacer | null = null
   ) {
     this.#startedAt = clock.now().getTime()
     this.#lastWake = this.#startedAt
@@ -59,14 +63,33 @@ export class Throttle {
   }
 
   /**
+   * Rows of the next batch: `full` at full speed; while paced by the nice
+   * ratio `paced`, by the latency budget between the two in proportion to
+   * the duty (longer bursts as the budget allows).
+   */
+  batchSize(full: number, paced: number): number {
+    if (!this.paced) return full
+    if (!this.pacer) return paced
+    return Math.max(1, Math.round(paced + (full - paced) * Math.min(1, this.pacer.duty)))
+  }
+
+  /**
    * Waits as long as the limits require after a batch (its time is counted
    * from the end of the previous wait).
    */
   async afterBatch(rows: number) {
     const busyMs = this.clock.now().getTime() - this.#lastWake
-    this.paced =
-      this.limits.niceRatio > 0 && this.foreground !== null && (await this.foreground.active())
-    const delay = this.delayAfter(rows, busyMs, this.paced)
+    const pacing = this.pacer !== null || this.limits.niceRatio > 0
+    const foreground = pacing && this.foreground !== null && (await this.foreground.active())
+    let delay: number
+    if (this.pacer) {
+      const duty = foreground ? await this.pacer.afterBatch() : 1
+      this.paced = duty < 1
+      delay = Math.max(this.delayAfter(rows, busyMs, false), restAfter(busyMs, duty))
+    } else {
+      this.paced = foreground
+      delay = this.delayAfter(rows, busyMs, this.paced)
+    }
     if (delay > 0) await this.clock.sleep(delay)
     this.#lastWake = this.clock.now().getTime()
   }

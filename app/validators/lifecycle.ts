@@ -42,6 +42,7 @@ export const reencryptValidator = vine.compile(
     sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
     workers: vine.number().withoutDecimals().range([1, 64]).optional(),
+    latencyBudget: vine.number().range([1.01, 100]).optional(),
   })
 )
 

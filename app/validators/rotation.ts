@@ -11,6 +11,7 @@ export const rotateKekValidator = vine.compile(
     sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
     maxRate: vine.number().withoutDecimals().min(0).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
+    latencyBudget: vine.number().range([1.01, 100]).optional(),
     targetVersion: vine.number().withoutDecimals().min(1).optional(),
     workers: vine.number().withoutDecimals().range([1, 64]).optional(),
   })

@@ -35,6 +35,7 @@ export const startRotationValidator = vine.compile(
     sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
     maxRate: vine.number().withoutDecimals().min(0).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
+    latencyBudget: vine.number().range([1.01, 100]).optional(),
     resume: vine.boolean({ strict: true }).optional(),
     /** Chunks as jobs: the run is cut into chunks for `rewrap:worker` processes. */
     distributed: vine.boolean({ strict: true }).optional(),

@@ -84,6 +84,24 @@ export function evaluateTargets(
       pass: ratio <= 1.5,
     })
   }
+  if (cli && local && cli.rowsPerSecond > 0 && local.rowsPerSecond > 0) {
+    const share = cli.rowsPerSecond / local.rowsPerSecond
+    targets.push({
+      target:
+        '`rotate:kek` with the default throttle (latency budget) under the foreground load ≥ 30% of the full-speed rows/s (Rewrap, local KMS, same run)',
+      measured: `${cli.rowsPerSecond.toLocaleString()} rows/s = ${pct(share)} of ${local.rowsPerSecond.toLocaleString()}`,
+      pass: share >= 0.3,
+    })
+  }
+  if (cli?.foreground?.p99Ms && idleBefore?.p99Ms) {
+    const ratio = cli.foreground.p99Ms / idleBefore.p99Ms
+    targets.push({
+      target:
+        'Foreground p99 during that `rotate:kek` ≤ 1.2× idle (the latency budget; the idle window just before it)',
+      measured: `${cli.foreground.p99Ms} ms vs ${idleBefore.p99Ms} ms idle (${ratio.toFixed(2)}×)`,
+      pass: ratio <= 1.2,
+    })
+  }
   for (const m of [cli, local]) {
     if (!m?.foreground) continue
     targets.push({

@@ -1,0 +1,291 @@
+/*
+|--------------------------------------------------------------------------
+| Latency pacer (the latency budget wired to a run)
+|--------------------------------------------------------------------------
+|
+| Gives the rewrap loop its duty (share of wall time it works) from the
+| foreground's own request timings: the HTTP servers write them to
+| `foreground_latencies` (request_latency_recorder.ts); the pacer reads
+| the new ones at most every `pollMs` and feeds them to the pure AIMD
+| controller (latency_budget.ts), which judges each window against the
+| idle baseline: first from the requests served in the `baselineMs` before
+| the run started (when no other run was paced then), else measured while
+| the loop rests once the foreground shows traffic; and again, resting,
+| every `rebaselineMs` (a foreground
+| whose own latency drifts during a long run moves the budget with it);
+| the loop does no work during that rest. Each judgement is written to
+| `run_pacing` (one row per run): what /metrics shows, and the seam for
+| several workers of one run to share one duty (they read the row
+| instead of judging each on their own).
+|
+| The clock is injected; the rest of a baseline is a bounded number of
+| `pollMs` sleeps, so a test clock whose sleeps return at once never spins.
+|
+*/
+import logger from '@adonisjs/core/services/logger'
+import db from '@adonisjs/lucid/services/db'
+import type { Clock } from '#services/clock'
+import { BACKGROUND_TAG } from '#services/foreground_detector'
+import {
+  observeLatencies,
+  percentile,
+  startBudget,
+  type LatencyBudgetOptions,
+  type LatencyBudgetState,
+} from '#services/latency_budget'
+
+/** Foreground request durations, as the loop observes them. */
+export interface LatencySignal {
+  /** Durations (ms) recorded since the previous call (the first call: none, it sets the mark). */
+  read(): Promise<number[]>
+  /**
+   * Durations recorded in the last `ms` before now, or null when they may
+   * not be idle (another run was paced meanwhile). Optional.
+   */
+  recent?(ms: number): Promise<number[] | null>
+}
+
+/** Reads `foreground_latencies` rows past the last one seen. */
+export class DatabaseLatencySignal implements LatencySignal {
+  #lastId: string | null = null
+
+  /** New samples of every HTTP server sharing this database. */
+  async read(): Promise<number[]> {
+    if (this.#lastId === null) {
+      const { rows } = await db.rawQuery(
+        `${BACKGROUND_TAG} SELECT coalesce(max(id), 0)::text AS id FROM foreground_latencies`
+      )
+      this.#lastId = rows[0].id
+      return []
+    }
+    const { rows } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT id::text AS id, samples FROM foreground_latencies
+        WHERE id > ? ORDER BY id LIMIT 200`,
+      [this.#lastId]
+    )
+    if (rows.length === 0) return []
+    this.#lastId = rows[rows.length - 1].id
+    return rows.flatMap((row: { samples: number[] }) => row.samples.map(Number))
+  }
+
+  /** The servers' timings of the last `ms`, unless a paced run judged meanwhile. */
+  async recent(ms: number): Promise<number[] | null> {
+    const { rows: busy } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT 1 FROM run_pacing
+        WHERE judged_at > now() - make_interval(secs => ?) LIMIT 1`,
+      [ms / 1000]
+    )
+    if (busy.length > 0) return null
+    const { rows } = await db.rawQuery(
+      `${BACKGROUND_TAG} SELECT samples FROM foreground_latencies
+        WHERE recorded_at > now() - make_interval(secs => ?) ORDER BY id`,
+      [ms / 1000]
+    )
+    return rows.flatMap((row: { samples: number[] }) => row.samples.map(Number))
+  }
+}
+
+/** Settings of the pacer (config/rewrap.ts `rotation.latencyBudget`). */
+export interface LatencyPacerOptions extends LatencyBudgetOptions {
+  /** Read the signal at most this often, ms (≥ the servers' flush interval is enough). */
+  pollMs: number
+  /** Length of the rest that measures the idle baseline, ms. */
+  baselineMs: number
+  /** Measure the baseline again after this long, ms. */
+  rebaselineMs: number
+}
+
+/** What a judgement leaves behind (logs, metrics, the run's row in `run_pacing`). */
+export interface PacingSnapshot {
+  duty: number
+  /** p99 of the last judged window, ms (null: no foreground traffic in it). */
+  p99Ms: number | null
+  /** The idle baseline's p99, ms (null until measured). */
+  baselineP99Ms: number | null
+  judgement: LatencyBudgetState['last']
+}
+
+/** Keeps a run's pacing state where other processes read it. */
+export type PacingSink = (snapshot: PacingSnapshot) => Promise<void>
+
+/** Upserts the run's `run_pacing` row. */
+export function runPacingSink(kind: string, runId: string): PacingSink {
+  return async (s) => {
+    await db.rawQuery(
+      `${BACKGROUND_TAG} INSERT INTO run_pacing
+         (run_kind, run_id, mode, duty, p99_ms, baseline_p99_ms, judged_at)
+       VALUES (?, ?, 'latency-budget', ?, ?, ?, now())
+       ON CONFLICT (run_kind, run_id) DO UPDATE SET mode = excluded.mode, duty = excluded.duty,
+         p99_ms = excluded.p99_ms, baseline_p99_ms = excluded.baseline_p99_ms,
+         judged_at = excluded.judged_at`,
+      [kind, runId, s.duty, s.p99Ms, s.baselineP99Ms]
+    )
+  }
+}
+
+/**
+ * The duty of one run, judged from the foreground latency.
+ */
+export class LatencyPacer {
+  #state: LatencyBudgetState
+  #baseline: number | null = null
+  #baselineAt: number
+  #readAt = Number.NEGATIVE_INFINITY
+  #slowing = false
+  #triedHistory = false
+
+  constructor(
+    private clock: Clock,
+    private signal: LatencySignal,
+    private options: LatencyPacerOptions,
+    private sink: PacingSink | null = null,
+    private logContext: Record<string, unknown> = {}
+  ) {
+    this.#state = startBudget(clock.now().getTime(), options)
+    // The first baseline is taken once the foreground shows traffic (none: no rest at all).
+    this.#baselineAt = this.#state.windowStartedAt
+  }
+
+  /** The share of wall time the loop may work now (1 = no rest). */
+  get duty(): number {
+    return this.#state.duty
+  }
+
+  /** The current state, for logs, metrics and tests. */
+  snapshot(): PacingSnapshot {
+    return {
+      duty: this.#state.duty,
+      p99Ms: this.#state.lastP99,
+      baselineP99Ms: this.#baseline,
+      judgement: this.#state.last,
+    }
+  }
+
+  /**
+   * After a batch (while other sessions use the database): takes the
+   * baseline when due (resting), reads the new samples, judges the window
+   * when it is over, and returns the duty.
+   */
+  async afterBatch(): Promise<number> {
+    if (!this.#triedHistory) await this.#baselineFromHistory()
+    if (this.clock.now().getTime() - this.#baselineAt >= this.options.rebaselineMs) {
+      await this.#measureBaseline()
+    }
+    const now = this.clock.now().getTime()
+    let samples: number[] = []
+    if (now - this.#readAt >= this.options.pollMs) {
+      this.#readAt = now
+      samples = await this.#read()
+    }
+    if (this.#baseline === null) {
+      // Traffic but no baseline yet (none while resting before): measure it at the next batch.
+      if (samples.length >= this.options.minSamples) this.#baselineAt = Number.NEGATIVE_INFINITY
+      samples = []
+    }
+    const before = this.#state
+    this.#state = observeLatencies(before, samples, now, this.#baseline ?? 0, this.options)
+    if (this.#state.windowStartedAt !== before.windowStartedAt) await this.#judged()
+    return this.#state.duty
+  }
+
+  /**
+   * The first baseline without a rest: the requests served just before the
+   * run started, when no other run was paced then (the first batch is too
+   * short to count).
+   */
+  async #baselineFromHistory() {
+    this.#triedHistory = true
+    let samples: number[] | null = null
+    try {
+      samples = (await this.signal.recent?.(this.options.baselineMs)) ?? null
+    } catch {
+      samples = null
+    }
+    if (!samples || samples.length < this.options.minSamples) return
+    this.#baseline = percentile(samples, 99)
+    this.#baselineAt = this.clock.now().getTime()
+    logger.info(
+      { ...this.logContext, baselineP99Ms: this.#baseline, samples: samples.length },
+      'rewrap pacing: idle baseline from the requests served before the run'
+    )
+  }
+
+  /** Rests one baseline window and keeps the p99 of the requests served meanwhile. */
+  async #measureBaseline() {
+    const steps = Math.max(1, Math.ceil(this.options.baselineMs / this.options.pollMs))
+    // Rows flushed in the first poll interval hold requests served while the loop worked.
+    await this.clock.sleep(this.options.pollMs)
+    await this.#read()
+    const samples: number[] = []
+    for (let i = 0; i < steps; i++) {
+      await this.clock.sleep(this.options.pollMs)
+      samples.push(...(await this.#read()))
+    }
+    const now = this.clock.now().getTime()
+    this.#baselineAt = now
+    this.#readAt = now
+    if (samples.length >= this.options.minSamples) {
+      this.#baseline = percentile(samples, 99)
+      logger.info(
+        { ...this.logContext, baselineP99Ms: this.#baseline, samples: samples.length },
+        'rewrap pacing: idle baseline measured'
+      )
+    }
+    // The rest is not a window to judge.
+    this.#state = { ...this.#state, windowStartedAt: now, samples: [] }
+  }
+
+  async #read(): Promise<number[]> {
+    try {
+      return await this.signal.read()
+    } catch {
+      // No signal this time: the window holds fewer samples (a higher duty only when it stays so).
+      return []
+    }
+  }
+
+  /** A window was judged: keep the state; log when the direction switches. */
+  async #judged() {
+    const snapshot = this.snapshot()
+    const slowing = snapshot.judgement === 'slower'
+    if (slowing !== this.#slowing) {
+      this.#slowing = slowing
+      logger.info(
+        { ...this.logContext, ...snapshot },
+        slowing
+          ? 'rewrap pacing: foreground over its latency budget; backing off'
+          : 'rewrap pacing: foreground within its latency budget; speeding up'
+      )
+    }
+    try {
+      await this.sink?.(snapshot)
+    } catch {
+      // Metrics lose one judgement; the run goes on.
+    }
+  }
+}
+
+/** The pacing of a running rotation, as /metrics shows it. */
+export interface RunningPacing {
+  kek: string
+  runId: string
+  duty: number
+  p99Ms: number | null
+  baselineP99Ms: number | null
+}
+
+/** The `run_pacing` rows of the running rotations. */
+export async function runningRotationPacing(): Promise<RunningPacing[]> {
+  const { rows } = await db.rawQuery(
+    `SELECT k.kek_name, p.run_id::text AS run_id, p.duty, p.p99_ms, p.baseline_p99_ms
+       FROM run_pacing p JOIN key_rotations k ON p.run_kind = 'rotation' AND k.id = p.run_id
+      WHERE k.status = 'running'`
+  )
+  return rows.map((r: Record<string, any>) => ({
+    kek: r.kek_name,
+    runId: r.run_id,
+    duty: Number(r.duty),
+    p99Ms: r.p99_ms === null ? null : Number(r.p99_ms),
+    baselineP99Ms: r.baseline_p99_ms === null ? null : Number(r.baseline_p99_ms),
+  }))
+}
