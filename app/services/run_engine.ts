@@ -325,7 +325,11 @@ export class RunEngine {
       this.clock,
       { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },
       this.foreground,
-      this.#pacer(kind, run, pacing)
+      // A chunk's worker paces by the fixed nice ratio: a latency budget is judged
+      // against an idle baseline measured while the run rests, which one worker of many
+      // cannot see (the others keep working); the run-wide duty is the seam in
+      // docs/architecture.md (Pacing).
+      null
     )
     const startedAt = this.clock.now().getTime()
     const pass = await this.#pass(kind, run, cursor, range, pacing, hooks, fence, throttle, {
@@ -412,11 +416,7 @@ export class RunEngine {
     }
   }
 
-  /**
-   * The run's latency pacer (its state in `run_pacing`), or null when paced
-   * by the nice ratio. Each worker of a distributed run paces itself against
-   * the same foreground timings (a run-wide duty is the documented next step).
-   */
+  /** The run's latency pacer (its state in `run_pacing`), or null when paced by the nice ratio. */
   #pacer<Run extends EngineRun>(
     kind: RunKind<Run, any, any>,
     run: Run,
