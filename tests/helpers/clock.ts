@@ -19,3 +19,22 @@ export class ShiftedClock extends Clock {
     return Promise.resolve()
   }
 }
+
+/** Time moves only when slept (or when `t` is moved by hand); every sleep is recorded. */
+export class FakeClock extends Clock {
+  /** The time now, ms since the epoch. */
+  t = 1_000_000
+  /** Every sleep asked for, ms, in order. */
+  slept: number[] = []
+
+  /** `t` as a Date. */
+  now() {
+    return new Date(this.t)
+  }
+
+  /** Records `ms` and moves `t` by it. */
+  async sleep(ms: number) {
+    this.slept.push(ms)
+    this.t += ms
+  }
+}

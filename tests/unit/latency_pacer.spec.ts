@@ -1,5 +1,5 @@
 import { test } from '@japa/runner'
-import { Clock } from '#services/clock'
+import { FakeClock } from '#tests/helpers/clock'
 import { DEFAULT_LATENCY_BUDGET } from '#services/latency_budget'
 import {
   LatencyPacer,
@@ -9,19 +9,6 @@ import {
 } from '#services/latency_pacer'
 import { RequestLatencyRecorder } from '#services/request_latency_recorder'
 import { Throttle } from '#services/throttle'
-
-/** Time moves only when slept (or moved by hand). */
-class FakeClock extends Clock {
-  t = 1_000_000
-  slept: number[] = []
-  now() {
-    return new Date(this.t)
-  }
-  async sleep(ms: number) {
-    this.slept.push(ms)
-    this.t += ms
-  }
-}
 
 /**
  * A foreground whose request latency the test sets: every read returns

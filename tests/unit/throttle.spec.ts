@@ -1,19 +1,7 @@
 import { test } from '@japa/runner'
-import { Clock } from '#services/clock'
+import { FakeClock } from '#tests/helpers/clock'
 import { ForegroundDetector } from '#services/foreground_detector'
 import { Throttle } from '#services/throttle'
-
-class FakeClock extends Clock {
-  t = 1_000_000
-  slept: number[] = []
-  now() {
-    return new Date(this.t)
-  }
-  async sleep(ms: number) {
-    this.slept.push(ms)
-    this.t += ms
-  }
-}
 
 test.group('throttle', () => {
   test('sleeps the fixed delay after every batch', async ({ assert }) => {

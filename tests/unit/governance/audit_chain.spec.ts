@@ -18,6 +18,29 @@ await ready()
 const T0 = Date.parse('2026-03-01T12:00:00.000Z')
 const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString()
 
+/** A fresh chain of `steps` (service key, act, approvals, data, outcome), five minutes apart. */
+function chainOf(
+  steps: Array<[TestAid, string, AuditApprovals | null, Record<string, unknown>, string?]>
+): SignedAuditRecord[] {
+  const records: SignedAuditRecord[] = []
+  steps.forEach(([service, act, approvals, data, outcome], n) => {
+    records.push(
+      createAuditRecord({
+        service: service.est,
+        signers: service.current,
+        previous: records[n - 1]?.record,
+        act,
+        actor: approvals ? 'ops' : 'service',
+        approvals,
+        outcome: outcome ?? 'done',
+        dt: at(n * 5),
+        data,
+      })
+    )
+  })
+  return records
+}
+
 /** A five-record chain; the service rotates its key between records 2 and 3. */
 function chain() {
   const authority = makeAid(10, 11)
@@ -78,22 +101,15 @@ function chain() {
     [service1, 'rotation.executed', approvals, 'started'],
     [service1, 'rotation.finished', null, 'finished'],
   ]
-  const records: SignedAuditRecord[] = []
-  steps.forEach(([service, act, appr, outcome], n) => {
-    records.push(
-      createAuditRecord({
-        service: service.est,
-        signers: service.current,
-        previous: records[n - 1]?.record,
-        act,
-        actor: appr ? 'ops' : 'service',
-        approvals: appr,
-        outcome,
-        dt: at(n * 5),
-        data: { kek: 'orders', version: 2 },
-      })
-    )
-  })
+  const records = chainOf(
+    steps.map(([service, act, appr, outcome]) => [
+      service,
+      act,
+      appr,
+      { kek: 'orders', version: 2 },
+      outcome,
+    ])
+  )
   const keyEventLogs = Object.fromEntries(
     [authority, cto, officer, service1].map((a) => [a.state.aid, a.kel])
   )
@@ -268,29 +284,6 @@ test.group('governance / audit chain: role policy', () => {
     assert.equal(brokenAt(verify(none)), '3:E_APPROVAL_INSUFFICIENT')
   })
 })
-
-/** A fresh chain of `steps` (service key, act, approvals, data), five minutes apart. */
-function chainOf(
-  steps: Array<[TestAid, string, AuditApprovals | null, Record<string, unknown>]>
-): SignedAuditRecord[] {
-  const records: SignedAuditRecord[] = []
-  steps.forEach(([service, act, approvals, data], n) => {
-    records.push(
-      createAuditRecord({
-        service: service.est,
-        signers: service.current,
-        previous: records[n - 1]?.record,
-        act,
-        actor: approvals ? 'ops' : 'service',
-        approvals,
-        outcome: 'done',
-        dt: at(n * 5),
-        data,
-      })
-    )
-  })
-  return records
-}
 
 test.group('governance / audit chain: an approval stands behind its own act only', () => {
   test('the rotation of the approved KEK verifies', ({ assert }) => {
