@@ -59,6 +59,8 @@ export interface BenchOptions {
   workersRows: number
   /** Also the in-process `rotate:kek` (no --workers) at each latency, as a reference row. */
   workersReference: boolean
+  /** REWRAP_CPU_NICE of the workers rows' rotate:kek and workers (the product's default is 19). */
+  workersCpuNice: number
 }
 
 /** The runbook's V8 heap flags for background processes. */
@@ -99,6 +101,8 @@ const HELP = `Usage: npm run bench -- [options]
   --workers-latency "0,5,20"  ms kms:serve adds to every answer (one set each)
   --workers-rows N      rows of the workers' table (default 100000)
   --skip-workers-reference  without the in-process rotate:kek reference row
+  --workers-cpu-nice N  REWRAP_CPU_NICE of those processes (default 0; the
+                        product's default 19 yields the CPU to any other work)
 
 Database: DATABASE_URL (used as is), else BENCH_PG_URL (admin URL: the bench
 creates and drops database rewrap_bench), else an embedded PostgreSQL under ./tmp.`
@@ -136,6 +140,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'workers-latency': { type: 'string' },
       'workers-rows': { type: 'string' },
       'skip-workers-reference': { type: 'boolean' },
+      'workers-cpu-nice': { type: 'string' },
       'help': { type: 'boolean', short: 'h' },
     },
   })
@@ -199,5 +204,9 @@ function workerOptions(
     workersLatencies: list('workers-latency', (values['workers-latency'] as string) ?? '0,5,20', 0),
     workersRows: int('workers-rows', values['workers-rows'] as string | undefined, 100_000, 1000),
     workersReference: values['skip-workers-reference'] !== true,
+    workersCpuNice: Math.min(
+      19,
+      int('workers-cpu-nice', values['workers-cpu-nice'] as string | undefined, 0, 0)
+    ),
   }
 }

@@ -39,7 +39,10 @@ interface CliRun {
 }
 
 /** kms:serve with a latency, and the environment of a rotate:kek child using it. */
-async function startTransit(latencyMs: number): Promise<{ child: Child; env: NodeJS.ProcessEnv }> {
+async function startTransit(
+  latencyMs: number,
+  cpuNice: number
+): Promise<{ child: Child; env: NodeJS.ProcessEnv }> {
   const port = await freePort()
   const token = randomBytes(24).toString('base64url')
   const child = await startChild(
@@ -53,6 +56,7 @@ async function startTransit(latencyMs: number): Promise<{ child: Child; env: Nod
     VAULT_ADDR: `http://127.0.0.1:${port}`,
     VAULT_TOKEN: token,
     VAULT_ALLOW_INSECURE_HTTP: 'true',
+    REWRAP_CPU_NICE: String(cpuNice),
   }
   return { child, env }
 }
@@ -160,7 +164,7 @@ export async function workersVariants(ctx: Context): Promise<WorkersResult> {
   const rows: WorkersRow[] = []
   for (const latencyMs of workersLatencies) {
     log(`workers: kms:serve (vault transit) with ${latencyMs} ms per answer`)
-    const transit = await startTransit(latencyMs)
+    const transit = await startTransit(latencyMs, ctx.options.workersCpuNice)
     try {
       if (workersReference)
         rows.push(await measureRow(ctx, kek, workersRows, transit, latencyMs, null))
@@ -172,5 +176,10 @@ export async function workersVariants(ctx: Context): Promise<WorkersResult> {
     }
   }
   const config = ctx.app.config.get<{ batchSize: number }>('rewrap.rotation')
-  return { rows, cores: availableParallelism(), batchSize: config.batchSize }
+  return {
+    rows,
+    cores: availableParallelism(),
+    batchSize: config.batchSize,
+    cpuNice: ctx.options.workersCpuNice,
+  }
 }

@@ -45,6 +45,8 @@ export interface WorkersResult {
   cores: number
   /** Rows per batch = per KMS rewrap call (vault transit batches). */
   batchSize: number
+  /** REWRAP_CPU_NICE of rotate:kek and its workers. */
+  cpuNice: number
 }
 
 const TARGET_LATENCY = 20
@@ -139,8 +141,9 @@ export function boundOf(result: WorkersResult, row: WorkersRow): string {
       ['Postgres CPU', used.pg],
       ['worker CPU', used.workers],
       ['KMS CPU', used.kms],
+      ["other processes' CPU (a shared machine)", others ?? 0],
     ].sort((x, y) => Number(y[1]) - Number(x[1]))[0][0]
-    return `CPU: the machine was ${busy.toFixed(2)} of ${result.cores} cores busy (${parts}); the run's largest share: ${biggest}`
+    return `CPU: the machine was ${busy.toFixed(2)} of ${result.cores} cores busy (${parts}); the largest share: ${biggest}`
   }
   if (latency !== null && row.rowsPerSecond >= 0.8 * latency) {
     return `KMS latency: ${row.rowsPerSecond.toLocaleString()} rows/s ≥ 80% of workers × batch ÷ latency = ${Math.round(latency).toLocaleString()} rows/s`
@@ -217,7 +220,7 @@ export function workersProjection(result: WorkersResult): string[] {
 export function printWorkers(out: string[], result: WorkersResult) {
   const rows = result.rows[0]?.rows ?? 0
   out.push(
-    `\nWorkers: one rotation of ${rows.toLocaleString()} rows, vault driver → kms:serve with the latency added to every answer, rotate:kek --workers N --nice-ratio 0 (in-process: no --workers), full speed, no foreground load.`,
+    `\nWorkers: one rotation of ${rows.toLocaleString()} rows, vault driver → kms:serve with the latency added to every answer, rotate:kek --workers N --nice-ratio 0 (in-process: no --workers), REWRAP_CPU_NICE=${result.cpuNice}, full speed, no foreground load.`,
     `Rates and CPU over 10 → 90 % of the rows; "rows/s run" over the run's startedAt → finishedAt (Step A, chunk planning and the workers' boot included). Batches of ${result.batchSize} rows (one KMS call each).`,
     workersTable(result),
     'Bounds:'
