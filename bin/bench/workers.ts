@@ -118,7 +118,7 @@ async function measureRow(
   if (run.status !== 'completed' || run.rewrapped !== rows) {
     throw new Error(`rotate:kek ended ${run.status} with ${run.rewrapped}/${rows} rows rewrapped`)
   }
-  const [a, b] = sampler.window(rows)
+  const [a, b] = sampler.window(rows, workers ?? 0)
   const windowRows = b.rewrapped - a.rewrapped
   const windowSeconds = (b.atMs - a.atMs) / 1000
   const runSeconds = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000
@@ -135,6 +135,7 @@ async function measureRow(
     runSeconds: round(runSeconds, 2),
     runRowsPerSecond: Math.round(rows / runSeconds),
     windowRows,
+    windowFrom: round(a.rewrapped / rows, 3),
     windowSeconds: round(windowSeconds, 2),
     rowsPerSecond: Math.round(windowRows / windowSeconds),
     cpuMsPerRow: {
@@ -146,7 +147,7 @@ async function measureRow(
     machineBusyCores: machineBusy === null ? null : round(machineBusy * availableParallelism(), 2),
   }
   log(
-    `    ${row.rowsPerSecond.toLocaleString()} rows/s (10→90 %), ${row.runRowsPerSecond.toLocaleString()} rows/s over the run; CPU ms/row: rotate+workers ${row.cpuMsPerRow.rotate}, kms ${row.cpuMsPerRow.kms}, pg ${row.cpuMsPerRow.pgBackends}; machine ${row.machineBusyCores} cores busy`
+    `    ${row.rowsPerSecond.toLocaleString()} rows/s (window from ${Math.round(row.windowFrom * 100)} % to 90 %), ${row.runRowsPerSecond.toLocaleString()} rows/s over the run; CPU ms/row: rotate+workers ${row.cpuMsPerRow.rotate}, kms ${row.cpuMsPerRow.kms}, pg ${row.cpuMsPerRow.pgBackends}; machine ${row.machineBusyCores} cores busy`
   )
   return row
 }

@@ -22,6 +22,8 @@ export interface WorkersSample {
   /** ms since the sampler started. */
   atMs: number
   rewrapped: number
+  /** Workers that have taken a chunk of the run so far (0 in-process). */
+  workersSeen: number
   /** rotate:kek and every worker child, CPU seconds. */
   rotateCpu: number
   kmsCpu: number | null
@@ -144,7 +146,10 @@ export class WorkersSampler {
       this.#backends.add(rows.filter((r: any) => r.ours).map((r: any) => r.pid))
       this.#aux.add(rows.filter((r: any) => !r.ours).map((r: any) => r.pid))
       const run = await this.db.rawQuery(
-        `SELECT rewrapped FROM key_rotations WHERE kek_name = ? AND id > ? ORDER BY id DESC LIMIT 1`,
+        `SELECT r.rewrapped,
+                (SELECT count(DISTINCT c.worker_id)::int FROM rewrap_chunks c
+                  WHERE c.run_kind = 'rotation' AND c.run_id = r.id) AS workers
+           FROM key_rotations r WHERE r.kek_name = ? AND r.id > ? ORDER BY r.id DESC LIMIT 1`,
         [this.kekName, this.afterRunId]
       )
       const pid = this.rotatePid()
@@ -155,6 +160,7 @@ export class WorkersSampler {
       this.samples.push({
         atMs: Date.now() - this.#began,
         rewrapped: Number(run.rows[0]?.rewrapped ?? 0),
+        workersSeen: Number(run.rows[0]?.workers ?? 0),
         rotateCpu: this.#lastRotateCpu,
         kmsCpu: this.kmsCpu(),
         pgBackendsCpu: this.#backends.total,
@@ -182,11 +188,13 @@ export class WorkersSampler {
   }
 
   /**
-   * The first samples at or past `from` and `to` shares of `rows`; the
-   * whole run when the window has fewer than 3 samples.
+   * The window of the steady state: from the first sample past `from` of
+   * `rows` at which `workers` workers have taken a chunk (their boot left
+   * out), to the first past `to`; the whole run when it has fewer than 3
+   * samples.
    */
-  window(rows: number, from = 0.1, to = 0.9): [WorkersSample, WorkersSample] {
-    const first = this.samples.find((s) => s.rewrapped >= rows * from)
+  window(rows: number, workers: number, from = 0.1, to = 0.9): [WorkersSample, WorkersSample] {
+    const first = this.samples.find((s) => s.rewrapped >= rows * from && s.workersSeen >= workers)
     const last = this.samples.find((s) => s.rewrapped >= rows * to)
     if (first && last && this.samples.indexOf(last) - this.samples.indexOf(first) >= 2) {
       return [first, last]
