@@ -99,7 +99,7 @@ const HELP = `Usage: npm run bench -- [options]
                         driver), full speed, one table; see docs/benchmarks.md
   --workers-only        only the workers rows
   --workers-latency "0,5,20"  ms kms:serve adds to every answer (one set each)
-  --workers-rows N      rows of the workers' table (default 100000)
+  --workers-rows N      rows of the workers' table (default 320000: 16 chunks)
   --skip-workers-reference  without the in-process rotate:kek reference row
   --workers-cpu-nice N  REWRAP_CPU_NICE of those processes (default 0; the
                         product's default 19 yields the CPU to any other work)
@@ -202,7 +202,7 @@ function workerOptions(
     workers: list('workers', given ?? (workersOnly ? '1,2,4' : ''), 1),
     workersOnly,
     workersLatencies: list('workers-latency', (values['workers-latency'] as string) ?? '0,5,20', 0),
-    workersRows: int('workers-rows', values['workers-rows'] as string | undefined, 100_000, 1000),
+    workersRows: int('workers-rows', values['workers-rows'] as string | undefined, 320_000, 1000),
     workersReference: values['skip-workers-reference'] !== true,
     workersCpuNice: Math.min(
       19,
