@@ -44,8 +44,8 @@ export default class KmsServe extends BaseCommand {
     '',
     '  AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… {{ binaryName }} kms:serve --api aws-kms --port 4599',
     '',
-    '--latency-ms N (aws-kms and azure-keyvault) delays every answer by N ms, as a cloud KMS',
-    "round trip would: `npm run bench` measures the drivers' concurrency against it.",
+    '--latency-ms N (every --api) delays every answer by N ms, as a remote KMS round trip would:',
+    "`npm run bench` measures the drivers' concurrency and the workers of one run against it.",
   ]
 
   /** Boots the app (database) and keeps the process alive while serving. */
@@ -86,9 +86,9 @@ export default class KmsServe extends BaseCommand {
   @flags.string({ description: 'aws-kms: keep keys in this file, sealed under KMS_ROOT_KEY' })
   declare stateFile?: string
 
-  /** aws-kms / azure-keyvault: delay added to every answer (benchmarks). */
+  /** Delay added to every answer (benchmarks), any --api. */
   @flags.number({
-    description: 'aws-kms / azure-keyvault: delay every answer by this many ms (benchmarks)',
+    description: 'Delay every answer by this many ms, any --api (benchmarks)',
   })
   declare latencyMs?: number
 
@@ -107,9 +107,6 @@ export default class KmsServe extends BaseCommand {
     }
     const latency = this.latencyMs
     if (latency !== undefined) {
-      if (this.api === 'vault') {
-        return this.#fail('E_KMS_CONFIG: --latency-ms applies to --api aws-kms and azure-keyvault')
-      }
       if (!Number.isInteger(latency) || latency < 0 || latency > MAX_LATENCY_MS) {
         return this.#fail(
           `E_KMS_CONFIG: --latency-ms must be an integer from 0 to ${MAX_LATENCY_MS}`
@@ -156,7 +153,12 @@ export default class KmsServe extends BaseCommand {
               latencyMs: this.latencyMs,
               logger,
             })
-          : await createTransitServer(this.app, { token, mount: this.mount, logger })
+          : await createTransitServer(this.app, {
+              token,
+              mount: this.mount,
+              latencyMs: this.latencyMs,
+              logger,
+            })
     } catch (error) {
       const { code, message } = error as { code?: string; message: string }
       this.logger.error(`${code ?? 'E_KMS_CONFIG'}: ${message}`)
@@ -186,7 +188,7 @@ export default class KmsServe extends BaseCommand {
     this.logger.info(
       this.api === 'azure-keyvault'
         ? `kms:serve listening on ${server.url} (Azure Key Vault keys API${this.#latencyNote()})`
-        : `kms:serve listening on ${server.url} (mount "${this.mount}")`
+        : `kms:serve listening on ${server.url} (mount "${this.mount}"${this.#latencyNote()})`
     )
   }
 

@@ -113,4 +113,9 @@ export default await Env.create(new URL('../', import.meta.url), {
    * (config/queue.ts, config/rewrap.ts `distributed.leaseMs`). Default 30 s.
    */
   REWRAP_WORKER_LEASE_MS: Env.schema.number.optional(),
+  /**
+   * OS priority (nice, 0 to 19) that rotate:kek, reencrypt, rewrap:worker and
+   * scheduler:run take (config/rewrap.ts `rotation.cpuNice`). Default 19.
+   */
+  REWRAP_CPU_NICE: Env.schema.number.optional(),
 })

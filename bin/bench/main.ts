@@ -19,7 +19,9 @@
 |    rows to the new version: each starts from the same N stale rows.
 | 5. Cloud drivers (aws-kms, azure-keyvault) against their stand-ins with
 |    an injected latency per answer → cloud.ts
-| 6. Targets judged, summary printed, JSON written → targets.ts, summary.ts
+| 6. Workers: one rotation shared by `rotate:kek --workers N` children,
+|    vault driver against kms:serve with an injected latency → workers.ts
+| 7. Targets judged, summary printed, JSON written → targets.ts, summary.ts
 |
 */
 import 'reflect-metadata'
@@ -30,6 +32,7 @@ import { createContext, startApp, tearDown, type Held } from './setup.js'
 import { cloudTargets } from './cloud_report.js'
 import { printSummary, writeResults } from './summary.js'
 import { evaluateTargets } from './targets.js'
+import { workersTargets, type WorkersResult } from './workers_report.js'
 
 /**
  * Runs the benchmark with command-line `argv`.
@@ -51,16 +54,21 @@ export async function main(argv: string[]) {
     const { ctx, postgres } = await createContext(started, options, { startedAt, gc }, held)
     checkpoint('children and load worker started')
 
-    const results = options.cloudOnly ? emptyScaleResults() : await runScales(ctx)
+    const onlyOne = options.cloudOnly || options.workersOnly
+    const results = onlyOne ? emptyScaleResults() : await runScales(ctx)
     const { cloudVariants } = await import('./cloud.js')
-    const cloud = options.skipCloud ? [] : await cloudVariants(ctx)
+    const cloud = options.skipCloud || options.workersOnly ? [] : await cloudVariants(ctx)
+    const { workersVariants } = await import('./workers.js')
+    const workers: WorkersResult | null =
+      options.workers.length && !options.cloudOnly ? await workersVariants(ctx) : null
     const targets = [
-      ...(options.cloudOnly
+      ...(onlyOne
         ? []
         : evaluateTargets(results.full, results.small, results.idle, results.floorFull)),
       ...cloudTargets(cloud),
+      ...(workers ? workersTargets(workers) : []),
     ]
-    printSummary(options, results, targets, cloud)
+    printSummary(options, results, targets, cloud, workers)
     const file = writeResults(
       {
         startedAt,
@@ -71,7 +79,8 @@ export async function main(argv: string[]) {
       },
       results,
       targets,
-      cloud
+      cloud,
+      workers
     )
     log(`results written to ${file}`)
   } finally {

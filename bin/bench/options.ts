@@ -49,6 +49,18 @@ export interface BenchOptions {
   cloudRows: number
   /** Seconds a cloud row should last at its bound (sets its rows). */
   cloudSeconds: number
+  /** Worker counts of the workers rows (`rotate:kek --workers N`); empty = no workers rows. */
+  workers: number[]
+  /** Only the workers rows (no main table, no other variant, no cloud rows). */
+  workersOnly: boolean
+  /** Latencies kms:serve adds to every answer in the workers rows, ms (one set each). */
+  workersLatencies: number[]
+  /** Rows of the workers' table. */
+  workersRows: number
+  /** Also the in-process `rotate:kek` (no --workers) at each latency, as a reference row. */
+  workersReference: boolean
+  /** REWRAP_CPU_NICE of the workers rows' rotate:kek and workers (the product's default is 19). */
+  workersCpuNice: number
 }
 
 /** The runbook's V8 heap flags for background processes. */
@@ -82,6 +94,15 @@ const HELP = `Usage: npm run bench -- [options]
                         each driver also runs once with its own defaults
   --cloud-rows N        rows of a cloud row at most (default 10000)
   --cloud-seconds N     a cloud row's rows: about N seconds at its bound (default 10)
+  --workers "1,2,4"     also time rotate:kek --workers N (one run shared by N
+                        rewrap:worker children) against kms:serve (vault
+                        driver), full speed, one table; see docs/benchmarks.md
+  --workers-only        only the workers rows
+  --workers-latency "0,5,20"  ms kms:serve adds to every answer (one set each)
+  --workers-rows N      rows of the workers' table (default 320000: 16 chunks)
+  --skip-workers-reference  without the in-process rotate:kek reference row
+  --workers-cpu-nice N  REWRAP_CPU_NICE of those processes (default 0; the
+                        product's default 19 yields the CPU to any other work)
 
 Database: DATABASE_URL (used as is), else BENCH_PG_URL (admin URL: the bench
 creates and drops database rewrap_bench), else an embedded PostgreSQL under ./tmp.`
@@ -114,6 +135,12 @@ export function parseOptions(argv: string[]): BenchOptions {
       'cloud-rps': { type: 'string' },
       'cloud-rows': { type: 'string' },
       'cloud-seconds': { type: 'string' },
+      'workers': { type: 'string' },
+      'workers-only': { type: 'boolean' },
+      'workers-latency': { type: 'string' },
+      'workers-rows': { type: 'string' },
+      'skip-workers-reference': { type: 'boolean' },
+      'workers-cpu-nice': { type: 'string' },
       'help': { type: 'boolean', short: 'h' },
     },
   })
@@ -155,5 +182,31 @@ export function parseOptions(argv: string[]): BenchOptions {
     cloudRps: int('cloud-rps', values['cloud-rps'], 10_000, 1),
     cloudRows: int('cloud-rows', values['cloud-rows'], 10_000, 1000),
     cloudSeconds: int('cloud-seconds', values['cloud-seconds'], 10, 1),
+    ...workerOptions(values, int),
+  }
+}
+
+/** The `--workers*` options (`--workers-only` alone means 1,2,4). */
+function workerOptions(
+  values: Record<string, string | boolean | undefined>,
+  int: (name: string, value: string | undefined, fallback: number, min: number) => number
+) {
+  const list = (name: string, value: string, min: number) =>
+    value
+      .split(',')
+      .filter((v) => v.trim() !== '')
+      .map((v) => int(name, v.trim(), 0, min))
+  const workersOnly = values['workers-only'] === true
+  const given = values['workers'] as string | undefined
+  return {
+    workers: list('workers', given ?? (workersOnly ? '1,2,4' : ''), 1),
+    workersOnly,
+    workersLatencies: list('workers-latency', (values['workers-latency'] as string) ?? '0,5,20', 0),
+    workersRows: int('workers-rows', values['workers-rows'] as string | undefined, 320_000, 1000),
+    workersReference: values['skip-workers-reference'] !== true,
+    workersCpuNice: Math.min(
+      19,
+      int('workers-cpu-nice', values['workers-cpu-nice'] as string | undefined, 0, 0)
+    ),
   }
 }

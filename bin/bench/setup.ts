@@ -48,7 +48,9 @@ export async function startApp(options: BenchOptions, held: Held): Promise<Start
   await migrate()
   // The build is for the rotate:kek variant only.
   const cliEntry =
-    options.cliFromSource || options.cloudOnly || !options.cli ? 'ace.js' : await buildApp()
+    options.cliFromSource || options.cloudOnly || options.workersOnly || !options.cli
+      ? 'ace.js'
+      : await buildApp()
   const app = (held.app = await bootApp())
   return { app, database, cliEntry }
 }

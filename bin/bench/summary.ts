@@ -12,13 +12,15 @@ import type { BenchOptions } from './options.js'
 import { table, writeJson, type TargetResult } from './report.js'
 import type { ScaleResults } from './scales.js'
 import { cloudTable, type CloudRow } from './cloud_report.js'
+import { printWorkers, type WorkersResult } from './workers_report.js'
 
 /** The text summary on stdout: both tables, the HOT passes, the targets. */
 export function printSummary(
   options: BenchOptions,
   results: ScaleResults,
   targets: TargetResult[],
-  cloud: CloudRow[]
+  cloud: CloudRow[],
+  workers: WorkersResult | null = null
 ) {
   const { small, full } = results
   const out: string[] = []
@@ -32,6 +34,7 @@ export function printSummary(
       cloudTable(cloud)
     )
   }
+  if (workers) printWorkers(out, workers)
   out.push('\nTargets:')
   for (const t of targets)
     out.push(
@@ -72,7 +75,8 @@ export function writeResults(
   run: RunInfo,
   results: ScaleResults,
   targets: TargetResult[],
-  cloud: CloudRow[]
+  cloud: CloudRow[],
+  workers: WorkersResult | null = null
 ) {
   return writeJson(run.options.outDir, run.startedAt, {
     startedAt: run.startedAt.toISOString(),
@@ -88,6 +92,7 @@ export function writeResults(
     full: results.full,
     hot: results.hot,
     cloud,
+    workers,
     targets,
   })
 }

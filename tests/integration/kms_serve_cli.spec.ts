@@ -187,4 +187,58 @@ test.group('kms:serve (child process)', () => {
     assert.match(lines(argvChild)[0], /E_KMS_CONFIG: .*--token is refused: .*\(ps\)/)
     assert.notInclude(argvChild.output(), argvToken)
   })
+  test('--latency-ms delays every transit answer; a value out of range is refused with E_KMS_CONFIG', async ({
+    assert,
+    cleanup,
+  }) => {
+    const port = await freePort()
+    const token = randomBytes(24).toString('base64url')
+    const child = spawnServe(['--port', String(port), '--latency-ms', '300'], {
+      KMS_SERVE_TOKEN: token,
+    })
+    cleanup(() => {
+      if (child.process.exitCode === null) child.process.kill('SIGKILL')
+    })
+    let exited = false
+    void child.exit.then(() => (exited = true))
+    const url = `http://127.0.0.1:${port}`
+    await waitFor(
+      async () => {
+        if (exited) throw new Error(`kms:serve exited early:\n${child.output()}`)
+        const res = await fetch(`${url}/v1/sys/health`)
+        return res.status === 200
+      },
+      { timeoutMs: 90_000, intervalMs: 100, what: 'kms:serve to listen' }
+    )
+    assert.include(child.output(), '300 ms added to every answer')
+
+    const { driver } = vaultDriverFor({ url, token })
+    const name = `latency-${randomId()}`
+    await driver.createKey(name)
+    const deks = Array.from({ length: 50 }, () => randomBytes(32))
+    // A lower bound only (a timer fires no sooner than asked): never flaky. A batch of 50 is
+    // one call, so one delay.
+    let sent = performance.now()
+    const wrapped = await driver.wrap(name, deks)
+    assert.isAtLeast(performance.now() - sent, 300)
+    sent = performance.now()
+    const unwrapped = await driver.unwrap(name, wrapped)
+    assert.isAtLeast(performance.now() - sent, 300)
+    assert.deepEqual(
+      unwrapped.map((b) => b.toString('hex')),
+      deks.map((b) => b.toString('hex'))
+    )
+
+    for (const [args, line] of [
+      [['--latency-ms', '2.5'], /E_KMS_CONFIG: --latency-ms must be an integer from 0 to 60000/],
+      [['--latency-ms', '60001'], /E_KMS_CONFIG: --latency-ms must be an integer from 0 to 60000/],
+    ] as const) {
+      const refused = spawnServe(['--port', String(await freePort()), ...args], {
+        KMS_SERVE_TOKEN: token,
+      })
+      const { code } = await exitWithin(refused, 60_000)
+      assert.equal(code, 1, refused.output())
+      assert.match(refused.output(), line)
+    }
+  }).timeout(180_000)
 })

@@ -74,6 +74,7 @@ export class TransitServer {
   /** Requests held unanswered by a `hang` fault (ended when the server closes). */
   #hung = new Set<ServerResponse>()
   #throttle: AuthThrottle
+  #latencyMs: number
 
   constructor(options: TransitServerOptions) {
     assertTokenStrength(options.token)
@@ -92,6 +93,7 @@ export class TransitServer {
     }
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
     this.#logger = options.logger
+    this.#latencyMs = Math.max(0, options.latencyMs ?? 0)
     this.#server = createServer((req, res) => void this.#handle(req, res))
     this.#server.requestTimeout = options.requestTimeoutMs ?? 90_000
     this.#server.headersTimeout = Math.min(60_000, this.#server.requestTimeout)
@@ -190,6 +192,8 @@ export class TransitServer {
       reply = this.#errorReply(error)
     }
     if (fault?.kind === 'item_errors') reply = withItemErrors(reply, fault.items, fault.errors[0])
+    // A cloud KMS's round trip, as `--latency-ms` asks (benchmarks): every answer waits.
+    if (this.#latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#latencyMs))
     this.#record({ method, path, status: reply.status })
     if (fault?.kind === 'truncate') return this.#writeTruncated(res, reply)
     this.#write(res, reply)

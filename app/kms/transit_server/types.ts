@@ -59,6 +59,8 @@ export interface TransitServerOptions {
   maxBodyBytes?: number
   /** Per-request timeout, ms (Vault's default: 90 s). */
   requestTimeoutMs?: number
+  /** Delay added before every answer, ms (`kms:serve --latency-ms`: benchmarks); 0 by default. */
+  latencyMs?: number
   logger?: TransitLogger
 }
 
