@@ -80,8 +80,14 @@ export default class RewrapWorker extends RewrapCommand {
       stopping ??= worker.stop()
       return stopping
     }
+    // Set once the engine's loop has returned (no query of it in flight any more).
+    let loopDone: Promise<unknown> = Promise.resolve()
     this.app.terminating(async () => {
       await stop()
+      // SIGTERM terminates the app, which then closes the database pool: wait for the loop to
+      // leave its last poll first, or that poll waits for a connection from a closed pool
+      // (knex's acquire timeout, a minute) before the process can exit.
+      await loopDone
     })
     // The engine checks for stalled jobs only from a free slot; a fleet whose every slot is
     // busy would leave a dead worker's job active. This process sweeps on its own timer too, so
@@ -103,7 +109,9 @@ export default class RewrapWorker extends RewrapCommand {
     sweep.unref()
     this.logger.info(`rewrap:worker ${workerContext.id} taking chunks (concurrency ${concurrency})`)
     try {
-      await worker.start([CHUNK_QUEUE])
+      const loop = worker.start([CHUNK_QUEUE])
+      loopDone = loop.catch(() => {})
+      await loop
     } finally {
       clearInterval(sweep)
       await queueManager.destroy().catch(() => {})
