@@ -65,22 +65,6 @@ export function percentile(values: number[], p: number): number | null {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]
 }
 
-/**
- * The idle baseline's p99 from samples in arrival order, robust to one
- * stall: the samples are cut into `parts` consecutive slices and the median
- * of the slices' p99s is kept, so a burst of slow requests (a checkpoint, a
- * vacuum, a GC pause of the server) inflates one slice, not the baseline.
- * Fewer than `parts × minPerPart` samples: the plain p99. Null when empty.
- */
-export function robustBaselineP99(samples: number[], parts = 4, minPerPart = 50): number | null {
-  if (samples.length < parts * minPerPart) return percentile(samples, 99)
-  const size = Math.ceil(samples.length / parts)
-  const p99s: number[] = []
-  for (let i = 0; i < samples.length; i += size)
-    p99s.push(percentile(samples.slice(i, i + size), 99)!)
-  return percentile(p99s, 50)
-}
-
 /** A fresh controller state at `now` (ms). */
 export function startBudget(
   now: number,

@@ -8,9 +8,7 @@
 | `foreground_latencies` (request_latency_recorder.ts); the pacer reads
 | the new ones at most every `pollMs` and feeds them to the pure AIMD
 | controller (latency_budget.ts), which judges each window against the
-| idle baseline (`robustBaselineP99`: the median of four slices' p99s, so
-| one stall does not inflate it): first from the requests served in the
-| `baselineMs` before
+| idle baseline: first from the requests served in the `baselineMs` before
 | the run started (when no other run was paced then), else measured while
 | the loop rests once the foreground shows traffic; and again, resting,
 | every `rebaselineMs` (a foreground
@@ -29,8 +27,8 @@ import db from '@adonisjs/lucid/services/db'
 import type { Clock } from '#services/clock'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
 import {
-  robustBaselineP99,
   observeLatencies,
+  percentile,
   startBudget,
   type LatencyBudgetOptions,
   type LatencyBudgetState,
@@ -204,7 +202,7 @@ export class LatencyPacer {
       samples = null
     }
     if (!samples || samples.length < this.options.minSamples) return
-    this.#baseline = robustBaselineP99(samples)
+    this.#baseline = percentile(samples, 99)
     this.#baselineAt = this.clock.now().getTime()
     logger.info(
       { ...this.logContext, baselineP99Ms: this.#baseline, samples: samples.length },
@@ -227,7 +225,7 @@ export class LatencyPacer {
     this.#baselineAt = now
     this.#readAt = now
     if (samples.length >= this.options.minSamples) {
-      this.#baseline = robustBaselineP99(samples)
+      this.#baseline = percentile(samples, 99)
       logger.info(
         { ...this.logContext, baselineP99Ms: this.#baseline, samples: samples.length },
         'rewrap pacing: idle baseline measured'

@@ -4,7 +4,6 @@ import {
   observeLatencies,
   percentile,
   restAfter,
-  robustBaselineP99,
   startBudget,
   type LatencyBudgetState,
 } from '#services/latency_budget'
@@ -102,23 +101,5 @@ test.group('latency budget controller (pure)', () => {
   test('ignores samples that are not latencies', ({ assert }) => {
     const state = observeLatencies(startBudget(0), [Number.NaN, -1, Infinity, 3], 10, 10)
     assert.deepEqual(state.samples, [3])
-  })
-})
-
-test.group('latency budget: the idle baseline', () => {
-  test('one stall (a burst of slow requests) does not inflate the baseline; few samples: the plain p99', ({
-    assert,
-  }) => {
-    // 800 requests of 4–6 ms in arrival order, with a burst of 12 at 90 ms in the middle.
-    const served = Array.from({ length: 800 }, (_, i) => 4 + (i % 3))
-    for (let i = 400; i < 412; i++) served[i] = 90
-    assert.equal(percentile(served, 99), 90, 'the plain p99 is the stall')
-    assert.equal(robustBaselineP99(served), 6, 'the median of the slices ignores it')
-    // A slow foreground (every slice slow) stays slow.
-    const slow = served.map((ms) => ms + 40)
-    assert.isAtLeast(robustBaselineP99(slow)!, 44)
-    // Too few for slices: the plain p99.
-    assert.equal(robustBaselineP99(served.slice(380, 420)), 90)
-    assert.isNull(robustBaselineP99([]))
   })
 })
