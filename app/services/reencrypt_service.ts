@@ -16,6 +16,12 @@
 | KMS-outage bound and the lock checks; run_session.ts the database-outage
 | ride-through. One run per source KEK at a time (advisory lock).
 |
+| Just over 400 lines: the run kind's per-batch crypto (which must zero
+| every DEK and plaintext on every path) and the run's entry points read
+| best together; its SQL lives in reencrypt_store.ts. The next split, when
+| it grows: the per-batch crypto into its own file, as stale_row_rewrapper
+| is for rotation.
+|
 */
 import { randomBytes } from 'node:crypto'
 import { inject } from '@adonisjs/core'

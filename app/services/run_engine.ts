@@ -25,6 +25,12 @@
 |
 | Riding through a database outage around this loop: run_session.ts.
 |
+| Over 400 lines, kept whole on purpose: the interfaces every run kind and
+| store implement (about half the file, each documented) sit beside the
+| one loop (`#pass`) that both entry points share — `drive` (a whole run)
+| and `driveRange` (one chunk of a distributed run). A split would put the
+| contract away from the only code that reads it.
+|
 */
 import logger from '@adonisjs/core/services/logger'
 import { E_LOCK_LOST, errorCode } from '#app/errors'
