@@ -56,6 +56,34 @@ function spawnServe(args: string[], extraEnv: Record<string, string> = {}): Chil
   return { process: child, output: () => output, exit }
 }
 
+/**
+ * Spawns a transit `kms:serve` on `port` (killed at the test's cleanup) and
+ * waits until it answers its health check; fails at once if it exits first.
+ */
+async function startServe(
+  cleanup: (fn: () => void) => void,
+  port: number,
+  args: string[],
+  extraEnv: Record<string, string> = {}
+): Promise<{ child: Child; url: string }> {
+  const child = spawnServe(args, extraEnv)
+  cleanup(() => {
+    if (child.process.exitCode === null) child.process.kill('SIGKILL')
+  })
+  let exited = false
+  void child.exit.then(() => (exited = true))
+  const url = `http://127.0.0.1:${port}`
+  await waitFor(
+    async () => {
+      if (exited) throw new Error(`kms:serve exited early:\n${child.output()}`)
+      const res = await fetch(`${url}/v1/sys/health`)
+      return res.status === 200
+    },
+    { timeoutMs: 90_000, intervalMs: 100, what: 'kms:serve to listen' }
+  )
+  return { child, url }
+}
+
 /** Resolves with the exit, or rejects after the deadline. */
 function exitWithin(child: Child, timeoutMs: number) {
   let timer: NodeJS.Timeout
@@ -72,23 +100,13 @@ test.group('kms:serve (child process)', () => {
   test('serves Vault Transit over HTTP and stops on SIGTERM', async ({ assert, cleanup }) => {
     const port = await freePort()
     const token = `cli-${randomBytes(24).toString('base64url')}`
-    const child = spawnServe(['--port', String(port), '--host', '127.0.0.1'], {
-      KMS_SERVE_TOKEN: token,
-    })
-    cleanup(() => {
-      if (child.process.exitCode === null) child.process.kill('SIGKILL')
-    })
-    let exited = false
-    void child.exit.then(() => (exited = true))
-
-    const url = `http://127.0.0.1:${port}`
-    await waitFor(
-      async () => {
-        if (exited) throw new Error(`kms:serve exited early:\n${child.output()}`)
-        const res = await fetch(`${url}/v1/sys/health`)
-        return res.status === 200
-      },
-      { timeoutMs: 90_000, intervalMs: 100, what: 'kms:serve to listen' }
+    const { child, url } = await startServe(
+      cleanup,
+      port,
+      ['--port', String(port), '--host', '127.0.0.1'],
+      {
+        KMS_SERVE_TOKEN: token,
+      }
     )
     assert.include(child.output(), `listening on ${url}`)
     assert.notInclude(child.output(), token)
@@ -135,21 +153,12 @@ test.group('kms:serve (child process)', () => {
     const file = join(dir, 'token')
     writeFileSync(file, `${token}\n`, { mode: 0o600 })
     const port = await freePort()
-    const child = spawnServe(['--port', String(port), '--token-file', file])
-    cleanup(() => {
-      if (child.process.exitCode === null) child.process.kill('SIGKILL')
-    })
-    let exited = false
-    void child.exit.then(() => (exited = true))
-    const url = `http://127.0.0.1:${port}`
-    await waitFor(
-      async () => {
-        if (exited) throw new Error(`kms:serve exited early:\n${child.output()}`)
-        const res = await fetch(`${url}/v1/sys/health`)
-        return res.status === 200
-      },
-      { timeoutMs: 90_000, intervalMs: 100, what: 'kms:serve to listen' }
-    )
+    const { child, url } = await startServe(cleanup, port, [
+      '--port',
+      String(port),
+      '--token-file',
+      file,
+    ])
     assert.notInclude(child.process.spawnargs.join(' '), token)
     const path = `${url}/v1/transit/keys/file-${randomId()}`
     const known = await fetch(path, { headers: { authorization: `Bearer ${token}` } })
@@ -193,22 +202,13 @@ test.group('kms:serve (child process)', () => {
   }) => {
     const port = await freePort()
     const token = randomBytes(24).toString('base64url')
-    const child = spawnServe(['--port', String(port), '--latency-ms', '300'], {
-      KMS_SERVE_TOKEN: token,
-    })
-    cleanup(() => {
-      if (child.process.exitCode === null) child.process.kill('SIGKILL')
-    })
-    let exited = false
-    void child.exit.then(() => (exited = true))
-    const url = `http://127.0.0.1:${port}`
-    await waitFor(
-      async () => {
-        if (exited) throw new Error(`kms:serve exited early:\n${child.output()}`)
-        const res = await fetch(`${url}/v1/sys/health`)
-        return res.status === 200
-      },
-      { timeoutMs: 90_000, intervalMs: 100, what: 'kms:serve to listen' }
+    const { child, url } = await startServe(
+      cleanup,
+      port,
+      ['--port', String(port), '--latency-ms', '300'],
+      {
+        KMS_SERVE_TOKEN: token,
+      }
     )
     assert.include(child.output(), '300 ms added to every answer')
 
