@@ -24,6 +24,23 @@ import { parseAccessToken } from '#services/access_token_grammar'
 const TOKENS_TABLE = 'auth_access_tokens'
 const TOKEN_TYPE = 'auth_token'
 
+/**
+ * How fresh `last_used_at` is kept, ms. A token's last use is written when
+ * the stored one is older than this (or missing), not on every request: a
+ * write per authenticated read made every GET a commit waiting on the WAL
+ * flush, and serialised every concurrent request of one token on its row
+ * lock — a foreground cost that grew with any other write load (a running
+ * rotation's), for a timestamp operators read at minute precision.
+ */
+export const LAST_USED_RESOLUTION_MS = 60_000
+
+/** Whether a token last stamped at `lastUsedAt` is due a new stamp at `now`. */
+export function lastUseIsStale(lastUsedAt: Date | null | undefined, now: Date): boolean {
+  if (!lastUsedAt) return true
+  const age = now.getTime() - lastUsedAt.getTime()
+  return !(age >= 0 && age < LAST_USED_RESOLUTION_MS)
+}
+
 /** Input of {@link TokenService.create} (validated by createTokenValidator). */
 export interface CreateTokenInput {
   name: string
@@ -129,11 +146,14 @@ export class TokenService {
     if (!row) return null
     const token = toAccessToken(row)
     if (!token.verify(new Secret(parsed.secret)) || token.isExpired()) return null
-    token.lastUsedAt = this.clock.now()
-    await db
-      .from(TOKENS_TABLE)
-      .where({ id: row.id, type: TOKEN_TYPE })
-      .update({ last_used_at: token.lastUsedAt })
+    const now = this.clock.now()
+    if (lastUseIsStale(token.lastUsedAt, now)) {
+      token.lastUsedAt = now
+      await db
+        .from(TOKENS_TABLE)
+        .where({ id: row.id, type: TOKEN_TYPE })
+        .update({ last_used_at: now })
+    }
     return token
   }
 

@@ -4,6 +4,7 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { KekService } from '#services/kek_service'
 import { AuthThrottle } from '#services/auth_throttle'
+import { LAST_USED_RESOLUTION_MS } from '#services/token_service'
 import { createToken } from '#tests/helpers/auth'
 import { forgedToken, logLinesSince, logMark, send, tokenIdOf } from './support/http.js'
 
@@ -74,6 +75,30 @@ test.group('auth hardening / token grammar and last_used_at', (group) => {
     const used = await lastUsedAt(fresh)
     assert.instanceOf(used, Date)
     assert.isAtMost(Math.abs(Date.now() - (used as Date).getTime()), 60_000)
+  })
+
+  test('last_used_at is kept to the minute: one write per minute of use, not one per request', async ({
+    assert,
+  }) => {
+    const fresh = await createToken(['entries:read'])
+    const get = () => send(`/entries/${id}`, { headers: { authorization: `Bearer ${fresh}` } })
+    assert.equal((await get()).status, 200)
+    const first = (await lastUsedAt(fresh)) as Date
+    assert.instanceOf(first, Date)
+    for (let i = 0; i < 5; i++) assert.equal((await get()).status, 200)
+    assert.equal(
+      ((await lastUsedAt(fresh)) as Date).getTime(),
+      first.getTime(),
+      'uses within the minute do not write the row again'
+    )
+
+    // A stamp older than the resolution is refreshed by the next use.
+    const old = new Date(Date.now() - 2 * LAST_USED_RESOLUTION_MS)
+    await db.from('auth_access_tokens').where('id', tokenIdOf(fresh)).update({ last_used_at: old })
+    assert.equal((await get()).status, 200)
+    const refreshed = (await lastUsedAt(fresh)) as Date
+    assert.isAbove(refreshed.getTime(), old.getTime() + LAST_USED_RESOLUTION_MS)
+    assert.isAtMost(Math.abs(Date.now() - refreshed.getTime()), 60_000)
   })
 
   test('an expired token with the right secret → 401, last_used_at not written', async ({
