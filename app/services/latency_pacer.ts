@@ -39,10 +39,12 @@ export interface LatencySignal {
   /** Durations (ms) recorded since the previous call (the first call: none, it sets the mark). */
   read(): Promise<number[]>
   /**
-   * Durations recorded in the last `ms` before now, or null when they may
-   * not be idle (another run was paced meanwhile). Optional.
+   * Durations recorded in the `ms` that ended `endedMsAgo` before now (the
+   * run's start: later rows hold requests its first batches slowed), or
+   * null when they may not be idle (another run was paced meanwhile).
+   * Optional.
    */
-  recent?(ms: number): Promise<number[] | null>
+  recent?(ms: number, endedMsAgo: number): Promise<number[] | null>
 }
 
 /** Reads `foreground_latencies` rows past the last one seen. */
@@ -68,18 +70,21 @@ export class DatabaseLatencySignal implements LatencySignal {
     return rows.flatMap((row: { samples: number[] }) => row.samples.map(Number))
   }
 
-  /** The servers' timings of the last `ms`, unless a paced run judged meanwhile. */
-  async recent(ms: number): Promise<number[] | null> {
+  /** The servers' timings of `ms` ending `endedMsAgo` ago, unless a paced run judged meanwhile. */
+  async recent(ms: number, endedMsAgo: number): Promise<number[] | null> {
+    const from = (ms + endedMsAgo) / 1000
+    const to = endedMsAgo / 1000
     const { rows: busy } = await db.rawQuery(
       `${BACKGROUND_TAG} SELECT 1 FROM run_pacing
         WHERE judged_at > now() - make_interval(secs => ?) LIMIT 1`,
-      [ms / 1000]
+      [from]
     )
     if (busy.length > 0) return null
     const { rows } = await db.rawQuery(
       `${BACKGROUND_TAG} SELECT samples FROM foreground_latencies
-        WHERE recorded_at > now() - make_interval(secs => ?) ORDER BY id`,
-      [ms / 1000]
+        WHERE recorded_at > now() - make_interval(secs => ?)
+          AND recorded_at <= now() - make_interval(secs => ?) ORDER BY id`,
+      [from, to]
     )
     return rows.flatMap((row: { samples: number[] }) => row.samples.map(Number))
   }
@@ -133,6 +138,7 @@ export class LatencyPacer {
   #readAt = Number.NEGATIVE_INFINITY
   #slowing = false
   #triedHistory = false
+  #startedAt: number
 
   constructor(
     private clock: Clock,
@@ -141,7 +147,8 @@ export class LatencyPacer {
     private sink: PacingSink | null = null,
     private logContext: Record<string, unknown> = {}
   ) {
-    this.#state = startBudget(clock.now().getTime(), options)
+    this.#startedAt = clock.now().getTime()
+    this.#state = startBudget(this.#startedAt, options)
     // The first baseline is taken once the foreground shows traffic (none: no rest at all).
     this.#baselineAt = this.#state.windowStartedAt
   }
@@ -189,15 +196,18 @@ export class LatencyPacer {
   }
 
   /**
-   * The first baseline without a rest: the requests served just before the
-   * run started, when no other run was paced then (the first batch is too
-   * short to count).
+   * The first baseline without a rest: the requests served in the
+   * `baselineMs` before the run started (not up to now: the rows written
+   * since hold requests its first batches slowed — the bench's baseline
+   * read 6.3 ms that way against 3.7 ms idle), when no other run was paced
+   * then.
    */
   async #baselineFromHistory() {
     this.#triedHistory = true
     let samples: number[] | null = null
     try {
-      samples = (await this.signal.recent?.(this.options.baselineMs)) ?? null
+      const sinceStart = Math.max(0, this.clock.now().getTime() - this.#startedAt)
+      samples = (await this.signal.recent?.(this.options.baselineMs, sinceStart)) ?? null
     } catch {
       samples = null
     }

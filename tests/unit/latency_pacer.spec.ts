@@ -132,12 +132,23 @@ test.group('latency pacer (fake clock)', () => {
   }) => {
     const signal = new ScriptedSignal()
     const clock = new RestingClock(signal)
-    const history = Object.assign(signal, { recent: async () => Array(100).fill(12) })
+    const asked: Array<[number, number]> = []
+    const history = Object.assign(signal, {
+      recent: async (ms: number, endedMsAgo: number) => {
+        asked.push([ms, endedMsAgo])
+        return Array(100).fill(12)
+      },
+    })
     const pacer = new LatencyPacer(clock, history, OPTIONS)
     await batch(clock, pacer)
     await batch(clock, pacer)
     assert.equal(pacer.snapshot().baselineP99Ms, 12)
     assert.deepEqual(clock.slept, [], 'no rest')
+    assert.deepEqual(
+      asked,
+      [[OPTIONS.baselineMs, 250]],
+      'the window before the run started (not the first batch, 250 ms of work)'
+    )
 
     const busy = new ScriptedSignal()
     const other = new LatencyPacer(
