@@ -11,6 +11,7 @@ import { Clock } from '#services/clock'
 import { ConsoleApprovals, StoredApprovals } from '#services/console_approvals'
 import { AuditVerdictCache } from '#services/console_service'
 import { RequestLatencyRecorder } from '#services/request_latency_recorder'
+import ShieldMiddleware from '@adonisjs/shield/shield_middleware'
 
 /**
  * Binds the app's own singletons.
@@ -50,6 +51,18 @@ export default class AppProvider {
     this.app.container.singleton(RequestLatencyRecorder, () => {
       const config = this.app.config.get<RewrapConfig>('rewrap').rotation.latencyBudget
       return new RequestLatencyRecorder(config.recorder)
+    })
+    // Shield's own provider binds its middleware per resolution: every request built its five
+    // guards again (CSP directives normalised, Edge imported again). They keep no request
+    // state, so one instance serves every request (the same construction, once).
+    this.app.container.singleton(ShieldMiddleware, async () => {
+      const config = this.app.config.get<ConstructorParameters<typeof ShieldMiddleware>[0]>(
+        'shield',
+        {}
+      )
+      const encryption = await this.app.container.make('encryption')
+      const edge = this.app.usingEdgeJS ? await import('edge.js') : undefined
+      return new ShieldMiddleware(config, encryption.use(), edge?.default)
     })
     // The console's Approvals panel: the stored requests and the dual-control switch.
     this.app.container.bind(ConsoleApprovals, (resolver) => resolver.make(StoredApprovals))

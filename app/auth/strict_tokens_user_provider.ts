@@ -4,6 +4,8 @@ import type { AccessToken } from '@adonisjs/auth/access_tokens'
 import { AccessTokensLucidUserProvider } from '@adonisjs/auth/access_tokens'
 import type { LucidTokenable } from '@adonisjs/auth/types/access_tokens'
 
+let tokenServiceModule: Promise<typeof import('#services/token_service')> | undefined
+
 /**
  * The tokens guard's user provider, with token verification done by
  * `TokenService.verify`: the strict token grammar before any query,
@@ -19,8 +21,10 @@ export class StrictTokensUserProvider<
    * Verifies a bearer token; null when it is not a valid one.
    */
   async verifyToken(tokenValue: Secret<string>): Promise<AccessToken | null> {
-    // Imported here: config/auth.ts loads this file before the app boots.
-    const { TokenService } = await import('#services/token_service')
+    // Imported on first use (config/auth.ts loads this file before the app boots), then
+    // kept: a dynamic import per request goes through the module loader every time.
+    tokenServiceModule ??= import('#services/token_service')
+    const { TokenService } = await tokenServiceModule
     const tokens = await app.container.make(TokenService)
     return tokens.verify(tokenValue.release())
   }

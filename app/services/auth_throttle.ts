@@ -27,10 +27,31 @@ export interface AuthThrottleLimits {
 }
 
 /**
+ * How long a key seen without any failure is not looked up again, ms. Every
+ * authenticated request used to read both keys from the limiter's table (two
+ * queries before the token's own). A failure recorded by this process clears
+ * its keys' verdicts at once, so this process blocks on time; a failure
+ * recorded by another server process is seen here at most this much later.
+ */
+export const CLEAR_VERDICT_MS = 1_000
+
+/** Keys without a recorded failure, until when (this process; bounded). */
+const clearUntil = new Map<string, number>()
+const MAX_CLEAR_VERDICTS = 10_000
+
+function rememberClear(key: string, until: number) {
+  if (clearUntil.size >= MAX_CLEAR_VERDICTS) clearUntil.clear()
+  clearUntil.set(key, until)
+}
+
+/**
  * Per address and per token id failure counting and blocking.
  */
 export class AuthThrottle {
-  constructor(private limits: AuthThrottleLimits = authFailureLimits) {}
+  constructor(
+    private limits: AuthThrottleLimits = authFailureLimits,
+    private now: () => number = () => performance.now()
+  ) {}
 
   #limiter(limit: FailureLimit) {
     return limiter.use({
@@ -56,9 +77,12 @@ export class AuthThrottle {
    */
   async retryAfter(ip: string, tokenId: string | null): Promise<number> {
     let wait = 0
+    const now = this.now()
     for (const { limit, key } of this.#keys(ip, tokenId)) {
+      if ((clearUntil.get(key) ?? 0) > now) continue
       const state = await this.#limiter(limit).get(key)
       if (state && state.consumed >= state.limit) wait = Math.max(wait, state.availableIn, 1)
+      else if (!state || state.consumed === 0) rememberClear(key, now + CLEAR_VERDICT_MS)
     }
     return wait
   }
@@ -69,6 +93,7 @@ export class AuthThrottle {
    */
   async recordFailure(ip: string, tokenId: string | null): Promise<void> {
     for (const { limit, key } of this.#keys(ip, tokenId)) {
+      clearUntil.delete(key)
       const store = this.#limiter(limit)
       const { consumed } = await store.increment(key)
       if (consumed >= limit.requests) await store.block(key, limit.blockDuration)

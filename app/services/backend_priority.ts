@@ -21,6 +21,7 @@
 */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
+import { lowerSessionAutogroup } from '#services/autogroup'
 
 /** What `lowerBackendPriority` did to one backend. */
 export type BackendOutcome = 'lowered' | 'unchanged' | 'not-local' | 'refused'
@@ -100,7 +101,8 @@ function ownsSocket(pid: number, inodes: Set<number>): boolean {
 /**
  * Re-nices backend `pid` to `nice` when it is the server end of `client`'s
  * TCP connection on this host (see the file header); never raises a
- * priority.
+ * priority. The backend's session autogroup is lowered too (autogroup.ts):
+ * under autogroup scheduling its nice alone does nothing.
  */
 export function lowerBackendPriority(
   pid: number,
@@ -112,9 +114,11 @@ export function lowerBackendPriority(
   try {
     const inodes = serverEndInodes(readTcpTables(), stream.remotePort, stream.localPort)
     if (inodes.size === 0 || !ownsSocket(pid, inodes)) return 'not-local'
-    if (getPriority(pid) >= nice) return 'unchanged'
-    setPriority(pid, nice)
-    return 'lowered'
+    const lowered = getPriority(pid) < nice
+    if (lowered) setPriority(pid, nice)
+    // A backend leads its own session: its nice counts only within it (autogroup.ts).
+    const grouped = lowerSessionAutogroup(pid, nice) === 'lowered'
+    return lowered || grouped ? 'lowered' : 'unchanged'
   } catch {
     // EACCES on another user's /proc/<pid>/fd, EPERM from setpriority, ESRCH.
     return 'refused'

@@ -13,6 +13,7 @@
 import { readdirSync } from 'node:fs'
 import { getPriority, setPriority } from 'node:os'
 import { lowerRegisteredBackends } from '#services/backend_priority'
+import { lowerSessionAutogroup } from '#services/autogroup'
 
 /**
  * Lowers the priority of this process to `nice` (0 to 19; a lower value
@@ -38,6 +39,9 @@ export function lowerCpuPriority(nice: number | null | undefined): number | null
         // A thread that just exited.
       }
     }
+    // Started as a session of its own (a systemd unit, `setsid`): its nice counts only
+    // within that session unless the session's autogroup is lowered too (autogroup.ts).
+    lowerSessionAutogroup(process.pid, target)
     return getPriority()
   } catch {
     return null

@@ -5,13 +5,18 @@
 |
 | Pure: no I/O, no clock of its own (every call takes `now`). Decides the
 | share of wall time a background run may work (its duty) from the
-| foreground's request latencies: while the p99 of the last window stays
-| within `budgetRatio` × the idle baseline it speeds up (an additive step
-| scaled by the headroom left, so it closes in on the budget instead of
-| overshooting it), and when the budget is broken it backs off at once
-| (multiplicative decrease) — the AIMD rule TCP uses to find a link's
-| share. The fixed nice ratio is the special case of a constant duty
-| (nice ratio r ⇔ duty 1 / (1 + r)).
+| foreground's request latencies. The budget is "p99 ≤ budgetRatio × the
+| idle baseline's p99", i.e. at most `tailShare` (1 %) of the requests may
+| be slower than that threshold. The controller counts those slow requests
+| — a count adds up across windows and workers, where a p99 of short windows
+| does not: a window's p99 of a few hundred requests is its 2nd–4th slowest
+| request, noisy, and a run's p99 is not an average of its windows' — over
+| a horizon of recent windows, and aims at a set-point under the budget
+| (`setPoint` × tailShare): under it, it speeds up by a step scaled by the
+| headroom left (so it closes in instead of overshooting); past the budget,
+| with the last window still slow (or one window at twice the budget's
+| share), it backs off at once (multiplicative decrease) — the AIMD rule TCP uses to find a link's share. The fixed nice
+| ratio is the special case of a constant duty (ratio r ⇔ duty 1 / (1 + r)).
 |
 */
 
@@ -30,8 +35,14 @@ export interface LatencyBudgetOptions {
   decrease: number
   /** Length of a judging window, ms. */
   windowMs: number
-  /** Fewer samples than this in a window: no judgement (hold the duty). */
+  /** Fewer samples than this in a window: no foreground to protect (a higher duty). */
   minSamples: number
+  /** Share of requests the budget lets be slower than budgetRatio × baseline (p99 ⇒ 0.01). */
+  tailShare: number
+  /** Aim at this fraction of `tailShare` (a margin under the budget, for noise and lag). */
+  setPoint: number
+  /** Windows whose slow-request counts are judged together. */
+  horizonWindows: number
 }
 
 /** Defaults: budget 1.2× idle, start at nice ratio 4, judge every 2 s. */
@@ -44,6 +55,9 @@ export const DEFAULT_LATENCY_BUDGET: LatencyBudgetOptions = {
   decrease: 0.5,
   windowMs: 2_000,
   minSamples: 20,
+  tailShare: 0.01,
+  setPoint: 0.6,
+  horizonWindows: 6,
 }
 
 /** The controller's state (a plain value: every step returns a new one). */
@@ -55,6 +69,10 @@ export interface LatencyBudgetState {
   last: 'start' | 'hold' | 'faster' | 'slower'
   /** p99 of the last judged window, ms (null before the first). */
   lastP99: number | null
+  /** Requests and slow requests (over the budget's threshold) of the last judged windows. */
+  horizon: Array<{ requests: number; slow: number }>
+  /** Share of slow requests over the horizon after the last judgement (null before). */
+  slowShare: number | null
 }
 
 /** The p-th percentile (0–100) of `values`, nearest rank; null when empty. */
@@ -76,6 +94,8 @@ export function startBudget(
     samples: [],
     last: 'start',
     lastP99: null,
+    horizon: [],
+    slowShare: null,
   }
 }
 
@@ -85,11 +105,13 @@ function clampDuty(duty: number, options: LatencyBudgetOptions): number {
 
 /**
  * Adds foreground request latencies (ms) and, once the window is over,
- * judges it against `baselineP99` (the idle p99, ms): within budget → a
- * higher duty, over → a lower one. A window with fewer than `minSamples`
+ * judges it against `baselineP99` (the idle p99, ms): the share of requests
+ * slower than `budgetRatio` × baseline over the horizon under the
+ * set-point → a higher duty; over the budget with this window still slow →
+ * a lower one; between → hold. A window with fewer than `minSamples`
  * requests has no foreground to protect: a higher duty too (the database
- * signal, ForegroundDetector, still paces a run whose foreground is not
- * the HTTP API). Returns the new state.
+ * signal, ForegroundDetector, still paces a run whose foreground is not the
+ * HTTP API). Returns the new state.
  */
 export function observeLatencies(
   state: LatencyBudgetState,
@@ -111,28 +133,35 @@ export function observeLatencies(
       lastP99: null,
     }
   }
-  const p99 = percentile(samples, 99)!
-  const budget = options.budgetRatio * baselineP99
-  if (p99 <= budget) {
-    // Within budget: speed up by the share of the headroom (baseline → budget) still
-    // unused, so the duty closes in on the budget instead of overshooting it.
-    const headroom = budget > baselineP99 ? (budget - p99) / (budget - baselineP99) : 0
-    const step = options.increase * Math.min(1, Math.max(0, headroom))
+  const threshold = options.budgetRatio * baselineP99
+  const slow = samples.filter((ms) => ms > threshold).length
+  const horizon = state.horizon
+    .concat({ requests: samples.length, slow })
+    .slice(-Math.max(1, options.horizonWindows))
+  const requests = horizon.reduce((sum, w) => sum + w.requests, 0)
+  const share = horizon.reduce((sum, w) => sum + w.slow, 0) / requests
+  const windowShare = slow / samples.length
+  const target = options.tailShare * options.setPoint
+  const judged = { ...state, ...fresh, horizon, slowShare: share, lastP99: percentile(samples, 99) }
+  const spike = windowShare > 2 * options.tailShare
+  if (spike || (share > options.tailShare && windowShare > target)) {
+    return { ...judged, duty: clampDuty(state.duty * options.decrease, options), last: 'slower' }
+  }
+  if (share <= target && windowShare <= target) {
+    // Under the set-point: speed up by the headroom still unused — of the slow-request
+    // share and of the window's p99 below the threshold (baseline → threshold) — so the
+    // duty closes in on the budget instead of overshooting it.
+    const p99 = judged.lastP99!
+    const p99Room = threshold > baselineP99 ? (threshold - p99) / (threshold - baselineP99) : 0
+    const room = Math.min(target > 0 ? 1 - share / target : 0, Math.min(1, Math.max(0, p99Room)))
+    const step = options.increase * room
     return {
-      ...state,
-      ...fresh,
+      ...judged,
       duty: clampDuty(state.duty + step, options),
       last: step > 0 ? 'faster' : 'hold',
-      lastP99: p99,
     }
   }
-  return {
-    ...state,
-    ...fresh,
-    duty: clampDuty(state.duty * options.decrease, options),
-    last: 'slower',
-    lastP99: p99,
-  }
+  return { ...judged, last: 'hold' }
 }
 
 /** How long to rest after working `busyMs` at `duty` (duty 1 = never rest). */

@@ -251,7 +251,7 @@ export class LatencyPacer {
     if (slowing !== this.#slowing) {
       this.#slowing = slowing
       logger.info(
-        { ...this.logContext, ...snapshot },
+        { ...this.logContext, ...snapshot, slowShare: this.#state.slowShare },
         slowing
           ? 'rewrap pacing: foreground over its latency budget; backing off'
           : 'rewrap pacing: foreground within its latency budget; speeding up'

@@ -3,7 +3,8 @@ import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { KekService } from '#services/kek_service'
-import { AuthThrottle } from '#services/auth_throttle'
+import limiter from '@adonisjs/limiter/services/main'
+import { AuthThrottle, CLEAR_VERDICT_MS } from '#services/auth_throttle'
 import { LAST_USED_RESOLUTION_MS } from '#services/token_service'
 import { createToken } from '#tests/helpers/auth'
 import { forgedToken, logLinesSince, logMark, send, tokenIdOf } from './support/http.js'
@@ -19,7 +20,7 @@ const CRAFTED = [
   ]),
 ]
 
-async function lastUsedAt(token: string) {
+async function lastUsedAt(token: string): Promise<Date> {
   const row = await db.from('auth_access_tokens').where('id', tokenIdOf(token)).first()
   return row.last_used_at
 }
@@ -81,13 +82,19 @@ test.group('auth hardening / token grammar and last_used_at', (group) => {
     assert,
   }) => {
     const fresh = await createToken(['entries:read'])
-    const get = () => send(`/entries/${id}`, { headers: { authorization: `Bearer ${fresh}` } })
-    assert.equal((await get()).status, 200)
-    const first = (await lastUsedAt(fresh)) as Date
+    const get = async () => {
+      const response = await send(`/entries/${id}`, {
+        headers: { authorization: `Bearer ${fresh}` },
+      })
+      return response.status
+    }
+    assert.equal(await get(), 200)
+    const first = await lastUsedAt(fresh)
     assert.instanceOf(first, Date)
-    for (let i = 0; i < 5; i++) assert.equal((await get()).status, 200)
+    for (let i = 0; i < 5; i++) assert.equal(await get(), 200)
+    const again = await lastUsedAt(fresh)
     assert.equal(
-      ((await lastUsedAt(fresh)) as Date).getTime(),
+      again.getTime(),
       first.getTime(),
       'uses within the minute do not write the row again'
     )
@@ -95,8 +102,8 @@ test.group('auth hardening / token grammar and last_used_at', (group) => {
     // A stamp older than the resolution is refreshed by the next use.
     const old = new Date(Date.now() - 2 * LAST_USED_RESOLUTION_MS)
     await db.from('auth_access_tokens').where('id', tokenIdOf(fresh)).update({ last_used_at: old })
-    assert.equal((await get()).status, 200)
-    const refreshed = (await lastUsedAt(fresh)) as Date
+    assert.equal(await get(), 200)
+    const refreshed = await lastUsedAt(fresh)
     assert.isAbove(refreshed.getTime(), old.getTime() + LAST_USED_RESOLUTION_MS)
     assert.isAtMost(Math.abs(Date.now() - refreshed.getTime()), 60_000)
   })
@@ -135,17 +142,21 @@ test.group('auth hardening / failed-authentication throttle', (group) => {
   group.each.teardown(() => app.container.restore(AuthThrottle))
 
   /** Small limits under a key prefix of this test only (no sleeping, no shared keys). */
-  function limits(perIp: number, perToken: number) {
+  function limits(perIp: number, perToken: number, now?: () => number) {
     const keyPrefix = `test-${randomBytes(4).toString('hex')}`
     app.container.swap(
       AuthThrottle,
       () =>
-        new AuthThrottle({
-          keyPrefix,
-          perIp: { requests: perIp, duration: '10 minutes', blockDuration: '10 minutes' },
-          perToken: { requests: perToken, duration: '10 minutes', blockDuration: '10 minutes' },
-        })
+        new AuthThrottle(
+          {
+            keyPrefix,
+            perIp: { requests: perIp, duration: '10 minutes', blockDuration: '10 minutes' },
+            perToken: { requests: perToken, duration: '10 minutes', blockDuration: '10 minutes' },
+          },
+          now
+        )
     )
+    return keyPrefix
   }
 
   /** Status of a GET of the entry from `ip` with `token`. */
@@ -160,6 +171,22 @@ test.group('auth hardening / failed-authentication throttle', (group) => {
     if (token !== undefined) headers.authorization = `Bearer ${token}`
     return send(`/entries/${id}`, { headers })
   }
+
+  test('a block recorded by another server process applies here within CLEAR_VERDICT_MS', async ({
+    assert,
+  }) => {
+    let now = 0
+    const keyPrefix = limits(3, 1000, () => now)
+    const ip = '203.0.113.30'
+    assert.equal(await statusOf(ip, good), 200)
+    // Another process of the app (same limiter table) blocks this address.
+    await limiter
+      .use({ requests: 3, duration: '10 minutes', blockDuration: '10 minutes' })
+      .block(`${keyPrefix}:ip:${ip}`, '10 minutes')
+    assert.equal(await statusOf(ip, good), 200, 'this process may answer from its verdict...')
+    now += CLEAR_VERDICT_MS
+    assert.equal(await statusOf(ip, good), 429, '...for at most CLEAR_VERDICT_MS')
+  })
 
   test('per address: after N failures → 429 with Retry-After, a good token included', async ({
     assert,

@@ -29,7 +29,20 @@ const crossed = lowerBackendPriority(other.pid, early.client, 15)
 const entered = enterBackgroundPriority({ cpuNice: 12, niceLocalBackends: true })
 const late = await connect()
 await registerBackend(late.client)
+const group = (pid) => {
+  try {
+    return Number(/nice (-?\\d+)/.exec(readFileSync('/proc/' + pid + '/autogroup', 'utf8'))[1])
+  } catch {
+    return null
+  }
+}
+let autogroups = null
+try {
+  autogroups = readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1'
+} catch {}
 const out = {
+  autogroups,
+  groups: { early: group(early.pid), late: group(late.pid), other: group(other.pid) },
   crossed,
   entered,
   early: nice(early.pid),
@@ -57,6 +70,10 @@ test.group('backend priority (real Postgres on this host)', () => {
     }
     assert.equal(out.early, 12, 'registered before: lowered on entering')
     assert.equal(out.late, 12, 'registered after: lowered at once')
+    if (out.autogroups) {
+      // Each backend leads its own session: its autogroup is lowered with it, no other.
+      assert.deepEqual(out.groups, { early: 12, late: 12, other: 0 }, JSON.stringify(out))
+    }
   })
     .skip(
       process.platform !== 'linux',

@@ -84,6 +84,48 @@ test.group('latency budget controller (pure)', () => {
     assert.isAtMost(state.duty, 0.2 + 1e-9, 'not past it')
   })
 
+  test('one slow burst among good windows holds the duty; it does not halve it', ({ assert }) => {
+    // 400 requests per window; a database stall makes 3 of one window slow (0.75 %: over the
+    // set-point, under the budget over the horizon).
+    let state = startBudget(0)
+    for (let w = 0; w < 6; w++) state = window(state, w * 2_000, 400, 10)
+    const before = state.duty
+    const burst = samples(397, 10).concat([40, 45, 50])
+    state = observeLatencies(state, burst, 12_000 + 1_000, 10)
+    state = observeLatencies(state, [], 14_000, 10)
+    assert.equal(state.last, 'hold')
+    assert.equal(state.duty, before)
+    assert.closeTo(state.slowShare!, 3 / 2_400, 1e-9)
+  })
+
+  test("keeps the run's own p99 within the budget against a tail that grows with the duty", ({
+    assert,
+  }) => {
+    // A heavy-tailed plant: 0.2 % of requests slow when idle, +2 % × duty while the run works;
+    // slow requests take 3× the idle p99, the others 50–95 % of it. Deterministic (LCG).
+    let seed = 42
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+      return seed / 2_147_483_648
+    }
+    let state = startBudget(0)
+    const all: number[] = []
+    let dutySum = 0
+    for (let w = 0; w < 300; w++) {
+      const slowShare = 0.002 + 0.02 * state.duty
+      const batch = Array.from({ length: 400 }, () =>
+        random() < slowShare ? 30 : 10 * (0.5 + 0.45 * random())
+      )
+      all.push(...batch)
+      dutySum += state.duty
+      state = observeLatencies(state, batch, w * 2_000 + 1_000, 10)
+      state = observeLatencies(state, [], (w + 1) * 2_000, 10)
+    }
+    // The budget allows the duty up to 0.4 (1 % slow); the set-point aims at 0.2.
+    assert.isAtMost(percentile(all, 99)!, 12, "the whole run's p99 is within 1.2× the baseline")
+    assert.isAbove(dutySum / 300, 0.1, 'and the run does not crawl at its floor')
+  })
+
   test('a window with too few requests (idle foreground) speeds up', ({ assert }) => {
     const state = window(startBudget(0), 0, 5, 500)
     assert.equal(state.last, 'faster')
