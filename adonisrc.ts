@@ -3,12 +3,15 @@ import { defineConfig } from '@adonisjs/core/app'
 export default defineConfig({
   /**
    * Ace commands: the framework's, Lucid's, the scheduler's and the app's own
-   * (scanned from ./commands).
+   * (scanned from ./commands). The last loader answers the command a
+   * `node ace <command>` process runs from its own file only, so that the
+   * scan (which imports every command) is left for `list` and unknown names.
    */
   commands: [
     () => import('@adonisjs/core/commands'),
     () => import('@adonisjs/lucid/commands'),
     () => import('adonisjs-scheduler/commands'),
+    () => import('#app/commands/requested_command_loader'),
   ],
 
   /**

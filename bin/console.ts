@@ -8,6 +8,9 @@ import { Ignitor, prettyPrintError } from '@adonisjs/core'
 
 const APP_ROOT = new URL('../', import.meta.url)
 
+/** The command line after `node ace`. */
+const argv = process.argv.splice(2)
+
 const IMPORTER = (filePath: string) => {
   if (filePath.startsWith('./') || filePath.startsWith('../')) {
     return import(new URL(filePath, APP_ROOT).href)
@@ -28,8 +31,11 @@ new Ignitor(APP_ROOT, { importer: IMPORTER })
     // Ace's parse errors (unknown flag, bad value) as one `E_CODE: message` line too.
     const { useErrorCodeLines } = await import('#app/commands/ace_error_lines')
     useErrorCodeLines(await app.container.make('ace'))
+    // Only the requested command's file is imported (see app/commands/requested_command_loader.ts).
+    const { requestCommand } = await import('#app/commands/requested_command_loader')
+    requestCommand(argv)
   })
-  .handle(process.argv.splice(2))
+  .handle(argv)
   .catch((error) => {
     process.exitCode = 1
     prettyPrintError(error)

@@ -18,7 +18,7 @@
 */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { ready } from 'signify-ts'
+import { ready } from '../app/governance/signify.js'
 import { verifyAuditExport } from '../app/governance/audit_export.js'
 
 function main(): number {

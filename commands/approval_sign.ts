@@ -1,7 +1,7 @@
 import { inject } from '@adonisjs/core'
 import { args, flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import { E_GOVERNANCE_INPUT } from '#app/errors'
 import { signApproval } from '#app/governance/approval_request'
 import { keystoreSigners } from '#app/governance/keystore'

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import { E_GOVERNANCE_INPUT } from '#app/errors'
 import { GovernanceCommand, random } from '#app/commands/governance_command'
 import { createApprover } from '#services/approver_keys'

@@ -1,7 +1,7 @@
 import { inject } from '@adonisjs/core'
 import { flags } from '@adonisjs/core/ace'
 import type { CommandOptions } from '@adonisjs/core/types/ace'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import { decodeKeystore } from '#app/governance/keystore'
 import { E_GOVERNANCE_INPUT } from '#app/errors'
 import { GovernanceCommand, random } from '#app/commands/governance_command'

@@ -12,7 +12,7 @@
 | a signature group under their current keys.
 |
 */
-import type { Signer } from 'signify-ts'
+import type { Signer } from './signify.js'
 import { saidify, serialize, verifySaid } from './said.js'
 import { signGroup, type SignatureGroup, type SigningEstablishment } from './signatures.js'
 import { hasExactKeys, isDateTime } from './shapes.js'

@@ -12,7 +12,7 @@
 | credential SAID), so an auditor re-checks them offline.
 |
 */
-import type { Signer } from 'signify-ts'
+import type { Signer } from './signify.js'
 import { saidify, serialize, versionString } from './said.js'
 import { signGroup, type SignatureGroup, type SigningEstablishment } from './signatures.js'
 import { AUDIT_RECORD_SCHEMA_SAID } from './schemas.js'

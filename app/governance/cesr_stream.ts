@@ -10,7 +10,7 @@
 | this attachment group is read: anything else is refused.
 |
 */
-import { Counter, CtrDex, Siger } from 'signify-ts'
+import { Counter, CtrDex, Siger } from './signify.js'
 import { parseVersion, serialize, type Sad } from './said.js'
 import type { KelEntry } from './key_state.js'
 

@@ -13,7 +13,7 @@
 | There is no registry (TEL) and no GLEIF anchoring: see docs/governance.md.
 |
 */
-import type { Signer } from 'signify-ts'
+import type { Signer } from './signify.js'
 import { saidify, serialize, verifySaid, versionString, parseVersion } from './said.js'
 import {
   signGroup,

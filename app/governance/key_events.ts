@@ -9,12 +9,13 @@
 | to the digests of the next keys (`n`, pre-rotation). No witnesses, no
 | delegation, no interaction events: those are refused.
 |
-| signify-ts builds the events (`incept`, `rotate`); the checks are written
-| here because its `Prefixer.verify` tests the wrong field in 0.3.0 and it
-| has no event validator.
+| signify-ts builds the events (`incept`, `rotate`, in
+| app/governance/key_event_builders.ts); the checks are written here because
+| its `Prefixer.verify` tests the wrong field in 0.3.0 and it has no event
+| validator.
 |
 */
-import { Diger, incept, rotate, MtrDex, b } from 'signify-ts'
+import { Diger, b } from './signify.js'
 import { deriveSaid, parseVersion, serialize, verifySaid, SAID_RE, type Sad } from './said.js'
 import { parseSig, parseThreshold, verifyIndexed } from './signatures.js'
 import { fail, type Verdict } from './verdict.js'
@@ -27,45 +28,6 @@ const KEY_RE = /^D[A-Za-z0-9_-]{43}$/
 /** The next-key digest KERI commits to: Blake3-256 of the key's qb64 text. */
 export function nextKeyDigest(key: string): string {
   return new Diger({}, b(key)).qb64
-}
-
-/**
- * A signed-to-be inception event for a transferable, self-addressing AID
- * (`i` == `d`), built by signify-ts `incept`.
- */
-export function makeInception(input: {
-  keys: string[]
-  nextDigests: string[]
-  kt?: number
-  nt?: number
-}): Sad {
-  return incept({
-    keys: input.keys,
-    ndigs: input.nextDigests,
-    isith: (input.kt ?? 1).toString(16),
-    nsith: (input.nt ?? 1).toString(16),
-    code: MtrDex.Blake3_256,
-  }).sad as Sad
-}
-
-/**
- * A rotation event following `state`: sn + 1, `p` = the last event's SAID,
- * the new keys (which must be the committed next keys) and the new next
- * digests; built by signify-ts `rotate`.
- */
-export function makeRotation(
-  state: KeyState,
-  input: { keys: string[]; nextDigests: string[]; kt?: number; nt?: number }
-): Sad {
-  return rotate({
-    pre: state.aid,
-    keys: input.keys,
-    dig: state.lastSaid,
-    sn: state.sn + 1,
-    isith: (input.kt ?? 1).toString(16),
-    ndigs: input.nextDigests,
-    nsith: (input.nt ?? 1).toString(16),
-  }).sad as Sad
 }
 
 function parseSn(value: unknown): number | undefined {

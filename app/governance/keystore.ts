@@ -12,7 +12,7 @@
 |
 */
 import { createCipheriv, createDecipheriv, scryptSync } from 'node:crypto'
-import { Signer } from 'signify-ts'
+import { Signer } from './signify.js'
 import { E_KEYSTORE_INVALID, E_KEYSTORE_PASSPHRASE } from '../errors.js'
 
 /** Format tag of a keystore file. */

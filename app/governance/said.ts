@@ -15,7 +15,7 @@
 | change the bytes after a parse, so such keys are refused.
 |
 */
-import { Diger } from 'signify-ts'
+import { Diger } from './signify.js'
 
 /** A JSON object as parsed (plain data only). */
 export type Sad = { [key: string]: unknown }

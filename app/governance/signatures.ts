@@ -10,7 +10,7 @@
 | signatures) in JSON form, so a verifier picks the keys of that event.
 |
 */
-import { Siger, Verfer, IdrDex, type Signer } from 'signify-ts'
+import { Siger, Verfer, IdrDex, type Signer } from './signify.js'
 import { fail, type Verdict } from './verdict.js'
 import { currentEstablishment, findEstablishment, type KeyState } from './key_state.js'
 

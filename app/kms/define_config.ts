@@ -13,7 +13,7 @@ import type { LocalDriverConfig } from '#kms/driver_configs'
 import type { VaultDriverOptions } from '#kms/drivers/vault'
 import { assertSecureEndpoint } from '#kms/vault_transport'
 import type { AzureKeyVaultDriverOptions } from '#kms/drivers/azure_keyvault'
-import type { AwsKmsDriverOptions } from '#kms/drivers/aws_kms'
+import { assertAwsKmsOptions, type AwsKmsDriverOptions } from '#kms/drivers/aws_kms_options'
 
 /** Creates a driver instance once the app has booted. */
 export type KmsDriverFactory = () => KmsDriver | Promise<KmsDriver>
@@ -91,7 +91,9 @@ export function defineConfig<
 }
 
 /**
- * Driver factories for config/kms.ts.
+ * Driver factories for config/kms.ts. A remote driver's module, and the SDK
+ * it imports, is loaded when that driver is first used: a process on the
+ * local KMS never loads the Vault, Azure or AWS clients.
  */
 export const drivers = {
   /** The embedded local KMS (keyrings in Postgres, sealed under a root key). */
@@ -104,9 +106,9 @@ export const drivers = {
   /** HashiCorp Vault Transit through node-vault; refuses an insecure address at boot. */
   vault(config: VaultDriverOptions): ConfigProvider<KmsDriverFactory> {
     assertSecureEndpoint(config.endpoint, config.allowInsecureHttp)
-    return configProvider.create(async () => {
+    return configProvider.create(async () => async () => {
       const { VaultKmsDriver } = await import('#kms/drivers/vault')
-      return () => new VaultKmsDriver(config)
+      return new VaultKmsDriver(config)
     })
   },
   /**
@@ -118,12 +120,10 @@ export const drivers = {
   azureKeyVault(
     config: Omit<AzureKeyVaultDriverOptions, 'vaultUrl'> & { vaultUrl: string | undefined }
   ): ConfigProvider<KmsDriverFactory> {
-    return configProvider.create(async () => {
+    return configProvider.create(async () => async () => {
+      if (!config.vaultUrl) throw new E_KMS_CONFIG(['AZURE_KEYVAULT_URL is not set'])
       const { AzureKeyVaultDriver } = await import('#kms/drivers/azure_keyvault')
-      return () => {
-        if (!config.vaultUrl) throw new E_KMS_CONFIG(['AZURE_KEYVAULT_URL is not set'])
-        return new AzureKeyVaultDriver({ ...config, vaultUrl: config.vaultUrl })
-      }
+      return new AzureKeyVaultDriver({ ...config, vaultUrl: config.vaultUrl })
     })
   },
   /**
@@ -133,9 +133,11 @@ export const drivers = {
    */
   awsKms(config: AwsKmsDriverOptions = {}): ConfigProvider<KmsDriverFactory> {
     return configProvider.create(async () => {
-      const { AwsKmsDriver, assertAwsKmsOptions } = await import('#kms/drivers/aws_kms')
       assertAwsKmsOptions(config)
-      return () => new AwsKmsDriver(config)
+      return async () => {
+        const { AwsKmsDriver } = await import('#kms/drivers/aws_kms')
+        return new AwsKmsDriver(config)
+      }
     })
   },
 }

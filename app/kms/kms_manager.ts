@@ -92,11 +92,19 @@ export class KmsManager {
   }
 
   /**
-   * Closes every driver created so far.
+   * Closes every driver created so far (one whose creation failed has
+   * nothing to close: its error went to the caller that asked for it).
    */
   async close() {
     const drivers = [...this.#cache.values()]
     this.#cache.clear()
-    await Promise.all(drivers.map((d) => d.then((driver) => driver.close())))
+    await Promise.all(
+      drivers.map((d) =>
+        d.then(
+          (driver) => driver.close(),
+          () => {}
+        )
+      )
+    )
   }
 }

@@ -26,7 +26,7 @@ import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
 import db from '@adonisjs/lucid/services/db'
 import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import { E_APPROVAL_MISMATCH, E_APPROVAL_REQUIRED, E_APPROVAL_USED, errorCode } from '#app/errors'
 import type { GovernanceConfig } from '#app/governance_config'
 import {

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto'
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import {
   E_APPROVAL_EXPIRED,
   E_APPROVAL_INSUFFICIENT,

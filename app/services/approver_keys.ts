@@ -10,7 +10,7 @@
 | passed in.
 |
 */
-import { Signer } from 'signify-ts'
+import { Signer } from '#app/governance/signify'
 import { encodeMessage } from '#app/governance/cesr_stream'
 import {
   issueRoleCredential,
@@ -19,7 +19,8 @@ import {
   type SignedCredential,
   type SignedRevocation,
 } from '#app/governance/credentials'
-import { makeInception, makeRotation, nextKeyDigest } from '#app/governance/key_events'
+import { makeInception, makeRotation } from '#app/governance/key_event_builders'
+import { nextKeyDigest } from '#app/governance/key_events'
 import type { KeyState } from '#app/governance/key_state'
 import { type KeystoreSecrets, keystoreSigners } from '#app/governance/keystore'
 import { serialize } from '#app/governance/said'

@@ -14,7 +14,7 @@
 import { inject } from '@adonisjs/core'
 import db from '@adonisjs/lucid/services/db'
 import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import { E_APPROVER_EXISTS, E_APPROVER_UNKNOWN, E_KEY_EVENT_INVALID } from '#app/errors'
 import { CesrStreamError, parseStream } from '#app/governance/cesr_stream'
 import { governanceError } from '#app/governance/errors'

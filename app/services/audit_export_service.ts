@@ -8,7 +8,7 @@
 |
 */
 import { inject } from '@adonisjs/core'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import type { AuditChainVerdict } from '#app/governance/audit_chain'
 import { buildAuditExport, verifyAuditExport, type AuditExport } from '#app/governance/audit_export'
 import { AuditService } from '#services/audit_service'

@@ -14,10 +14,10 @@
 |
 */
 import { hkdfSync } from 'node:crypto'
-import { Signer } from 'signify-ts'
+import { Signer } from '#app/governance/signify'
 import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
 import { E_AUDIT_KEY_MISMATCH, E_AUDIT_NOT_CONFIGURED } from '#app/errors'
-import { makeInception, makeRotation, nextKeyDigest } from '#app/governance/key_events'
+import { nextKeyDigest } from '#app/governance/key_events'
 import { replayKel, type KelEntry, type KeyState } from '#app/governance/key_state'
 import { serialize } from '#app/governance/said'
 import { signIndexed, type SigningEstablishment } from '#app/governance/signatures'
@@ -50,8 +50,17 @@ function signed(event: KelEntry['event'], signer: Signer): KelEntry {
   return { event, sigs: signIndexed(serialize(event).raw, [signer]) }
 }
 
+/**
+ * The event builders, imported when the service makes a key event (they load
+ * signify-ts' barrel and mathjs, which a process that only signs never needs).
+ */
+function eventBuilders() {
+  return import('#app/governance/key_event_builders')
+}
+
 /** The service's inception event: key 0, committing to key 1. */
-export function serviceInception(seed: Uint8Array): KelEntry {
+export async function serviceInception(seed: Uint8Array): Promise<KelEntry> {
+  const { makeInception } = await eventBuilders()
   const event = makeInception({
     keys: [serviceSigner(seed, 0).verfer.qb64],
     nextDigests: [nextKeyDigest(serviceSigner(seed, 1).verfer.qb64)],
@@ -60,7 +69,8 @@ export function serviceInception(seed: Uint8Array): KelEntry {
 }
 
 /** The rotation after `state`: key sn + 1 (the committed one), committing to key sn + 2. */
-export function serviceRotation(seed: Uint8Array, state: KeyState): KelEntry {
+export async function serviceRotation(seed: Uint8Array, state: KeyState): Promise<KelEntry> {
+  const { makeRotation } = await eventBuilders()
   const key = serviceSigner(seed, state.sn + 1)
   const event = makeRotation(state, {
     keys: [key.verfer.qb64],
@@ -101,7 +111,7 @@ export async function storeKelEntry(client: Client, entry: KelEntry) {
 export async function currentServiceKey(client: Client, seed: Uint8Array): Promise<ServiceKey> {
   let kel = await loadServiceKel(client)
   if (kel.length === 0) {
-    kel = [serviceInception(seed)]
+    kel = [await serviceInception(seed)]
     await storeKelEntry(client, kel[0])
   }
   const replayed = replayKel(kel)

@@ -16,7 +16,7 @@ import app from '@adonisjs/core/services/app'
 import env from '#start/env'
 import db from '@adonisjs/lucid/services/db'
 import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import {
   createAuditRecord,
   type AuditApprovals,
@@ -137,7 +137,7 @@ export class AuditService {
     return db.transaction(async (trx) => {
       await trx.rawQuery(APPEND_LOCK)
       const key = await currentServiceKey(trx, seed)
-      const rotation = serviceRotation(seed, key.state)
+      const rotation = await serviceRotation(seed, key.state)
       await storeKelEntry(trx, rotation)
       const sn = key.state.sn + 1
       await this.append(trx, {

@@ -15,7 +15,7 @@
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import { ready } from 'signify-ts'
+import { ready } from '#app/governance/signify'
 import type { GovernanceConfig } from '#app/governance_config'
 import { verifyRoleCredential, type SignedCredential } from '#app/governance/credentials'
 import type { RoleCheck, RoleVerdict, RoleVerifier } from '#app/governance/role_verifier'

@@ -29,7 +29,8 @@ import {
   revokeRoleCredential,
   type SignedCredential,
 } from '#app/governance/credentials'
-import { makeInception, makeRotation, nextKeyDigest } from '#app/governance/key_events'
+import { makeInception, makeRotation } from '#app/governance/key_event_builders'
+import { nextKeyDigest } from '#app/governance/key_events'
 import { replayKel, type KeyState } from '#app/governance/key_state'
 import { serialize } from '#app/governance/said'
 import { signIndexed, type SigningEstablishment } from '#app/governance/signatures'

@@ -29,12 +29,11 @@ import {
   ScheduleKeyDeletionCommand,
   TagResourceCommand,
 } from '@aws-sdk/client-kms'
-import { E_CONFIG_INVALID } from '#app/errors'
 import * as keyring from '#crypto/keyring'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { classifyKmsError, kmsError, type KmsErrorCode } from '#kms/error_codes'
-import { TokenBucket, type RateLimiterClock } from '#kms/rate_limiter'
-import { defaultRetryDeps, type RetryDeps, type RetryOptions } from '#kms/retry'
+import { TokenBucket } from '#kms/rate_limiter'
+import { defaultRetryDeps, type RetryOptions } from '#kms/retry'
 import { AwsKmsCalls, codeOf, detailOf } from '#kms/drivers/aws_kms_calls'
 import { AwsKekReader } from '#kms/drivers/aws_kms_reader'
 import { AwsKekVersions } from '#kms/drivers/aws_kms_versions'
@@ -48,52 +47,11 @@ import {
   TAG_MIN_ENCRYPTION,
   type AwsKekState,
 } from '#kms/drivers/aws_kms_layout'
+import { assertAwsKmsOptions, type AwsKmsDriverOptions } from '#kms/drivers/aws_kms_options'
 
-/** Options of the aws-kms driver (config/kms.ts: drivers.awsKms). */
-export interface AwsKmsDriverOptions {
-  /** Else the SDK's chain (AWS_REGION, shared config). */
-  region?: string
-  /** Else the SDK's (AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the regional endpoint). */
-  endpoint?: string
-  /** Else the SDK's default provider chain. */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
-  /** Requests in flight at once for one call (rewrap, wrap, unwrap); default 32. */
-  concurrency?: number
-  /** Ceiling over every call of this driver; default 1,000 (a tenth of the 10,000/s account quota); 0: none. */
-  requestsPerSecond?: number
-  /** ScheduleKeyDeletion's waiting period, 7–30 days; default 30. */
-  pendingWindowInDays?: number
-  /** Per-request timeout; default 30 s. */
-  timeoutMs?: number
-  retry?: RetryOptions
-  /** Injected for tests. */
-  retryDeps?: RetryDeps
-  /** Injected for tests (the requests/s ceiling's clock). */
-  clock?: RateLimiterClock
-}
+export { assertAwsKmsOptions, type AwsKmsDriverOptions }
 
 const DEFAULT_RETRY: RetryOptions = { maxAttempts: 8, baseDelayMs: 50, maxDelayMs: 5_000 }
-
-/** Checks the options that AWS would refuse late (at trim time). */
-export function assertAwsKmsOptions(options: AwsKmsDriverOptions) {
-  const days = options.pendingWindowInDays ?? 30
-  if (!Number.isInteger(days) || days < 7 || days > 30) {
-    throw new E_CONFIG_INVALID(['config/kms.ts', 'awsKms.pendingWindowInDays must be 7–30'])
-  }
-  const { concurrency, requestsPerSecond } = options
-  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) {
-    throw new E_CONFIG_INVALID(['config/kms.ts', 'awsKms.concurrency must be a positive integer'])
-  }
-  if (
-    requestsPerSecond !== undefined &&
-    !(Number.isFinite(requestsPerSecond) && requestsPerSecond >= 0)
-  ) {
-    throw new E_CONFIG_INVALID([
-      'config/kms.ts',
-      'awsKms.requestsPerSecond must be ≥ 0 (0: no ceiling)',
-    ])
-  }
-}
 
 /**
  * KMS driver on AWS KMS.

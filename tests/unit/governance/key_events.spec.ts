@@ -1,12 +1,7 @@
 import { test } from '@japa/runner'
 import { ready, Signer } from 'signify-ts'
-import {
-  makeInception,
-  makeRotation,
-  nextKeyDigest,
-  verifyInception,
-  verifyRotation,
-} from '#app/governance/key_events'
+import { makeInception, makeRotation } from '#app/governance/key_event_builders'
+import { nextKeyDigest, verifyInception, verifyRotation } from '#app/governance/key_events'
 import { replayKel } from '#app/governance/key_state'
 import { encodeStream, parseStream, CesrStreamError } from '#app/governance/cesr_stream'
 import { saidify, serialize, type Sad } from '#app/governance/said'
