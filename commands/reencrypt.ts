@@ -8,6 +8,12 @@ import {
 } from '#services/reencrypt_service'
 import { reencryptValidator } from '#validators/lifecycle'
 import { RewrapCommand } from '#app/commands/rewrap_command'
+import {
+  DISTRIBUTED_FLAG,
+  LATENCY_BUDGET_FLAG,
+  NICE_RATIO_FLAG,
+  WORKERS_FLAG,
+} from '#app/commands/chunked_run_flags'
 import { approvalFlagValidator } from '#validators/approval'
 import { LocalWorkers } from '#app/commands/local_workers'
 import { DistributedRuns } from '#services/distributed_runs'
@@ -51,17 +57,11 @@ export default class Reencrypt extends RewrapCommand {
   declare sleepMs?: number
 
   /** Adaptive pacing. */
-  @flags.number({
-    description:
-      "While other sessions use the database, sleep N × each batch's time (fixed: pacing by the nice ratio; 0 = full speed; with --latency-budget: the starting duty)",
-  })
+  @flags.number(NICE_RATIO_FLAG)
   declare niceRatio?: number
 
   /** Pacing by the foreground latency budget. */
-  @flags.number({
-    description:
-      'While other sessions use the database, work as much as keeps the API p99 within RATIO × its idle p99 (default pacing, 1.2 from config/rewrap.ts; an explicit --nice-ratio alone fixes the duty instead)',
-  })
+  @flags.number(LATENCY_BUDGET_FLAG)
   declare latencyBudget?: number
 
   /** Machine output. */
@@ -69,17 +69,11 @@ export default class Reencrypt extends RewrapCommand {
   declare json?: boolean
 
   /** Chunks as jobs, with N local workers. */
-  @flags.number({
-    description:
-      'Cut the run into chunks (jobs on the database) and work them with N local rewrap:worker processes',
-  })
+  @flags.number(WORKERS_FLAG)
   declare workers?: number
 
   /** Chunks as jobs, worked elsewhere. */
-  @flags.boolean({
-    description:
-      'Cut the run into chunks and put them on the queue for rewrap:worker processes anywhere; follow its progress',
-  })
+  @flags.boolean(DISTRIBUTED_FLAG)
   declare distributed?: boolean
 
   /** Dual control: the approved request this act runs under. */

@@ -7,6 +7,12 @@ import { KeyRotationService, type RotateOptions } from '#services/key_rotation_s
 import type { RotationRun } from '#services/rotation_store'
 import { rotateKekValidator } from '#validators/rotation'
 import { RewrapCommand } from '#app/commands/rewrap_command'
+import {
+  DISTRIBUTED_FLAG,
+  LATENCY_BUDGET_FLAG,
+  NICE_RATIO_FLAG,
+  WORKERS_FLAG,
+} from '#app/commands/chunked_run_flags'
 import { approvalFlagValidator } from '#validators/approval'
 
 /**
@@ -53,17 +59,11 @@ export default class RotateKek extends RewrapCommand {
   declare maxRate?: number
 
   /** Adaptive pacing. */
-  @flags.number({
-    description:
-      "While other sessions use the database, sleep N × each batch's time (fixed: pacing by the nice ratio; 0 = full speed; with --latency-budget: the starting duty)",
-  })
+  @flags.number(NICE_RATIO_FLAG)
   declare niceRatio?: number
 
   /** Pacing by the foreground latency budget. */
-  @flags.number({
-    description:
-      'While other sessions use the database, work as much as keeps the API p99 within RATIO × its idle p99 (default pacing, 1.2 from config/rewrap.ts; an explicit --nice-ratio alone fixes the duty instead)',
-  })
+  @flags.number(LATENCY_BUDGET_FLAG)
   declare latencyBudget?: number
 
   /** Step A on/off. */
@@ -96,17 +96,11 @@ export default class RotateKek extends RewrapCommand {
   declare json?: boolean
 
   /** Chunks as jobs, with N local workers. */
-  @flags.number({
-    description:
-      'Cut the run into chunks (jobs on the database) and work them with N local rewrap:worker processes',
-  })
+  @flags.number(WORKERS_FLAG)
   declare workers?: number
 
   /** Chunks as jobs, worked elsewhere. */
-  @flags.boolean({
-    description:
-      'Cut the run into chunks and put them on the queue for rewrap:worker processes anywhere; follow its progress',
-  })
+  @flags.boolean(DISTRIBUTED_FLAG)
   declare distributed?: boolean
 
   /** Dual control: the approved request this act runs under. */

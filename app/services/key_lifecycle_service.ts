@@ -14,6 +14,7 @@
 */
 import { inject } from '@adonisjs/core'
 import db from '@adonisjs/lucid/services/db'
+import type { TransactionClientContract } from '@adonisjs/lucid/types/database'
 import {
   E_RETIRE_REFUSED,
   E_TRIM_REFUSED,
@@ -47,6 +48,9 @@ export interface LifecycleChange {
   trimAllowedAt?: string | null
 }
 
+/** A governed retire / unretire / trim. */
+type LifecycleAct = GovernedActRequest & { action: LifecycleChange['action'] }
+
 /**
  * Retire, unretire, trim.
  */
@@ -69,13 +73,10 @@ export class KeyLifecycleService {
    * while a rotation run is unfinished.
    */
   async retire(kekName: string, options: { requestedBy?: string | null; approval?: string } = {}) {
-    const act: GovernedActRequest = {
-      action: 'retire',
-      kek: kekName,
-      params: {},
+    const act = this.#act('retire', kekName, {
       approval: options.approval,
-      actor: options.requestedBy ?? 'cli',
-    }
+      actor: options.requestedBy,
+    })
     await this.gate.check(act)
     const info = await this.kms.requireKek(kekName)
     const policy = this.policies.policy(kekName)
@@ -110,15 +111,7 @@ export class KeyLifecycleService {
     await db.transaction(async (trx) => {
       // Audit: the approval consumed and the record first, then the KMS change, in one
       // transaction (see docs/auditing.md).
-      const approvals = await this.gate.consume(trx, act, `kek.retire of "${kekName}"`)
-      await this.audit.append(trx, {
-        act: 'kek.retire',
-        actor: act.actor,
-        outcome: 'done',
-        kek: kekName,
-        data: { min_version: latest },
-        approvals,
-      })
+      await this.#consumeAndRecord(trx, act, { min_version: latest })
       updated = await driver.configureKey(kekName, { minDecryptionVersion: latest })
       await trx
         .insertQuery()
@@ -144,13 +137,7 @@ export class KeyLifecycleService {
     kekName: string,
     options: { to?: number; actor?: string; approval?: string } = {}
   ) {
-    const act: GovernedActRequest = {
-      action: 'unretire',
-      kek: kekName,
-      params: unretireParams(options),
-      approval: options.approval,
-      actor: options.actor ?? 'cli',
-    }
+    const act = this.#act('unretire', kekName, options, unretireParams(options))
     await this.gate.check(act)
     const info = await this.kms.requireKek(kekName)
     const floor = Math.max(1, info.minAvailableVersion)
@@ -169,15 +156,7 @@ export class KeyLifecycleService {
     const driver = await this.kms.forKek(kekName)
     const updated = await db.transaction(async (trx) => {
       // Audit: the approval consumed and the record first, then the KMS change, in one transaction.
-      const approvals = await this.gate.consume(trx, act, `kek.unretire of "${kekName}"`)
-      await this.audit.append(trx, {
-        act: 'kek.unretire',
-        actor: act.actor,
-        outcome: 'done',
-        kek: kekName,
-        data: { min_version: to },
-        approvals,
-      })
+      await this.#consumeAndRecord(trx, act, { min_version: to })
       const changed = await driver.configureKey(kekName, { minDecryptionVersion: to })
       await trx.rawQuery(
         `UPDATE kek_retirements SET unretired_at = ? WHERE kek_name = ? AND unretired_at IS NULL`,
@@ -196,13 +175,7 @@ export class KeyLifecycleService {
    * to trim otherwise).
    */
   async trim(kekName: string, options: { actor?: string; approval?: string } = {}) {
-    const act: GovernedActRequest = {
-      action: 'trim',
-      kek: kekName,
-      params: {},
-      approval: options.approval,
-      actor: options.actor ?? 'cli',
-    }
+    const act = this.#act('trim', kekName, options)
     await this.gate.check(act)
     const info = await this.kms.requireKek(kekName)
     const kmsDriver = await this.kms.forKek(kekName)
@@ -240,21 +213,46 @@ export class KeyLifecycleService {
     }
     const trimmed = await db.transaction(async (trx) => {
       // Audit: the approval consumed and the record first, then the KMS change, in one transaction.
-      const approvals = await this.gate.consume(trx, act, `kek.trim of "${kekName}"`)
-      await this.audit.append(trx, {
-        act: 'kek.trim',
-        actor: act.actor,
-        outcome: 'done',
-        kek: kekName,
-        data: { below_version: min },
-        approvals,
-      })
+      await this.#consumeAndRecord(trx, act, { below_version: min })
       const result = await driver.trimKey(kekName, min)
       await notifyRevocation({ kek: kekName, action: 'trim' }, trx)
       return result
     })
     this.cache.invalidate()
     return this.#change('trim', trimmed, true, { retiredAt, policy })
+  }
+
+  /**
+   * The governed act of `action` on `kekName` (the gate checks it, then
+   * consumes its approval); the actor is `cli` unless named.
+   */
+  #act(
+    action: LifecycleChange['action'],
+    kekName: string,
+    by: { approval?: string; actor?: string | null },
+    params: Record<string, string> = {}
+  ): LifecycleAct {
+    return { action, kek: kekName, params, approval: by.approval, actor: by.actor ?? 'cli' }
+  }
+
+  /**
+   * Inside the act's transaction, before the KMS change: consumes its
+   * approval and appends its audit record `kek.<action>` with `data`.
+   */
+  async #consumeAndRecord(
+    trx: TransactionClientContract,
+    act: LifecycleAct,
+    data: Record<string, unknown>
+  ): Promise<void> {
+    const approvals = await this.gate.consume(trx, act, `kek.${act.action} of "${act.kek}"`)
+    await this.audit.append(trx, {
+      act: `kek.${act.action}`,
+      actor: act.actor,
+      outcome: 'done',
+      kek: act.kek,
+      data,
+      approvals,
+    })
   }
 
   /**

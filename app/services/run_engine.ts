@@ -242,12 +242,7 @@ export class RunEngine {
     lock: RunFence
   ): Promise<Run> {
     const { store } = kind
-    const throttle = new Throttle(
-      this.clock,
-      { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },
-      this.foreground,
-      this.#pacer(kind, run, pacing)
-    )
+    const throttle = this.#throttle(pacing, this.#pacer(kind, run, pacing))
     const startedAt = this.clock.now().getTime()
     const priorDone = store.doneOf(run)
     let doneHere = 0
@@ -327,16 +322,11 @@ export class RunEngine {
     hooks: EngineHooks<Run>,
     fence: RunFence
   ): Promise<{ run: Run; moved: number; stop: CancelledBy | null }> {
-    const throttle = new Throttle(
-      this.clock,
-      { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },
-      this.foreground,
-      // A chunk's worker paces by the fixed nice ratio: a latency budget is judged
-      // against an idle baseline measured while the run rests, which one worker of many
-      // cannot see (the others keep working); the run-wide duty is the seam in
-      // docs/architecture.md (Pacing).
-      null
-    )
+    // A chunk's worker paces by the fixed nice ratio: a latency budget is judged
+    // against an idle baseline measured while the run rests, which one worker of many
+    // cannot see (the others keep working); the run-wide duty is the seam in
+    // docs/architecture.md (Pacing).
+    const throttle = this.#throttle(pacing, null)
     const startedAt = this.clock.now().getTime()
     const pass = await this.#pass(kind, run, cursor, range, pacing, hooks, fence, throttle, {
       startedAt,
@@ -420,6 +410,16 @@ export class RunEngine {
         next = this.#prepare(kind, run, cursor, range, size, pacing.kmsOutageMs)
       }
     }
+  }
+
+  /** The pacing of one run or chunk: `pacing`'s limits, the foreground signal, `pacer` (if any). */
+  #throttle(pacing: EnginePacing, pacer: LatencyPacer | null): Throttle {
+    return new Throttle(
+      this.clock,
+      { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },
+      this.foreground,
+      pacer
+    )
   }
 
   /** The run's latency pacer (its state in `run_pacing`), or null when paced by the nice ratio. */

@@ -1,5 +1,6 @@
 import vine from '@vinejs/vine'
 import { kekNameRule } from '#validators/entry'
+import { localWorkersRule } from '#validators/rotation'
 
 /**
  * `rotation:preflight`, `kek:retire`, `kek:trim`: one KEK name.
@@ -41,7 +42,7 @@ export const reencryptValidator = vine.compile(
     batchSize: vine.number().withoutDecimals().range([1, 10_000]).optional(),
     sleepMs: vine.number().withoutDecimals().range([0, 600_000]).optional(),
     niceRatio: vine.number().range([0, 100]).optional(),
-    workers: vine.number().withoutDecimals().range([1, 64]).optional(),
+    workers: localWorkersRule.clone().optional(),
     latencyBudget: vine.number().range([1.01, 100]).optional(),
   })
 )

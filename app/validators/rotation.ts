@@ -2,6 +2,11 @@ import vine from '@vinejs/vine'
 import { kekNameRule } from '#validators/entry'
 
 /**
+ * `--workers N` of rotate:kek and reencrypt: local `rewrap:worker` processes (1–64).
+ */
+export const localWorkersRule = vine.number().withoutDecimals().range([1, 64])
+
+/**
  * rotate:kek arguments and flags.
  */
 export const rotateKekValidator = vine.compile(
@@ -13,7 +18,7 @@ export const rotateKekValidator = vine.compile(
     niceRatio: vine.number().range([0, 100]).optional(),
     latencyBudget: vine.number().range([1.01, 100]).optional(),
     targetVersion: vine.number().withoutDecimals().min(1).optional(),
-    workers: vine.number().withoutDecimals().range([1, 64]).optional(),
+    workers: localWorkersRule.clone().optional(),
   })
 )
 

@@ -4,6 +4,13 @@
 |--------------------------------------------------------------------------
 */
 import { parseArgs } from 'node:util'
+import {
+  exitWithHelpIfAsked,
+  HELP_OPTION,
+  intListOption,
+  intOption as int,
+  wordsOption,
+} from './cli_options.js'
 
 /** What one benchmark run does. */
 export interface BenchOptions {
@@ -141,21 +148,10 @@ export function parseOptions(argv: string[]): BenchOptions {
       'workers-rows': { type: 'string' },
       'skip-workers-reference': { type: 'boolean' },
       'workers-cpu-nice': { type: 'string' },
-      'help': { type: 'boolean', short: 'h' },
+      ...HELP_OPTION,
     },
   })
-  if (values.help) {
-    process.stdout.write(HELP + '\n')
-    process.exit(0)
-  }
-  const int = (name: string, value: string | undefined, fallback: number, min: number) => {
-    if (value === undefined) return fallback
-    const parsed = Number(value.replace(/_/g, ''))
-    if (!Number.isInteger(parsed) || parsed < min) {
-      throw new Error(`--${name} must be an integer ≥ ${min}`)
-    }
-    return parsed
-  }
+  exitWithHelpIfAsked(values.help, HELP)
   const rows = int('rows', values['rows'], 1_000_000, 1000)
   const rssRows = int('rss-rows', values['rss-rows'], 100_000, 0)
   return {
@@ -171,31 +167,23 @@ export function parseOptions(argv: string[]): BenchOptions {
     skipHot: values['skip-hot'] ?? false,
     cliFromSource: values['cli-from-source'] ?? false,
     cliNodeOptions: values['cli-node-options'] ?? DEFAULT_CLI_NODE_OPTIONS,
-    cliArgs: (values['cli-args'] ?? '').split(/\s+/).filter(Boolean),
+    cliArgs: wordsOption(values['cli-args']),
     outDir: values['out'] ?? 'bench-results',
     skipCloud: values['skip-cloud'] ?? false,
     cloudOnly: values['cloud-only'] ?? false,
-    cloudLatencies: (values['cloud-latency'] ?? '5,20')
-      .split(',')
-      .map((v) => int('cloud-latency', v.trim(), 0, 1)),
+    cloudLatencies: intListOption('cloud-latency', values['cloud-latency'] ?? '5,20', 1),
     cloudConcurrency: int('cloud-concurrency', values['cloud-concurrency'], 4, 1),
     cloudRps: int('cloud-rps', values['cloud-rps'], 10_000, 1),
     cloudRows: int('cloud-rows', values['cloud-rows'], 10_000, 1000),
     cloudSeconds: int('cloud-seconds', values['cloud-seconds'], 10, 1),
-    ...workerOptions(values, int),
+    ...workerOptions(values),
   }
 }
 
 /** The `--workers*` options (`--workers-only` alone means 1,2,4). */
-function workerOptions(
-  values: Record<string, string | boolean | undefined>,
-  int: (name: string, value: string | undefined, fallback: number, min: number) => number
-) {
+function workerOptions(values: Record<string, string | boolean | undefined>) {
   const list = (name: string, value: string, min: number) =>
-    value
-      .split(',')
-      .filter((v) => v.trim() !== '')
-      .map((v) => int(name, v.trim(), 0, min))
+    intListOption(name, value, min, { skipEmpty: true })
   const workersOnly = values['workers-only'] === true
   const given = values['workers'] as string | undefined
   return {

@@ -4,6 +4,13 @@
 |--------------------------------------------------------------------------
 */
 import { parseArgs } from 'node:util'
+import {
+  exitWithHelpIfAsked,
+  HELP_OPTION,
+  intListOption,
+  intOption as int,
+  wordsOption,
+} from '../bench/cli_options.js'
 
 /** What one load run does. */
 export interface LoadOptions {
@@ -67,22 +74,11 @@ export function parseLoadOptions(argv: string[]): LoadOptions {
       'seed-batch': { type: 'string' },
       'rotate-args': { type: 'string' },
       'out': { type: 'string' },
-      'help': { type: 'boolean', short: 'h' },
+      ...HELP_OPTION,
     },
   })
-  if (values.help) {
-    process.stdout.write(HELP + '\n')
-    process.exit(0)
-  }
-  const int = (name: string, value: string | undefined, fallback: number, min: number) => {
-    if (value === undefined) return fallback
-    const parsed = Number(value.replace(/_/g, ''))
-    if (!Number.isInteger(parsed) || parsed < min) {
-      throw new Error(`--${name} must be an integer ≥ ${min}`)
-    }
-    return parsed
-  }
-  const shares = (values['mix'] ?? '70,10,20').split(',').map((v) => int('mix', v.trim(), 0, 0))
+  exitWithHelpIfAsked(values.help, HELP)
+  const shares = intListOption('mix', values['mix'] ?? '70,10,20', 0)
   if (shares.length !== 3 || shares[0] + shares[1] + shares[2] !== 100) {
     throw new Error('--mix must be three percentages (reads, writes, updates) adding up to 100')
   }
@@ -96,7 +92,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions {
     idleSeconds: int('idle-seconds', values['idle-seconds'], 30, 1),
     maxSeconds: int('max-seconds', values['max-seconds'], 900, 1),
     seed: int('seed', values['seed'], 1, 0),
-    rotateArgs: (values['rotate-args'] ?? '').split(/\s+/).filter(Boolean),
+    rotateArgs: wordsOption(values['rotate-args']),
     outDir: values['out'] ?? 'bench-results',
   }
 }
