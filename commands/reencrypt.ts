@@ -100,34 +100,39 @@ export default class Reencrypt extends RewrapCommand {
       ? new LocalWorkers(this.app.makePath('ace.js'), input.workers)
       : null
     local?.start()
-    const { run, failures } = await this.background(
-      'reencrypt',
-      (r: ReencryptRun) => ({ run: r.id, from: r.fromKek, to: r.toKek }),
-      async ({ signal, onProgress }) => {
-        const done = await service.reencrypt(input.from, input.to, {
-          batchSize: input.batchSize,
-          sleepMs: input.sleepMs,
-          niceRatio: input.niceRatio,
-          latencyBudget: input.latencyBudget,
-          approval,
-          actor: process.env.USER ?? 'cli',
-          ...(distributed ? { distributed: true } : { signal, onProgress }),
-        })
-        if (distributed && done.status === 'running') {
-          // Chunks on the queue: follow the workers' progress (Ctrl-C requests a cancel).
-          const runs = await this.app.container.make(DistributedRuns)
-          const followed = await runs.follow<ReencryptRun>('reencrypt', done.id, {
-            signal,
-            onProgress,
+    let outcome: { run: ReencryptRun; failures: ReencryptFailure[] }
+    try {
+      outcome = await this.background(
+        'reencrypt',
+        (r: ReencryptRun) => ({ run: r.id, from: r.fromKek, to: r.toKek }),
+        async ({ signal, onProgress }) => {
+          const done = await service.reencrypt(input.from, input.to, {
+            batchSize: input.batchSize,
+            sleepMs: input.sleepMs,
+            niceRatio: input.niceRatio,
+            latencyBudget: input.latencyBudget,
+            approval,
+            actor: process.env.USER ?? 'cli',
+            ...(distributed ? { distributed: true } : { signal, onProgress }),
           })
-          return { run: followed, failures: await service.failures(followed.id, 100) }
+          if (distributed && done.status === 'running') {
+            // Chunks on the queue: follow the workers' progress (Ctrl-C requests a cancel).
+            const runs = await this.app.container.make(DistributedRuns)
+            const followed = await runs.follow<ReencryptRun>('reencrypt', done.id, {
+              signal,
+              onProgress,
+            })
+            return { run: followed, failures: await service.failures(followed.id, 100) }
+          }
+          // Inside the background work: a SIGTERM keeps the database open until this is read.
+          return { run: done, failures: await service.failures(done.id, 100) }
         }
-        // Inside the background work: a SIGTERM keeps the database open until this is read.
-        return { run: done, failures: await service.failures(done.id, 100) }
-      }
-    )
-    await local?.stop()
-    await this.#report(run, failures)
+      )
+    } finally {
+      // Stopped however the run ends: an error must not leave rewrap:worker children behind.
+      await local?.stop()
+    }
+    await this.#report(outcome.run, outcome.failures)
   }
 
   async #report(run: ReencryptRun, failures: ReencryptFailure[]) {

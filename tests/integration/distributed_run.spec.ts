@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs'
 import { test } from '@japa/runner'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
@@ -287,4 +288,35 @@ test.group('distributed runs: commands', () => {
     assert.equal(stats.pending + stats.running, 0)
     assert.isAtLeast(stats.done, 1)
   }).timeout(120_000)
+
+  test('reencrypt --workers 2 that fails after starting its workers stops them before exiting', async ({
+    assert,
+  }) => {
+    const kek = kekName('dist-fail')
+    await createKek(kek)
+    await seed(kek, 10)
+    // The workers inherit the command's environment: the mark finds them, and only them.
+    const mark = `w${Date.now()}${Math.random().toString(16).slice(2)}`
+    const ace = spawnAce(['reencrypt', '--from', kek, '--to', `${kek}-missing`, '--workers', '2'], {
+      REWRAP_TEST_WORKER_MARK: mark,
+    })
+    const code = await ace.exited
+    assert.notEqual(code, 0, ace.output().slice(-2000))
+    assert.deepEqual(processesMarked(mark), [], 'no rewrap:worker left behind')
+  }).timeout(120_000)
 })
+
+/** Pids of live processes whose environment holds REWRAP_TEST_WORKER_MARK=`mark`. */
+function processesMarked(mark: string): number[] {
+  const found: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0')
+      if (env.includes(`REWRAP_TEST_WORKER_MARK=${mark}`)) found.push(Number(entry))
+    } catch {
+      // Exited meanwhile, or not ours.
+    }
+  }
+  return found
+}
