@@ -4,23 +4,19 @@
 |--------------------------------------------------------------------------
 |
 | The re-encrypt kind's store for the run engine (RunStore): the
-| `reencrypt_runs` rows, the batch source (an id keyset scan of the source
-| KEK's rows) and the fenced batch commit — one statement that moves the
-| rows (compare-and-swap on kek_name and wrapped_dek), records the rows
-| that could not be moved, and adds to the run's counters, moves its
-| cursor and heartbeat; nothing at all unless the run's lock is held.
+| `reencrypt_runs` rows (their CRUD is RunRowStore's, shared with the
+| rotation kind), the batch source (an id keyset scan of the source KEK's
+| rows) and the fenced batch commit — one statement that moves the rows
+| (compare-and-swap on kek_name and wrapped_dek), records the rows that
+| could not be moved, and adds to the run's counters, moves its cursor
+| and heartbeat; nothing at all unless the run's lock is held.
 |
 */
 import db from '@adonisjs/lucid/services/db'
-import type { QueryClientContract, TransactionClientContract } from '@adonisjs/lucid/types/database'
-import type { AuditApprovals } from '#app/governance/audit_record'
-import { E_LOCK_LOST } from '#app/errors'
-import { CHUNK_ADVANCE_SQL, chunkAdvanceBindings, fenceSql } from '#services/chunk_fence'
-import { runAuditEntry, withAuditRecord } from '#services/audit_service'
+import { fenceSql } from '#services/chunk_fence'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
 import type {
   BatchOutcome,
-  CancelledBy,
   CommitFence,
   IdRange,
   PreparedBatch,
@@ -29,29 +25,20 @@ import type {
   SourceBatch,
 } from '#services/run_engine'
 import { isChunkFence } from '#services/run_engine'
-import { pgArray, UNFINISHED_STATUSES, updateRunRow } from '#services/run_rows'
+import {
+  RunRowStore,
+  type RunAuthorize,
+  type RunFailure,
+  type RunRowFields,
+  type RunTable,
+} from '#services/run_row_store'
+import { pgArray } from '#services/run_rows'
 
 /** A re-encrypt run row. */
-export interface ReencryptRun {
-  id: string
+export interface ReencryptRun extends RunRowFields {
   fromKek: string
   toKek: string
-  status: 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled'
-  totalRows: number
   reencrypted: number
-  skipped: number
-  failed: number
-  cursorId: string
-  pass: number
-  options: Record<string, unknown>
-  cancelRequested: boolean
-  /** Who stopped a `cancelled` run; null otherwise. */
-  cancelledBy: CancelledBy | null
-  lastError: string | null
-  startedAt: Date
-  finishedAt: Date | null
-  /** Moved by every batch commit: how long a `running` run has been silent. */
-  heartbeatAt: Date
 }
 
 /** A row of the source KEK, as the scan reads it. */
@@ -73,12 +60,7 @@ export interface ReencryptedBatch {
 }
 
 /** A row a run could not move. */
-export interface ReencryptFailure {
-  entryId: string
-  errorCode: string
-  /** Batches that met it in this run (a later pass retries it). */
-  attempts: number
-}
+export type ReencryptFailure = RunFailure
 
 /** Upper bound of a bigint id: the end of an open id range. */
 const MAX_ID = '9223372036854775807'
@@ -105,94 +87,53 @@ function toRun(row: Record<string, any>): ReencryptRun {
   }
 }
 
+/** The re-encrypt kind's `reencrypt_runs` rows. */
+const REENCRYPTS: RunTable<ReencryptRun> = {
+  kind: 'reencrypt',
+  table: 'reencrypt_runs',
+  kekColumn: 'from_kek',
+  moved: 'reencrypted',
+  cursor: ['cursor_id'],
+  failuresTable: 'reencrypt_failures',
+  failuresRun: 'run_id',
+  failuresLimit: 1000,
+  toRun,
+}
+
 /**
  * Persistence of re-encrypt runs, their scan and their batch commit.
  */
-export class ReencryptStore implements RunStore<ReencryptRun, SourceRow, ReencryptedBatch> {
+export class ReencryptStore
+  extends RunRowStore<ReencryptRun>
+  implements RunStore<ReencryptRun, SourceRow, ReencryptedBatch>
+{
+  protected readonly runTable = REENCRYPTS
+
   /**
-   * Inserts a new running run; its `reencrypt.started` audit record commits with it.
+   * Inserts a new running run; its `reencrypt.started` audit record (and
+   * `authorize`: dual control, its approval consumed) commits with it.
    */
-  async createRun(input: {
+  createRun(input: {
     fromKek: string
     toKek: string
     totalRows: number
     options: Record<string, unknown>
-    /**
-     * Dual control: consumes the run's approval in the transaction that
-     * inserts the run and its record.
-     */
-    authorize?: (trx: TransactionClientContract, usedBy: string) => Promise<AuditApprovals | null>
+    authorize?: RunAuthorize
   }): Promise<ReencryptRun> {
-    // Audit: the run row, its approval being consumed and its `reencrypt.started` record commit together.
-    const started = await withAuditRecord(
-      async (trx) => {
-        const { rows } = await trx.rawQuery(
-          `${BACKGROUND_TAG} INSERT INTO reencrypt_runs (from_kek, to_kek, status, total_rows, options)
-           VALUES (?, ?, 'running', ?, ?::jsonb) RETURNING *`,
-          [input.fromKek, input.toKek, input.totalRows, JSON.stringify(input.options)]
-        )
-        const run = toRun(rows[0])
-        return {
-          run,
-          approvals: (await input.authorize?.(trx, `reencrypt run #${run.id}`)) ?? null,
-        }
+    return this.insertRun(
+      {
+        from_kek: input.fromKek,
+        to_kek: input.toKek,
+        total_rows: input.totalRows,
+        options: input.options,
       },
-      ({ run, approvals }) => {
-        const entry = runAuditEntry('reencrypt', run, { status: 'running', created: true })
-        return entry && { ...entry, approvals }
-      }
+      input.authorize
     )
-    return started.run
-  }
-
-  /** A run by id, or null. */
-  async find(id: string): Promise<ReencryptRun | null> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT * FROM reencrypt_runs WHERE id = ?`,
-      [id]
-    )
-    return rows[0] ? toRun(rows[0]) : null
-  }
-
-  /** The newest unfinished run of a source KEK, or null. */
-  async findUnfinished(from: string): Promise<ReencryptRun | null> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT * FROM reencrypt_runs WHERE from_kek = ? AND status = ANY(?)
-        ORDER BY id DESC LIMIT 1`,
-      [from, pgArray([...UNFINISHED_STATUSES])]
-    )
-    return rows[0] ? toRun(rows[0]) : null
   }
 
   /** Runs, newest first (`from`: of one source KEK). */
-  async list(options: { from?: string; limit?: number } = {}): Promise<ReencryptRun[]> {
-    const query = db
-      .from('reencrypt_runs')
-      .orderBy('id', 'desc')
-      .limit(options.limit ?? 50)
-    if (options.from) query.where('from_kek', options.from)
-    const rows = await query.select('*')
-    return rows.map(toRun)
-  }
-
-  /** Sets columns; a status change and its audit record commit together. */
-  async update(id: string, fields: Record<string, unknown>): Promise<ReencryptRun> {
-    if (!('status' in fields)) return toRun(await updateRunRow('reencrypt_runs', id, fields))
-    return withAuditRecord(
-      async (trx: QueryClientContract) =>
-        toRun(await updateRunRow('reencrypt_runs', id, fields, trx)),
-      (run) => runAuditEntry('reencrypt', run, fields)
-    )
-  }
-
-  /** Asks a running run to stop after its current batch (read by its next commit). */
-  async requestCancel(id: string): Promise<boolean> {
-    const { rowCount } = await db.rawQuery(
-      `${BACKGROUND_TAG} UPDATE reencrypt_runs SET cancel_requested = true, updated_at = now()
-        WHERE id = ? AND status = 'running'`,
-      [id]
-    )
-    return rowCount > 0
+  list(options: { from?: string; limit?: number } = {}): Promise<ReencryptRun[]> {
+    return this.listRuns(options.from, options.limit)
   }
 
   /** Rows still under the source KEK. */
@@ -207,11 +148,6 @@ export class ReencryptStore implements RunStore<ReencryptRun, SourceRow, Reencry
   /** The run's committed cursor (one id range: version 0). */
   cursorOf(run: ReencryptRun): RunCursor {
     return { version: 0, id: run.cursorId }
-  }
-
-  /** A new pass starts from the first id. */
-  cursorStartFields(): Record<string, unknown> {
-    return { cursor_id: 0 }
   }
 
   /** The batch source: the source KEK's rows after `after.id` within `range`, in id order. */
@@ -268,14 +204,7 @@ export class ReencryptStore implements RunStore<ReencryptRun, SourceRow, Reencry
           WHERE v.id = u.id AND v.kek_name = ? AND v.wrapped_dek = u.old
             AND EXISTS (SELECT 1 FROM held)
          RETURNING 1
-       ), n AS (SELECT count(*)::int AS updated FROM upd)${chunk ? `, ${CHUNK_ADVANCE_SQL}` : ''}
-       UPDATE reencrypt_runs r
-          SET ${chunk ? '' : 'cursor_id = ?,'} reencrypted = r.reencrypted + n.updated,
-              skipped = r.skipped + (? - n.updated), failed = r.failed + ?,
-              heartbeat_at = now(), updated_at = now()
-         FROM n
-        WHERE r.id = ? AND EXISTS (SELECT 1 FROM held)
-       RETURNING n.updated, (r.cancel_requested OR r.status <> 'running') AS cancel_requested`,
+       ), ${this.commitTailSql(chunk)}`,
       [
         ...held.bindings,
         run.id,
@@ -288,52 +217,9 @@ export class ReencryptStore implements RunStore<ReencryptRun, SourceRow, Reencry
         pgArray(p.versions),
         pgArray(p.ciphertexts),
         run.fromKek,
-        ...(chunk
-          ? chunkAdvanceBindings(chunk, batch.cursor.id, p.ids.length, p.failedIds.length)
-          : [batch.cursor.id]),
-        p.ids.length,
-        p.failedIds.length,
-        run.id,
+        ...this.commitTailBindings(run.id, chunk, batch.cursor, p.ids.length, p.failedIds.length),
       ]
     )
-    // Fenced out: the lock's session is gone or the chunk was taken over; nothing was written.
-    if (result.length === 0) throw new E_LOCK_LOST([])
-    const updated = Number(result[0].updated)
-    return {
-      moved: updated,
-      skipped: p.ids.length - updated,
-      failed: p.failedIds.length,
-      cancelRequested: result[0].cancel_requested,
-    }
-  }
-
-  /** `run` after a committed batch (the process's copy; the row was updated in SQL). */
-  advance(run: ReencryptRun, cursor: RunCursor, outcome: BatchOutcome): ReencryptRun {
-    return {
-      ...run,
-      cursorId: cursor.id,
-      reencrypted: run.reencrypted + outcome.moved,
-      skipped: run.skipped + outcome.skipped,
-      failed: run.failed + outcome.failed,
-    }
-  }
-
-  /** Rows done in all. */
-  doneOf(run: ReencryptRun): number {
-    return run.reencrypted + run.skipped + run.failed
-  }
-
-  /** Rows a run could not move, by entry id (at most `limit`). */
-  async failures(runId: string, limit = 1000): Promise<ReencryptFailure[]> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT entry_id, error_code, attempts FROM reencrypt_failures
-        WHERE run_id = ? ORDER BY entry_id LIMIT ?`,
-      [runId, limit]
-    )
-    return rows.map((r: any) => ({
-      entryId: String(r.entry_id),
-      errorCode: r.error_code,
-      attempts: r.attempts,
-    }))
+    return this.outcomeOf(this.committed(result), p.ids.length, p.failedIds.length)
   }
 }

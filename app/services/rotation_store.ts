@@ -4,25 +4,22 @@
 |--------------------------------------------------------------------------
 |
 | The rotation kind's store for the run engine (RunStore): the
-| `key_rotations` run rows, the batch source (a keyset scan per stale
-| version) and the fenced batch commit — one statement: compare-and-swap
-| of every rewrapped row, the failures recorded, the run's cursor,
-| counters and heartbeat moved, all atomic, so a crash at any line leaves
-| either the whole batch or none of it.
+| `key_rotations` run rows (their CRUD is RunRowStore's, shared with the
+| re-encrypt kind), the batch source (a keyset scan per stale version)
+| and the fenced batch commit — one statement: compare-and-swap of every
+| rewrapped row, the failures recorded, the run's cursor, counters and
+| heartbeat moved, all atomic, so a crash at any line leaves either the
+| whole batch or none of it.
 |
-| Over 300 lines, kept whole: it is the one store the rotation service and
-| the engine are injected with (tests and the bench swap it whole), and
-| most of it is SQL text.
+| Over 300 lines, kept whole: most of it is SQL text, and the scan's and
+| commit's steps stay methods of the one store the bench and tests
+| subclass (readBatch, countStale, commitBatch).
 |
 */
 import db from '@adonisjs/lucid/services/db'
-import type { QueryClientContract, TransactionClientContract } from '@adonisjs/lucid/types/database'
-import type { AuditApprovals } from '#app/governance/audit_record'
-import { E_LOCK_LOST } from '#app/errors'
 import type { KmsDriver } from '#kms/contract'
-import { CHUNK_ADVANCE_SQL, chunkAdvanceBindings, fenceSql } from '#services/chunk_fence'
+import { fenceSql } from '#services/chunk_fence'
 import { BACKGROUND_TAG } from '#services/foreground_detector'
-import { runAuditEntry, withAuditRecord } from '#services/audit_service'
 import type {
   BatchOutcome,
   CancelledBy,
@@ -34,36 +31,28 @@ import type {
   SourceBatch,
 } from '#services/run_engine'
 import { isChunkFence } from '#services/run_engine'
+import {
+  RunRowStore,
+  type BatchCommit,
+  type RunAuthorize,
+  type RunRowFields,
+  type RunTable,
+} from '#services/run_row_store'
 import { pgArray, updateRunRow, UNFINISHED_STATUSES } from '#services/run_rows'
 
 export { pgArray, updateRunRow, UNFINISHED_STATUSES }
-export type { CancelledBy }
+export type { BatchCommit, CancelledBy }
 
 /** A run row. */
-export interface RotationRun {
-  id: string
+export interface RotationRun extends RunRowFields {
   kekName: string
-  status: 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled'
   baseVersion: number
   targetVersion: number | null
   rotateKek: boolean
-  totalRows: number
   rewrapped: number
-  skipped: number
-  failed: number
   cursorVersion: number
-  cursorId: string
-  pass: number
-  options: Record<string, unknown>
   trigger: 'cli' | 'api' | 'scheduler'
   requestedBy: string | null
-  cancelRequested: boolean
-  /** Who stopped a `cancelled` run (see `CancelledBy`); null otherwise. */
-  cancelledBy: CancelledBy | null
-  lastError: string | null
-  startedAt: Date
-  finishedAt: Date | null
-  heartbeatAt: Date
 }
 
 /** A stale row read by the scan. */
@@ -74,12 +63,6 @@ export interface StaleRow {
 
 /** A rotation batch's KMS answers, one per row (rewrapped, or refused with a code). */
 export type RewrapResults = Awaited<ReturnType<KmsDriver['rewrap']>>
-
-/** What one batch commit changed. */
-export interface BatchCommit {
-  updated: number
-  cancelRequested: boolean
-}
 
 function toRun(row: Record<string, any>): RotationRun {
   return {
@@ -108,14 +91,33 @@ function toRun(row: Record<string, any>): RotationRun {
   }
 }
 
+/** The rotation kind's `key_rotations` rows. */
+const ROTATIONS: RunTable<RotationRun> = {
+  kind: 'rotation',
+  table: 'key_rotations',
+  kekColumn: 'kek_name',
+  moved: 'rewrapped',
+  cursor: ['cursor_version', 'cursor_id'],
+  failuresTable: 'key_rotation_failures',
+  failuresRun: 'rotation_id',
+  failuresLimit: null,
+  toRun,
+}
+
 /**
  * Persistence of rotation runs and the rewrap scan / update.
  */
-export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResults> {
+export class RotationStore
+  extends RunRowStore<RotationRun>
+  implements RunStore<RotationRun, StaleRow, RewrapResults>
+{
+  protected readonly runTable = ROTATIONS
+
   /**
-   * Inserts a new running run.
+   * Inserts a new running run; its `rotation.started` audit record (and
+   * `authorize`: its approval consumed) commits with it.
    */
-  async createRun(input: {
+  createRun(input: {
     kekName: string
     baseVersion: number
     targetVersion: number | null
@@ -123,111 +125,25 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
     options: Record<string, unknown>
     trigger: RotationRun['trigger']
     requestedBy: string | null
-    /**
-     * The approval gate (app/services/approval_gate.ts): consumes the run's
-     * approval in the transaction that inserts the run and its record.
-     */
-    authorize?: (trx: TransactionClientContract, usedBy: string) => Promise<AuditApprovals | null>
+    authorize?: RunAuthorize
   }): Promise<RotationRun> {
-    const insert = (trx: QueryClientContract) =>
-      trx.rawQuery(
-        `${BACKGROUND_TAG} INSERT INTO key_rotations
-         (kek_name, status, base_version, target_version, rotate_kek, options, trigger, requested_by)
-       VALUES (?, 'running', ?, ?, ?, ?::jsonb, ?, ?) RETURNING *`,
-        [
-          input.kekName,
-          input.baseVersion,
-          input.targetVersion,
-          input.rotateKek,
-          JSON.stringify(input.options),
-          input.trigger,
-          input.requestedBy,
-        ] as any[]
-      )
-    // Audit: the run row, its approval being consumed and its `rotation.started` record commit together.
-    const started = await withAuditRecord(
-      async (trx) => {
-        const { rows } = await insert(trx)
-        const run = toRun(rows[0])
-        return { run, approvals: (await input.authorize?.(trx, `rotation run #${run.id}`)) ?? null }
+    return this.insertRun(
+      {
+        kek_name: input.kekName,
+        base_version: input.baseVersion,
+        target_version: input.targetVersion,
+        rotate_kek: input.rotateKek,
+        options: input.options,
+        trigger: input.trigger,
+        requested_by: input.requestedBy,
       },
-      ({ run, approvals }) => {
-        const entry = runAuditEntry('rotation', run, { status: 'running', created: true })
-        return entry && { ...entry, approvals }
-      }
-    )
-    return started.run
-  }
-
-  /**
-   * A run by id, or null.
-   */
-  async find(id: string): Promise<RotationRun | null> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT * FROM key_rotations WHERE id = ?`,
-      [id]
-    )
-    return rows[0] ? toRun(rows[0]) : null
-  }
-
-  /**
-   * Runs by id, in one query (ids that name no run are left out).
-   */
-  async findMany(ids: string[]): Promise<Map<string, RotationRun>> {
-    if (ids.length === 0) return new Map()
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT * FROM key_rotations WHERE id = ANY(?::bigint[])`,
-      [pgArray(ids)]
-    )
-    return new Map(rows.map((row: Record<string, any>) => [String(row.id), toRun(row)]))
-  }
-
-  /**
-   * The newest unfinished run of a KEK, or null.
-   */
-  async findUnfinished(kekName: string): Promise<RotationRun | null> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT * FROM key_rotations WHERE kek_name = ? AND status = ANY(?) ORDER BY id DESC LIMIT 1`,
-      [kekName, pgArray([...UNFINISHED_STATUSES])]
-    )
-    return rows[0] ? toRun(rows[0]) : null
-  }
-
-  /**
-   * Runs, newest first.
-   */
-  async list(options: { kekName?: string; limit?: number } = {}): Promise<RotationRun[]> {
-    const query = db
-      .from('key_rotations')
-      .orderBy('id', 'desc')
-      .limit(options.limit ?? 50)
-    if (options.kekName) query.where('kek_name', options.kekName)
-    const rows = await query.select('*')
-    return rows.map(toRun)
-  }
-
-  /**
-   * Updates a run's fields (snake_case columns).
-   */
-  async update(id: string, fields: Record<string, unknown>): Promise<RotationRun> {
-    if (!('status' in fields)) return toRun(await updateRunRow('key_rotations', id, fields))
-    // Audit: a status change and its record (started, finished, failed, cancelled) commit together.
-    return withAuditRecord(
-      async (trx) => toRun(await updateRunRow('key_rotations', id, fields, trx)),
-      (run) => runAuditEntry('rotation', run, fields)
+      input.authorize
     )
   }
 
-  /**
-   * Asks a run to stop after its current batch.
-   */
-  async requestCancel(id: string): Promise<boolean> {
-    const { rowCount } = await db.rawQuery(
-      `${BACKGROUND_TAG} UPDATE key_rotations SET cancel_requested = true, updated_at = now()
-        WHERE id = ? AND status = 'running'`,
-      [id]
-    )
-    return rowCount > 0
+  /** Runs, newest first. */
+  list(options: { kekName?: string; limit?: number } = {}): Promise<RotationRun[]> {
+    return this.listRuns(options.kekName, options.limit)
   }
 
   /**
@@ -321,17 +237,7 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
            SET attempts = key_rotation_failures.attempts + 1,
                error_code = EXCLUDED.error_code, last_seen_at = now()
          RETURNING 1
-       ), n AS (SELECT count(*)::int AS updated FROM upd)${chunk ? `, ${CHUNK_ADVANCE_SQL}` : ''}
-       UPDATE key_rotations r
-          SET ${chunk ? '' : 'cursor_version = ?, cursor_id = ?,'}
-              rewrapped = r.rewrapped + n.updated,
-              skipped = r.skipped + (? - n.updated),
-              failed = r.failed + ?,
-              heartbeat_at = now(), updated_at = now()
-         FROM n
-        WHERE r.id = ? AND EXISTS (SELECT 1 FROM held)
-       RETURNING n.updated, (r.cancel_requested OR r.status <> 'running') AS cancel_requested,
-                 (SELECT count(*) FROM fails) AS f`,
+       ), ${this.commitTailSql(chunk, ',\n                 (SELECT count(*) FROM fails) AS f')}`,
       [
         ...held.bindings,
         input.target,
@@ -341,18 +247,16 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
         input.runId,
         pgArray(input.failedIds),
         pgArray(input.failedCodes),
-        ...(chunk
-          ? chunkAdvanceBindings(chunk, input.cursorId, input.ids.length, input.failedIds.length)
-          : [input.cursorVersion, input.cursorId]),
-        input.ids.length,
-        input.failedIds.length,
-        input.runId,
+        ...this.commitTailBindings(
+          input.runId,
+          chunk,
+          { version: input.cursorVersion, id: input.cursorId },
+          input.ids.length,
+          input.failedIds.length
+        ),
       ]
     )
-    // Fenced out: the lock's session is gone, the chunk was taken over (or the run row is
-    // gone): nothing was written.
-    if (rows.length === 0) throw new E_LOCK_LOST([])
-    return { updated: Number(rows[0].updated), cancelRequested: rows[0].cancel_requested }
+    return this.committed(rows)
   }
 
   /** Rows still below the run's target. */
@@ -363,11 +267,6 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
   /** The run's committed cursor. */
   cursorOf(run: RotationRun): RunCursor {
     return { version: run.cursorVersion, id: run.cursorId }
-  }
-
-  /** A new pass starts from the lowest stale version. */
-  cursorStartFields(): Record<string, unknown> {
-    return { cursor_version: 0, cursor_id: 0 }
   }
 
   /**
@@ -440,45 +339,11 @@ export class RotationStore implements RunStore<RotationRun, StaleRow, RewrapResu
       failedCodes,
       fence,
     })
-    return {
-      moved: commit.updated,
-      skipped: ids.length - commit.updated,
-      failed: failedIds.length,
-      cancelRequested: commit.cancelRequested,
-    }
+    return this.outcomeOf(commit, ids.length, failedIds.length)
   }
 
   /** `run` after a committed batch (the process's copy; the row was updated in SQL). */
-  advance(run: RotationRun, cursor: RunCursor, outcome: BatchOutcome): RotationRun {
-    return {
-      ...run,
-      cursorVersion: cursor.version,
-      cursorId: cursor.id,
-      rewrapped: run.rewrapped + outcome.moved,
-      skipped: run.skipped + outcome.skipped,
-      failed: run.failed + outcome.failed,
-    }
-  }
-
-  /** Rows done in all. */
-  doneOf(run: RotationRun): number {
-    return run.rewrapped + run.skipped + run.failed
-  }
-
-  /**
-   * Failures recorded for a run.
-   */
-  async failures(
-    runId: string
-  ): Promise<Array<{ entryId: string; errorCode: string; attempts: number }>> {
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT entry_id, error_code, attempts FROM key_rotation_failures WHERE rotation_id = ? ORDER BY entry_id`,
-      [runId]
-    )
-    return rows.map((r: any) => ({
-      entryId: String(r.entry_id),
-      errorCode: r.error_code,
-      attempts: r.attempts,
-    }))
+  override advance(run: RotationRun, cursor: RunCursor, outcome: BatchOutcome): RotationRun {
+    return { ...super.advance(run, cursor, outcome), cursorVersion: cursor.version }
   }
 }
