@@ -113,7 +113,7 @@ const rewrapConfig = defineConfig({
       windowMs: 5_000,
       minSamples: 20,
       pollMs: 500,
-      baselineMs: 10_000,
+      baselineMs: 20_000,
       rebaselineMs: 10 * 60_000,
       /** Each HTTP server: one row of durations per `flushMs` with traffic, at most `maxSamples`. */
       recorder: { flushMs: 500, maxSamples: 2_000, keepMs: 2 * 60_000 },

@@ -56,7 +56,7 @@ export const DEFAULT_LATENCY_BUDGET: LatencyBudgetOptions = {
   windowMs: 2_000,
   minSamples: 20,
   tailShare: 0.01,
-  setPoint: 0.6,
+  setPoint: 0.8,
   horizonWindows: 6,
 }
 

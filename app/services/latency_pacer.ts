@@ -90,6 +90,9 @@ export class DatabaseLatencySignal implements LatencySignal {
   }
 }
 
+/** Judged windows in a row at the floor duty before the baseline is measured again. */
+export const STUCK_WINDOWS = 6
+
 /** Settings of the pacer (config/rewrap.ts `rotation.latencyBudget`). */
 export interface LatencyPacerOptions extends LatencyBudgetOptions {
   /** Read the signal at most this often, ms (≥ the servers' flush interval is enough). */
@@ -139,6 +142,7 @@ export class LatencyPacer {
   #slowing = false
   #triedHistory = false
   #startedAt: number
+  #stuckWindows = 0
 
   constructor(
     private clock: Clock,
@@ -241,8 +245,8 @@ export class LatencyPacer {
         'rewrap pacing: idle baseline measured'
       )
     }
-    // The rest is not a window to judge.
-    this.#state = { ...this.#state, windowStartedAt: now, samples: [] }
+    // The rest is not a window to judge, and the horizon's counts were against the old threshold.
+    this.#state = { ...this.#state, windowStartedAt: now, samples: [], horizon: [] }
   }
 
   async #read(): Promise<number[]> {
@@ -256,6 +260,15 @@ export class LatencyPacer {
 
   /** A window was judged: keep the state; log when the direction switches. */
   async #judged() {
+    // Held at the floor window after window: at that duty the run hardly touches the
+    // foreground, so the baseline is the likelier culprit (a lucky, too-fast window);
+    // measure it again now instead of at the next rebaselineMs.
+    const stuck = this.#state.duty <= this.options.minDuty && this.#state.last !== 'faster'
+    this.#stuckWindows = stuck ? this.#stuckWindows + 1 : 0
+    if (this.#stuckWindows >= STUCK_WINDOWS && this.#baseline !== null) {
+      this.#stuckWindows = 0
+      this.#baselineAt = Number.NEGATIVE_INFINITY
+    }
     const snapshot = this.snapshot()
     const slowing = snapshot.judgement === 'slower'
     if (slowing !== this.#slowing) {

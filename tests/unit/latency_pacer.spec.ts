@@ -3,6 +3,7 @@ import { FakeClock } from '#tests/helpers/clock'
 import { DEFAULT_LATENCY_BUDGET } from '#services/latency_budget'
 import {
   LatencyPacer,
+  STUCK_WINDOWS,
   type LatencyPacerOptions,
   type LatencySignal,
   type PacingSnapshot,
@@ -158,6 +159,37 @@ test.group('latency pacer (fake clock)', () => {
     )
     await other.afterBatch()
     assert.isNull(other.snapshot().baselineP99Ms, 'another run was paced: rest instead')
+  })
+
+  test('held at the floor window after window: the baseline is measured again at once', async ({
+    assert,
+  }) => {
+    // The baseline from history was a lucky, too-fast window (5 ms); the foreground is at its
+    // usual 10 ms whether the run works or rests.
+    const signal = new ScriptedSignal()
+    signal.ms = 10
+    signal.idleMs = 10
+    const clock = new RestingClock(signal)
+    const history = Object.assign(signal, { recent: async () => Array(100).fill(5) })
+    const pacer = new LatencyPacer(clock, history, { ...OPTIONS, rebaselineMs: 3_600_000 })
+    await batch(clock, pacer)
+    assert.equal(pacer.snapshot().baselineP99Ms, 5)
+    let floorAt = -1
+    for (let i = 0; i < 200 && clock.slept.length === 0; i++) {
+      await batch(clock, pacer)
+      if (floorAt < 0 && pacer.duty <= OPTIONS.minDuty) floorAt = clock.t
+    }
+    assert.isAbove(floorAt, 0, 'the lucky baseline drove the duty to its floor')
+    assert.isNotEmpty(clock.slept, 'it rested to measure the baseline again')
+    assert.isAtMost(
+      clock.t - floorAt,
+      (STUCK_WINDOWS + 1) * OPTIONS.windowMs,
+      'after STUCK_WINDOWS windows at the floor, not at the next rebaselineMs (1 h)'
+    )
+    await batch(clock, pacer)
+    assert.closeTo(pacer.snapshot().baselineP99Ms!, 11, 0.5, 'the baseline now is the idle p99')
+    for (let i = 0; i < 40; i++) await batch(clock, pacer)
+    assert.isAbove(pacer.duty, OPTIONS.minDuty, 'and the run speeds up again')
   })
 
   test('a failing signal or sink never stops the loop', async ({ assert }) => {
