@@ -4,10 +4,11 @@ import { defineConfig, stores } from '@adonisjs/session'
 /**
  * Sessions of the operator console only (the JSON API takes bearer tokens
  * and never sets a cookie: the session middleware runs on /console routes
- * alone). The session holds the signed-in token's id and shield's CSRF
- * secret, encrypted with APP_KEY in an http-only, SameSite=Strict cookie;
- * never the token itself. Each request re-reads the token by id, so a
- * revoked or expired token ends its console sessions at once.
+ * alone). The session holds the handle of a sign-in kept on the server
+ * (ConsoleSignIns) and shield's CSRF secret, encrypted with APP_KEY in an
+ * http-only, SameSite=Strict cookie; never the token itself. Each request
+ * re-reads the sign-in and its token, so sign-out, a revoked or an expired
+ * token ends the console session at once, for every copy of the cookie.
  */
 const sessionConfig = defineConfig({
   enabled: true,

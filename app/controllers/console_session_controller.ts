@@ -1,22 +1,26 @@
 import { inject } from '@adonisjs/core'
 import type { HttpContext } from '@adonisjs/core/http'
 import { E_CONSOLE_SIGN_IN_REFUSED, E_TOO_MANY_REQUESTS } from '#app/errors'
-import { CONSOLE_TOKEN_KEY } from '#middleware/console_auth_middleware'
+import { CONSOLE_SIGN_IN_KEY } from '#middleware/console_auth_middleware'
 import { AuthThrottle } from '#services/auth_throttle'
+import { ConsoleSignIns } from '#services/console_sign_ins'
 import { parseAccessToken } from '#services/access_token_grammar'
 import { TokenService } from '#services/token_service'
 import { consoleSignInValidator } from '#validators/console'
 
 /**
  * The console's sign-in and sign-out: an access token pasted once is
- * exchanged for a session naming the token's id (never the token). Failed
- * sign-ins count against the same throttle as failed bearer tokens.
+ * exchanged for a sign-in held on the server (ConsoleSignIns), which the
+ * session names by a random handle (never the token). Sign-out ends the
+ * sign-in there, not only in this browser. Failed sign-ins count against
+ * the same throttle as failed bearer tokens.
  */
 @inject()
 export default class ConsoleSessionController {
   constructor(
     private tokens: TokenService,
-    private throttle: AuthThrottle
+    private throttle: AuthThrottle,
+    private signIns: ConsoleSignIns
   ) {}
 
   /**
@@ -53,7 +57,7 @@ export default class ConsoleSessionController {
     }
     // A fresh session id on sign-in: a session fixed before it is worth nothing.
     session.regenerate()
-    session.put(CONSOLE_TOKEN_KEY, String(token.identifier))
+    session.put(CONSOLE_SIGN_IN_KEY, await this.signIns.start(String(token.identifier)))
     return response.redirect().status(303).toPath('/console')
   }
 
@@ -61,6 +65,7 @@ export default class ConsoleSessionController {
    * POST /console/sign-out (_csrf) → 303 /console/sign-in
    */
   async destroy({ session, response }: HttpContext) {
+    await this.signIns.end(session.get(CONSOLE_SIGN_IN_KEY))
     session.clear()
     session.regenerate()
     return response.redirect().status(303).toPath('/console/sign-in')

@@ -12,6 +12,10 @@ import app from '@adonisjs/core/services/app'
 import { createToken } from '#tests/helpers/auth'
 import { TokenService } from '#services/token_service'
 import { parseAccessToken } from '#services/access_token_grammar'
+import db from '@adonisjs/lucid/services/db'
+import { Clock } from '#services/clock'
+import { SIGN_IN_LIFETIME_MS } from '#services/console_sign_ins'
+import { ShiftedClock } from '#tests/helpers/clock'
 
 const base = () => `http://${process.env.HOST}:${process.env.PORT}`
 
@@ -127,6 +131,65 @@ test.group('console over HTTP', () => {
     const after = await client.fetch('/console')
     assert.equal(after.status, 302)
     assert.equal(after.headers.get('location'), '/console/sign-in')
+  })
+
+  test('sign-out ends the session on the server: a cookie from before it no longer signs in', async ({
+    assert,
+  }) => {
+    // A live poll in flight while the operator signs out answers with the
+    // cookie it was sent; a copied cookie is the same bytes. Neither may
+    // bring the session back.
+    const token = await createToken(['rotation:read'])
+    const client = new Client()
+    await client.signIn(token)
+    const page = await client.fetch('/console')
+    assert.equal(page.status, 200)
+    const csrf = /name='_csrf' value='([^']+)'/.exec(await page.text())![1]
+    const before = new Map(client.jar)
+
+    const out = await client.fetch('/console/sign-out', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf }),
+    })
+    assert.equal(out.status, 303)
+    assert.equal(out.headers.get('location'), '/console/sign-in')
+
+    const replay = new Client()
+    replay.jar = before
+    for (const path of ['/console', '/console/live']) {
+      const response = await replay.fetch(path)
+      assert.equal(response.status, 302, `${path} with the cookie from before sign-out`)
+      assert.equal(response.headers.get('location'), '/console/sign-in')
+    }
+    const after = await client.fetch('/console')
+    assert.equal(after.status, 302, 'the signed-out browser too')
+  })
+
+  test('a sign-in ends after its lifetime however active; the table holds no handle', async ({
+    assert,
+    cleanup,
+  }) => {
+    const clock = new ShiftedClock()
+    app.container.swap(Clock, () => clock)
+    cleanup(() => app.container.restore(Clock))
+    const token = await createToken(['rotation:read'])
+    const client = new Client()
+    await client.signIn(token)
+    const rows = await db
+      .from('console_sign_ins')
+      .where('token_id', Number(parseAccessToken(token)!.id))
+    assert.lengthOf(rows, 1)
+    assert.lengthOf(rows[0].handle_hash, 32, 'a SHA-256, not the handle')
+    assert.notInclude(JSON.stringify(rows[0]), parseAccessToken(token)!.secret)
+
+    clock.offsetMs = SIGN_IN_LIFETIME_MS - 60_000
+    const within = await client.fetch('/console')
+    assert.equal(within.status, 200, 'within its lifetime')
+    clock.offsetMs = SIGN_IN_LIFETIME_MS + 1_000
+    const late = await client.fetch('/console')
+    assert.equal(late.status, 302, 'past its lifetime')
+    assert.equal(late.headers.get('location'), '/console/sign-in')
   })
 
   test('the JSON API sets no cookie and keeps its policy', async ({ assert }) => {
