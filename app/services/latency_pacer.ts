@@ -116,17 +116,21 @@ export interface PacingSnapshot {
 /** Keeps a run's pacing state where other processes read it. */
 export type PacingSink = (snapshot: PacingSnapshot) => Promise<void>
 
-/** Upserts the run's `run_pacing` row. */
-export function runPacingSink(kind: string, runId: string): PacingSink {
+/** Upserts the run's `run_pacing` row; `budgetRatio`: the budget the run is held to. */
+export function runPacingSink(
+  kind: string,
+  runId: string,
+  budgetRatio: number | null = null
+): PacingSink {
   return async (s) => {
     await db.rawQuery(
       `${BACKGROUND_TAG} INSERT INTO run_pacing
-         (run_kind, run_id, mode, duty, p99_ms, baseline_p99_ms, judged_at)
-       VALUES (?, ?, 'latency-budget', ?, ?, ?, now())
+         (run_kind, run_id, mode, duty, p99_ms, baseline_p99_ms, budget_ratio, judged_at)
+       VALUES (?, ?, 'latency-budget', ?, ?, ?, ?, now())
        ON CONFLICT (run_kind, run_id) DO UPDATE SET mode = excluded.mode, duty = excluded.duty,
          p99_ms = excluded.p99_ms, baseline_p99_ms = excluded.baseline_p99_ms,
-         judged_at = excluded.judged_at`,
-      [kind, runId, s.duty, s.p99Ms, s.baselineP99Ms]
+         budget_ratio = excluded.budget_ratio, judged_at = excluded.judged_at`,
+      [kind, runId, s.duty, s.p99Ms, s.baselineP99Ms, budgetRatio]
     )
   }
 }
