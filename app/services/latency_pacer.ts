@@ -291,28 +291,3 @@ export class LatencyPacer {
     }
   }
 }
-
-/** The pacing of a running rotation, as /metrics shows it. */
-export interface RunningPacing {
-  kek: string
-  runId: string
-  duty: number
-  p99Ms: number | null
-  baselineP99Ms: number | null
-}
-
-/** The `run_pacing` rows of the running rotations. */
-export async function runningRotationPacing(): Promise<RunningPacing[]> {
-  const { rows } = await db.rawQuery(
-    `SELECT k.kek_name, p.run_id::text AS run_id, p.duty, p.p99_ms, p.baseline_p99_ms
-       FROM run_pacing p JOIN key_rotations k ON p.run_kind = 'rotation' AND k.id = p.run_id
-      WHERE k.status = 'running'`
-  )
-  return rows.map((r: Record<string, any>) => ({
-    kek: r.kek_name,
-    runId: r.run_id,
-    duty: Number(r.duty),
-    p99Ms: r.p99_ms === null ? null : Number(r.p99_ms),
-    baselineP99Ms: r.baseline_p99_ms === null ? null : Number(r.baseline_p99_ms),
-  }))
-}
