@@ -125,12 +125,20 @@ test.group('rewrap pacing by the latency budget (real rotation)', (group) => {
       )
 
       const overDuties = trace.filter((t) => t.over && t.duty !== null).map((t) => t.duty!)
-      assert.isAtMost(Math.min(...overDuties), peak / 2 + 1e-9, 'backed off over budget')
+      const log = runLog(runId)
+      // What the pacer saw, for a failure's message: its baselines and switches.
+      const story = log
+        .filter((e) => /rewrap pacing/.test(e.msg))
+        .map(
+          (e) =>
+            `${e.msg} (duty ${e.duty}, p99 ${e.p99Ms}, baseline ${e.baselineP99Ms}, n ${e.samples})`
+        )
+        .join('; ')
+      assert.isAtMost(Math.min(...overDuties), peak / 2 + 1e-9, `backed off over budget: ${story}`)
       assert.isTrue(
         overDuties.every((d, i) => i === 0 || d <= overDuties[i - 1]),
-        `never sped up over budget: ${overDuties.join(', ')}`
+        `never sped up over budget: ${overDuties.join(', ')}; ${story}`
       )
-      const log = runLog(runId)
       assert.isTrue(log.some((e) => /idle baseline/.test(e.msg)))
       assert.isTrue(log.some((e) => /over its latency budget; backing off/.test(e.msg)))
       // Switches only: far fewer log lines than judgements.
