@@ -49,6 +49,7 @@ import {
 import { RunEngine, type EngineHooks, type EnginePacing, type RunKind } from '#services/run_engine'
 import type { RunProgress } from '#services/run_progress'
 import { runUnderLock } from '#services/run_session'
+import { RunPacingStore, type RunPacingView } from '#services/run_pacing'
 import { reencryptParams } from '#app/governance/acts'
 import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 
@@ -98,7 +99,8 @@ export class ReencryptService {
     private cache: DekCache,
     private locks: AdvisoryLock,
     private store: ReencryptStore,
-    private gate: ApprovalGate
+    private gate: ApprovalGate,
+    private pacingStore: RunPacingStore
   ) {}
 
   #config(): RewrapConfig['lifecycle']['reencrypt'] {
@@ -190,6 +192,11 @@ export class ReencryptService {
     const running = [...new Set(runs.filter((r) => r.status === 'running').map((r) => r.fromKek))]
     const held = await this.locks.heldKeys(running.map(lockKeys.reencrypt))
     return new Set(running.filter((kek) => held.has(lockKeys.reencrypt(kek))))
+  }
+
+  /** The last pacing judgement of `runs`' running runs that have one (one query). */
+  lastPacing(runs: ReencryptRun[]): Promise<Map<string, RunPacingView>> {
+    return this.pacingStore.forRuns('re-encrypt', runs)
   }
 
   /** The newest unfinished run of a source KEK, or null. */

@@ -104,6 +104,11 @@ test.group('rewrap pacing by the latency budget (real rotation)', (group) => {
       assert.equal(run.status, 'completed')
       assert.equal(run.rewrapped, 16_000)
       assert.deepEqual(await versionCounts(kek), { 2: 16_000 })
+      const { rows: kept } = await db.rawQuery(
+        `SELECT budget_ratio FROM run_pacing WHERE run_kind = 'rotation' AND run_id = ?`,
+        [runId]
+      )
+      assert.equal(kept[0].budget_ratio, run.options.latencyBudget, 'the ratio the pacer used')
 
       const within = trace.filter((t) => !t.over && t.duty !== null)
       const duties = within.map((t) => t.duty!)
