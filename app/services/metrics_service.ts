@@ -19,7 +19,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import { kmsErrors, kmsRequestDuration } from '#kms/instrumented_driver'
 import { AuditChainMonitor } from '#services/audit_chain_monitor'
 import { DekCache } from '#services/dek_cache'
-import { runningRotationPacing, type RunningPacing } from '#services/latency_pacer'
+import { runningRotationPacing, type RunningPacing } from '#services/run_pacing_rows'
 import { RotationStatusService, type RotationStatusReport } from '#services/rotation_status_service'
 
 /** Rewrap's registry: one per process, shared by every scrape. */
