@@ -107,15 +107,16 @@ export class RunDuty implements DutyPacer {
   /**
    * Waits `ms` in sleeps of at most `pollMs`, looking at the row between
    * them, and longer while the run rests (its judge measures the baseline).
-   * Bounded: by `ms` and by each announced rest as first seen.
+   * Bounded: by `ms` and by each announced rest as first seen (at most
+   * a baseline rest).
    */
   async rest(ms: number): Promise<void> {
-    const until = this.clock.now().getTime() + Math.max(0, ms)
+    const until = this.clock.now().getTime() + (Number.isFinite(ms) ? Math.max(0, ms) : 0)
     for (;;) {
       await this.#serial(() => this.#poll())
       const now = this.clock.now().getTime()
       const wait = Math.max(until, this.#restUntil) - now
-      if (wait <= 0) return
+      if (!(wait > 0)) return
       await this.clock.sleep(Math.min(wait, this.options.pacer.pollMs))
     }
   }
@@ -163,11 +164,23 @@ export class RunDuty implements DutyPacer {
 
   /** A follower's view of the row: the duty, and a rest the judge announced. */
   #follow(row: PacingRow) {
-    this.#duty = row.duty
+    const { minDuty, maxDuty } = this.options.pacer
+    // Within the pacer's bounds whatever the row holds (a duty of 0 would never work again).
+    if (Number.isFinite(row.duty)) this.#duty = Math.min(maxDuty, Math.max(minDuty, row.duty))
     if (row.restingUntil !== this.#restSeen) {
       this.#restSeen = row.restingUntil
-      this.#restUntil = this.clock.now().getTime() + row.restLeftMs
+      const left = Number.isFinite(row.restLeftMs) ? Math.max(0, row.restLeftMs) : 0
+      this.#restUntil = this.clock.now().getTime() + Math.min(left, this.#longestRest())
     }
+  }
+
+  /**
+   * The longest rest a judge announces (settle + baseline, in whole polls)
+   * and a margin: a row saying more (a judge configured otherwise, a hand
+   * edit) never stops the run for longer.
+   */
+  #longestRest(): number {
+    return this.options.pacer.baselineMs + 4 * this.options.pacer.pollMs
   }
 
   /** This process judges from now on, from where the row says the run is. */

@@ -126,14 +126,23 @@ test.group('run-wide duty (judge lease on run_pacing, fake clock)', () => {
     const duty = worker(clock, rows, 'w1')
     const throttle = throttleOf(clock, duty)
     assert.equal(await batch(clock, throttle), 0, 'duty 1: no rest')
-    await rows.announceRest('judge-elsewhere', LEASE_MS, 20_000)
+    await rows.announceRest('judge-elsewhere', LEASE_MS, 3_000)
     const announcedAt = clock.t
     clock.t += OPTIONS.pollMs // the batch in flight when it was announced
     const rested = await batch(clock, throttle, 0)
-    assert.equal(clock.t - announcedAt, 20_000, 'worked again exactly when the rest ended')
-    assert.equal(rested, 20_000 - OPTIONS.pollMs)
+    assert.equal(clock.t - announcedAt, 3_000, 'worked again exactly when the rest ended')
+    assert.equal(rested, 3_000 - OPTIONS.pollMs)
     assert.isTrue(clock.slept.every((ms) => ms <= OPTIONS.pollMs))
     assert.equal(await batch(clock, throttle), 0, 'the same rest is not waited twice')
+
+    // A row asking for more than any baseline rest (a hand edit): never longer than one.
+    await rows.announceRest('judge-elsewhere', LEASE_MS, 3_600_000)
+    clock.t += OPTIONS.pollMs
+    assert.equal(
+      await batch(clock, throttle, 0),
+      OPTIONS.baselineMs + 4 * OPTIONS.pollMs,
+      'bounded'
+    )
   })
 
   test('the judge announces its baseline rest to every worker: the whole rest, settle included, lease renewed through it', async ({
