@@ -3,7 +3,7 @@
 | `run_pacing`: a run's pacing state, and its judge's lease
 |--------------------------------------------------------------------------
 |
-| One row per paced run (migrations …051, …053): the duty, the last judged
+| One row per paced run (migrations …051, …053, …054): the duty, the last judged
 | foreground p99, the idle baseline (and when it was measured), and, for a
 | distributed run, who judges it (`judge_id`) until when (`judge_until`)
 | and until when every worker rests (`resting_until`, the judge's baseline
