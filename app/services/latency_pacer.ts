@@ -33,6 +33,7 @@ import {
   type LatencyBudgetOptions,
   type LatencyBudgetState,
 } from '#services/latency_budget'
+import type { DutySignal } from '#services/throttle'
 
 /** Foreground request durations, as the loop observes them. */
 export interface LatencySignal {
@@ -134,7 +135,7 @@ export function runPacingSink(kind: string, runId: string): PacingSink {
 /**
  * The duty of one run, judged from the foreground latency.
  */
-export class LatencyPacer {
+export class LatencyPacer implements DutySignal {
   #state: LatencyBudgetState
   #baseline: number | null = null
   #baselineAt: number
