@@ -117,17 +117,21 @@ export interface PacingSnapshot {
 /** Keeps a run's pacing state where other processes read it. */
 export type PacingSink = (snapshot: PacingSnapshot) => Promise<void>
 
-/** Upserts the run's `run_pacing` row. */
-export function runPacingSink(kind: string, runId: string): PacingSink {
+/** Upserts the run's `run_pacing` row; `budgetRatio`: the budget the run is held to. */
+export function runPacingSink(
+  kind: string,
+  runId: string,
+  budgetRatio: number | null = null
+): PacingSink {
   return async (s) => {
     await db.rawQuery(
       `${BACKGROUND_TAG} INSERT INTO run_pacing
-         (run_kind, run_id, mode, duty, p99_ms, baseline_p99_ms, judged_at)
-       VALUES (?, ?, 'latency-budget', ?, ?, ?, now())
+         (run_kind, run_id, mode, duty, p99_ms, baseline_p99_ms, budget_ratio, judged_at)
+       VALUES (?, ?, 'latency-budget', ?, ?, ?, ?, now())
        ON CONFLICT (run_kind, run_id) DO UPDATE SET mode = excluded.mode, duty = excluded.duty,
          p99_ms = excluded.p99_ms, baseline_p99_ms = excluded.baseline_p99_ms,
-         judged_at = excluded.judged_at`,
-      [kind, runId, s.duty, s.p99Ms, s.baselineP99Ms]
+         budget_ratio = excluded.budget_ratio, judged_at = excluded.judged_at`,
+      [kind, runId, s.duty, s.p99Ms, s.baselineP99Ms, budgetRatio]
     )
   }
 }
@@ -287,29 +291,4 @@ export class LatencyPacer implements DutySignal {
       // Metrics lose one judgement; the run goes on.
     }
   }
-}
-
-/** The pacing of a running rotation, as /metrics shows it. */
-export interface RunningPacing {
-  kek: string
-  runId: string
-  duty: number
-  p99Ms: number | null
-  baselineP99Ms: number | null
-}
-
-/** The `run_pacing` rows of the running rotations. */
-export async function runningRotationPacing(): Promise<RunningPacing[]> {
-  const { rows } = await db.rawQuery(
-    `SELECT k.kek_name, p.run_id::text AS run_id, p.duty, p.p99_ms, p.baseline_p99_ms
-       FROM run_pacing p JOIN key_rotations k ON p.run_kind = 'rotation' AND k.id = p.run_id
-      WHERE k.status = 'running'`
-  )
-  return rows.map((r: Record<string, any>) => ({
-    kek: r.kek_name,
-    runId: r.run_id,
-    duty: Number(r.duty),
-    p99Ms: r.p99_ms === null ? null : Number(r.p99_ms),
-    baselineP99Ms: r.baseline_p99_ms === null ? null : Number(r.baseline_p99_ms),
-  }))
 }

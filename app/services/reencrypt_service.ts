@@ -33,6 +33,7 @@ import { ReencryptStore, type ReencryptRun } from '#services/reencrypt_store'
 import { RowReencrypter, type ReencryptRowsOptions } from '#services/row_reencrypter'
 import type { RunProgress } from '#services/run_progress'
 import { runUnderLock } from '#services/run_session'
+import { RunPacingStore, type RunPacingView } from '#services/run_pacing'
 import { reencryptParams } from '#app/governance/acts'
 import { ApprovalGate, type GovernedActRequest } from '#services/approval_gate'
 
@@ -74,7 +75,8 @@ export class ReencryptService {
     private store: ReencryptStore,
     private gate: ApprovalGate,
     private rows: RowReencrypter,
-    private distributed: DistributedRuns
+    private distributed: DistributedRuns,
+    private pacingStore: RunPacingStore
   ) {}
 
   #config(): RewrapConfig['lifecycle']['reencrypt'] {
@@ -157,6 +159,11 @@ export class ReencryptService {
     const running = [...new Set(runs.filter((r) => r.status === 'running').map((r) => r.fromKek))]
     const held = await this.locks.heldKeys(running.map(lockKeys.reencrypt))
     return new Set(running.filter((kek) => held.has(lockKeys.reencrypt(kek))))
+  }
+
+  /** The last pacing judgement of `runs`' running runs that have one (one query). */
+  lastPacing(runs: ReencryptRun[]): Promise<Map<string, RunPacingView>> {
+    return this.pacingStore.forRuns('re-encrypt', runs)
   }
 
   /** The newest unfinished run of a source KEK, or null. */
