@@ -33,6 +33,7 @@ import {
   type LatencyBudgetOptions,
   type LatencyBudgetState,
 } from '#services/latency_budget'
+import type { DutySignal } from '#services/throttle'
 
 /** Foreground request durations, as the loop observes them. */
 export interface LatencySignal {
@@ -138,7 +139,7 @@ export function runPacingSink(
 /**
  * The duty of one run, judged from the foreground latency.
  */
-export class LatencyPacer {
+export class LatencyPacer implements DutySignal {
   #state: LatencyBudgetState
   #baseline: number | null = null
   #baselineAt: number

@@ -1,6 +1,5 @@
 import type { Clock } from '#services/clock'
 import { restAfter } from '#services/latency_budget'
-import type { LatencyPacer } from '#services/latency_pacer'
 
 /** Limits of the rewrap loop's pacing (each 0 = off). */
 export interface ThrottleLimits {
@@ -22,10 +21,18 @@ export interface ForegroundSignal {
   active(): Promise<boolean>
 }
 
+/** The latency budget's share of wall time for the loop (LatencyPacer implements it). */
+export interface DutySignal {
+  /** The share of wall time the loop may work now (1 = no rest). */
+  readonly duty: number
+  /** After a batch while there is foreground work: judges the latency and returns the duty. */
+  afterBatch(): Promise<number>
+}
+
 /**
  * Paces the rewrap loop after every batch: the fixed sleep, the rows/s
  * ceiling and, while there is foreground work, either the latency budget
- * (a LatencyPacer's duty: rest `busy × (1/duty − 1)`) or the fixed nice
+ * (a DutySignal's duty: rest `busy × (1/duty − 1)`) or the fixed nice
  * ratio — whichever asks for the longest wait.
  */
 export class Throttle {
@@ -39,7 +46,7 @@ export class Throttle {
     private clock: Clock,
     private limits: ThrottleLimits,
     private foreground: ForegroundSignal | null = null,
-    private pacer: LatencyPacer | null = null
+    private pacer: DutySignal | null = null
   ) {
     this.#startedAt = clock.now().getTime()
     this.#lastWake = this.#startedAt
