@@ -101,9 +101,12 @@ const rewrapConfig = defineConfig({
      * The latency budget (app/services/latency_pacer.ts): the HTTP servers
      * record their request durations (`recorder`) in the database; the loop
      * judges each `windowMs` of them against the idle baseline (measured
-     * while it rests, `baselineMs` long, every `rebaselineMs`): p99 within
-     * `ratio` × the baseline → duty + up to `increase` (and longer batches,
-     * toward `batchSize`), over → duty × `decrease`, within [minDuty, 1].
+     * while it rests, `baselineMs` long, every `rebaselineMs`, and again
+     * after 6 windows held at `minDuty`): the budget is p99 ≤ `ratio` × the
+     * baseline, i.e. at most 1 % of requests slower than that, counted over
+     * the last 6 windows against a set-point of 80 % of that share; under it
+     * → duty + up to `increase` (scaled by the headroom; longer batches,
+     * toward `batchSize`), past it → duty × `decrease`, within [minDuty, 1].
      */
     latencyBudget: {
       ratio: 1.2,

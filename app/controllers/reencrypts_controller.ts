@@ -37,8 +37,15 @@ export default class ReencryptsController {
     return view
   }
 
-  /** Runs as the API shows them, `running` ones checked against the live re-encrypt locks. */
+  /**
+   * Runs as the API shows them, `running` ones checked against the live re-encrypt locks and
+   * with their last pacing judgement.
+   */
   async #views(runs: ReencryptRun[]) {
-    return ReencryptRunTransformer.transformMany(runs, await this.reencrypts.liveSources(runs))
+    const [live, pacing] = await Promise.all([
+      this.reencrypts.liveSources(runs),
+      this.reencrypts.lastPacing(runs),
+    ])
+    return ReencryptRunTransformer.transformMany(runs, live, pacing)
   }
 }

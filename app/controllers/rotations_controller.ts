@@ -74,13 +74,15 @@ export default class RotationsController {
 
   /**
    * Runs as the API shows them, `running` ones checked against the live rotation locks (or
-   * chunk leases), distributed ones with their chunks per status and per worker.
+   * chunk leases) and with their last pacing judgement, distributed ones with their chunks
+   * per status and per worker.
    */
   async #views(runs: RotationRun[]) {
-    const [live, chunks] = await Promise.all([
+    const [live, chunks, pacing] = await Promise.all([
       this.rotations.liveKeks(runs),
       this.rotations.chunkStats(runs),
+      this.rotations.lastPacing(runs),
     ])
-    return RunTransformer.transformMany(runs, live, chunks)
+    return RunTransformer.transformMany(runs, live, chunks, pacing)
   }
 }

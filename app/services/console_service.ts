@@ -161,8 +161,11 @@ export class ConsoleService {
 
   async #recentRuns(): Promise<ConsoleRun[]> {
     const runs = await this.rotations.list({ limit: RECENT_RUNS })
-    const live = await this.rotations.liveKeks(runs)
-    return RunTransformer.transformMany(runs, live).map(consoleRun)
+    const [live, pacing] = await Promise.all([
+      this.rotations.liveKeks(runs),
+      this.rotations.lastPacing(runs),
+    ])
+    return RunTransformer.transformMany(runs, live, new Map(), pacing).map(consoleRun)
   }
 
   async #audit(): Promise<ConsolePage['audit']> {

@@ -28,10 +28,9 @@ import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
 import db from '@adonisjs/lucid/services/db'
+import { JobBatchDispatcher } from '@adonisjs/queue'
 import { errorCode, safeMessage } from '#app/errors'
 import type { RewrapConfig } from '#config/rewrap'
-import RewrapChunkJob from '#app/jobs/rewrap_chunk_job'
-import type { RewrapChunkPayload } from '#app/jobs/rewrap_chunk_job'
 import {
   ChunkStore,
   percentileBounds,
@@ -58,7 +57,24 @@ import { RunDuties, type RunDuty } from '#services/run_duty'
 import { DatabasePacingRows } from '#services/run_pacing_rows'
 import { ReencryptStore, type ReencryptRun } from '#services/reencrypt_store'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
+import { RowReencrypter } from '#services/row_reencrypter'
 import { StaleRowRewrapper } from '#services/stale_row_rewrapper'
+
+/** What a chunk job carries (ids only; never a secret). */
+export interface RewrapChunkPayload {
+  kind: ChunkRunKind
+  runId: string
+  chunkId: string
+}
+
+/** The queue chunk jobs go to. */
+export const CHUNK_QUEUE = 'rewrap-chunks'
+
+/**
+ * The name chunk jobs are dispatched by; app/jobs/rewrap_chunk_job.ts is
+ * the job of that name (rewrap:worker registers it).
+ */
+export const CHUNK_JOB = 'RewrapChunkJob'
 
 /** This worker process: its id (in `rewrap_chunks.worker_id`) and its stop signal. */
 export const workerContext: { id: string; signal: AbortSignal | undefined } = {
@@ -73,8 +89,8 @@ export const workerContext: { id: string; signal: AbortSignal | undefined } = {
  */
 export const runDuties = new RunDuties(
   `${workerContext.id}:${randomBytes(4).toString('hex')}`,
-  (kind, runId) => ({
-    rows: new DatabasePacingRows(kind, runId),
+  (kind, runId, budgetRatio) => ({
+    rows: new DatabasePacingRows(kind, runId, budgetRatio),
     signal: () => new DatabaseLatencySignal(),
   })
 )
@@ -110,6 +126,7 @@ export class DistributedRuns {
     private rotations: RotationStore,
     private reencrypts: ReencryptStore,
     private rewrapper: StaleRowRewrapper,
+    private reencrypter: RowReencrypter,
     private clock: Clock
   ) {}
 
@@ -146,19 +163,17 @@ export class DistributedRuns {
           `${remaining} rows still below version ${(run as unknown as RotationRun).targetVersion}; see key_rotation_failures`,
       }
     }
-    const { ReencryptService } = await import('#services/reencrypt_service')
-    const service = await app.container.make(ReencryptService)
     return {
       label: 're-encrypt',
       store: this.reencrypts as unknown as DistributedKind['store'],
       ready: () => true,
       kind: async (run) =>
-        (await service.kind(run as unknown as ReencryptRun)) as unknown as RunKind<
+        (await this.reencrypter.kind(run as unknown as ReencryptRun)) as unknown as RunKind<
           AnyRun,
           unknown,
           unknown
         >,
-      pacing: (run) => service.pacing(run as unknown as ReencryptRun, {}),
+      pacing: (run) => this.reencrypter.pacing(run as unknown as ReencryptRun, {}),
       ranges: async (run, chunkRows) => {
         const from = (run as unknown as ReencryptRun).fromKek
         const rows = await this.reencrypts.countRemaining({ fromKek: from })
@@ -404,6 +419,6 @@ export class DistributedRuns {
   async #dispatch(payloads: RewrapChunkPayload[]): Promise<void> {
     if (payloads.length === 0) return
     await app.container.make('queue.manager')
-    await RewrapChunkJob.dispatchMany(payloads)
+    await new JobBatchDispatcher<RewrapChunkPayload>(CHUNK_JOB, payloads).toQueue(CHUNK_QUEUE)
   }
 }

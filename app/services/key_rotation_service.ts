@@ -35,6 +35,7 @@ import { rowsPerVersionOf } from '#services/entry_counts'
 import { unthrottledRowsPerSecond } from '#services/quota_estimate'
 import { pacingToStore } from '#services/pacing_options'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
+import { RunPacingStore, type RunPacingView } from '#services/run_pacing'
 import { StaleRowRewrapper, type RewrapOptions } from '#services/stale_row_rewrapper'
 
 /** Options of a rotation. */
@@ -96,7 +97,8 @@ export class KeyRotationService {
     private clock: Clock,
     private gate: ApprovalGate,
     private distributed: DistributedRuns,
-    private chunks: ChunkStore
+    private chunks: ChunkStore,
+    private pacingStore: RunPacingStore
   ) {}
 
   #config(): RewrapConfig['rotation'] {
@@ -251,6 +253,11 @@ export class KeyRotationService {
   chunkStats(runs: RotationRun[]): Promise<Map<string, ChunkStats>> {
     const ids = runs.filter((run) => run.options.distributed === true).map((run) => run.id)
     return this.chunks.stats('rotation', ids)
+  }
+
+  /** The last pacing judgement of `runs`' running runs that have one (one query). */
+  lastPacing(runs: RotationRun[]): Promise<Map<string, RunPacingView>> {
+    return this.pacingStore.forRuns('rotation', runs)
   }
 
   /** The governed act a new rotation run is. */

@@ -31,6 +31,7 @@ import {
   type LatencyBudgetOptions,
   type LatencyBudgetState,
 } from '#services/latency_budget'
+import type { DutyPacer } from '#services/throttle'
 
 /** Foreground request durations, as the loop observes them. */
 export interface LatencySignal {
@@ -100,7 +101,7 @@ export interface ResumedPacing {
 /**
  * The duty of one run, judged from the foreground latency.
  */
-export class LatencyPacer {
+export class LatencyPacer implements DutyPacer {
   #state: LatencyBudgetState
   #baseline: number | null = null
   #baselineAt: number

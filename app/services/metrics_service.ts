@@ -9,7 +9,8 @@
 | see entry_counts.ts) and the DEK cache; the KMS latency
 | histogram and error counter are fed by the driver instrumentation in
 | app/kms/instrumented_driver.ts. The audit chain gauges report the last
-| periodic verification (audit_chain_monitor.ts). Labels carry KEK names,
+| periodic verification (audit_chain_monitor.ts); the pacing gauges the
+| running runs' last judgements (run_pacing.ts). Labels carry KEK names,
 | versions, run statuses, driver names, operations and error codes only.
 | The alerting rules built on these names: docs/prometheus/rewrap.rules.yml.
 |
@@ -19,8 +20,8 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import { kmsErrors, kmsRequestDuration } from '#kms/instrumented_driver'
 import { AuditChainMonitor } from '#services/audit_chain_monitor'
 import { DekCache } from '#services/dek_cache'
-import { runningRotationPacing, type RunningPacing } from '#services/run_pacing_rows'
 import { RotationStatusService, type RotationStatusReport } from '#services/rotation_status_service'
+import { RunPacingStore, type ReencryptPacing } from '#services/run_pacing'
 
 /** Rewrap's registry: one per process, shared by every scrape. */
 export const metricsRegistry = new Registry()
@@ -171,6 +172,26 @@ const gauges = {
     labelNames: ['kek'] as const,
     registers,
   }),
+  // A re-encrypt run's own families (not `kek` series of the rotation ones): a rotation of a
+  // KEK and a re-encrypt from it may run at once, and neither may overwrite the other.
+  reencryptPacingDuty: new Gauge({
+    name: 'rewrap_reencrypt_pacing_duty',
+    help: 'Share of wall time the running re-encrypt run from a KEK to another may work under its latency budget (1 = full speed; its last judgement)',
+    labelNames: ['from', 'to'] as const,
+    registers,
+  }),
+  reencryptPacingP99: new Gauge({
+    name: 'rewrap_reencrypt_pacing_foreground_p99_seconds',
+    help: 'Foreground request p99 of the last window the running re-encrypt run judged',
+    labelNames: ['from', 'to'] as const,
+    registers,
+  }),
+  reencryptPacingBaseline: new Gauge({
+    name: 'rewrap_reencrypt_pacing_baseline_p99_seconds',
+    help: 'Idle foreground p99 the running re-encrypt run latency budget is relative to',
+    labelNames: ['from', 'to'] as const,
+    registers,
+  }),
   cacheSize: new Gauge({
     name: 'rewrap_dek_cache_entries',
     help: 'DEKs held in the DEK cache',
@@ -218,7 +239,8 @@ export class MetricsService {
   constructor(
     private statusService: RotationStatusService,
     private dekCache: DekCache,
-    private auditChain: AuditChainMonitor
+    private auditChain: AuditChainMonitor,
+    private pacing: RunPacingStore
   ) {}
 
   /** The Content-Type of {@link MetricsService.render}'s output. */
@@ -233,19 +255,23 @@ export class MetricsService {
     const next = chain.then(async () => {
       const report = await this.statusService.status()
       this.#fill(report)
-      this.#fillPacing(await runningRotationPacing().catch(() => []))
+      // The rotations' pacing came with the report; a failed read costs only these gauges.
+      this.#fillReencryptPacing(await this.pacing.runningReencrypts().catch(() => []))
       return metricsRegistry.metrics()
     })
     chain = next.catch(() => {})
     return next
   }
 
-  #fillPacing(pacing: RunningPacing[]) {
-    for (const run of pacing) {
-      gauges.pacingDuty.set({ kek: run.kek }, run.duty)
-      if (run.p99Ms !== null) gauges.pacingP99.set({ kek: run.kek }, run.p99Ms / 1000)
-      if (run.baselineP99Ms !== null) {
-        gauges.pacingBaseline.set({ kek: run.kek }, run.baselineP99Ms / 1000)
+  #fillReencryptPacing(runs: ReencryptPacing[]) {
+    for (const { fromKek, toKek, pacing } of runs) {
+      const labels = { from: fromKek, to: toKek }
+      gauges.reencryptPacingDuty.set(labels, pacing.duty)
+      if (pacing.foregroundP99Ms !== null) {
+        gauges.reencryptPacingP99.set(labels, pacing.foregroundP99Ms / 1000)
+      }
+      if (pacing.baselineP99Ms !== null) {
+        gauges.reencryptPacingBaseline.set(labels, pacing.baselineP99Ms / 1000)
       }
     }
   }
@@ -277,6 +303,16 @@ export class MetricsService {
         gauges.runDone.set(labels, kek.running.progress.done)
         gauges.runTotal.set(labels, kek.running.progress.total)
         gauges.runRate.set(labels, kek.running.progress.rowsPerSecond)
+        const pacing = kek.running.pacing
+        if (pacing) {
+          gauges.pacingDuty.set(labels, pacing.duty)
+          if (pacing.foregroundP99Ms !== null) {
+            gauges.pacingP99.set(labels, pacing.foregroundP99Ms / 1000)
+          }
+          if (pacing.baselineP99Ms !== null) {
+            gauges.pacingBaseline.set(labels, pacing.baselineP99Ms / 1000)
+          }
+        }
         const chunks = kek.running.chunks
         if (chunks) {
           for (const status of ['pending', 'running', 'done'] as const) {

@@ -7,8 +7,8 @@
 | the KEK inventory) the KMS's versions (ages from the KMS's own creation
 | times, retired / trimmed state), the next due date, rows per version
 | (from the shared EntryCountCache; responses say how old the counts
-| are), the running run's progress and the last runs' results. It only
-| reads: runs are started and cancelled by KeyRotationService.
+| are), the running run's progress and pacing and the last runs' results.
+| It only reads: runs are started and cancelled by KeyRotationService.
 |
 */
 import { inject } from '@adonisjs/core'
@@ -32,6 +32,7 @@ import { roleVerifier } from '#services/role_verifiers'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { iso, RunTransformer, type RotationRunView } from '#transformers/run_transformer'
 import type { ChunkStats } from '#services/chunk_store'
+import type { RunPacingView } from '#services/run_pacing'
 
 /** One day in ms (cryptoperiods are configured in ms, reported in days). */
 const DAY_MS = 86_400_000
@@ -133,8 +134,12 @@ export class RotationStatusService {
         })
     const runs = await this.#runsByKek(kekName)
     const runningRuns = [...runs.values()].flatMap((r) => (r.running ? [r.running] : []))
-    const live = await this.rotations.liveKeks(runningRuns)
-    const chunks = await this.rotations.chunkStats(runningRuns)
+    // One query each for all the running runs: their locks, chunks and pacing.
+    const [live, chunks, pacing] = await Promise.all([
+      this.rotations.liveKeks(runningRuns),
+      this.rotations.chunkStats(runningRuns),
+      this.rotations.lastPacing(runningRuns),
+    ])
     const infos = await mapLimited(names, KMS_CONCURRENCY, (name) => this.#readKey(name))
     const keks: KekStatus[] = []
     const indexes = names.map((_, index) => index)
@@ -170,7 +175,7 @@ export class RotationStatusService {
           now
         ),
         ...authorizations[index],
-        ...this.#runViews(runs.get(name), live.has(name), chunks),
+        ...this.#runViews(runs.get(name), live.has(name), chunks, pacing),
         quota: this.#quota(ceiling, runs.get(name)?.running ?? null),
       })
     })
@@ -244,11 +249,21 @@ export class RotationStatusService {
     }
   }
 
-  #runViews(runs: KekRuns | undefined, live: boolean, chunks: Map<string, ChunkStats>) {
+  #runViews(
+    runs: KekRuns | undefined,
+    live: boolean,
+    chunks: Map<string, ChunkStats>,
+    pacing: Map<string, RunPacingView>
+  ) {
     const running = runs?.running
     return {
       running: running
-        ? RunTransformer.transform(running, live, chunks.get(running.id) ?? null)
+        ? RunTransformer.transform(
+            running,
+            live,
+            chunks.get(running.id) ?? null,
+            pacing.get(running.id) ?? null
+          )
         : null,
       lastRun: runs?.last ? RunTransformer.transform(runs.last) : null,
       lastSuccessAt: iso(runs?.lastSuccessAt),

@@ -234,7 +234,11 @@ export class RunDuties {
   constructor(
     /** This process among the workers of every run. */
     readonly judgeId: string,
-    private make: (kind: string, runId: string) => Pick<RunDutyOptions, 'rows' | 'signal'>
+    private make: (
+      kind: string,
+      runId: string,
+      budgetRatio: number
+    ) => Pick<RunDutyOptions, 'rows' | 'signal'>
   ) {}
 
   /** The run's RunDuty for one more chunk of it (give it back with `release`). */
@@ -250,7 +254,12 @@ export class RunDuties {
     if (!entry) {
       // Runs this process no longer works: their state goes (a judge's lease runs out).
       for (const [other, e] of this.#entries) if (e.users === 0) this.#entries.delete(other)
-      const options = { ...this.make(kind, runId), judgeId: this.judgeId, pacer, logContext }
+      const options = {
+        ...this.make(kind, runId, pacer.budgetRatio),
+        judgeId: this.judgeId,
+        pacer,
+        logContext,
+      }
       entry = { duty: new RunDuty(clock, options), users: 0 }
       this.#entries.set(key, entry)
     }

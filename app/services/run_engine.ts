@@ -428,7 +428,7 @@ export class RunEngine {
     if (!pacing.latencyBudget) return null
     const options = { ...pacing.latencyBudget, initialDuty: 1 / (1 + pacing.niceRatio) }
     const signal = this.latency ? this.latency() : new DatabaseLatencySignal()
-    const sink = runPacingSink(kind.label, run.id)
+    const sink = runPacingSink(kind.label, run.id, pacing.latencyBudget.budgetRatio)
     return new LatencyPacer(this.clock, signal, options, sink, kind.logContext(run))
   }
 

@@ -21,18 +21,27 @@ function secondsOf(ms: number | null): number | null {
   return ms === null ? null : ms / 1000
 }
 
-/** Upserts the run's `run_pacing` row (a one-process run: no lease, it alone judges). */
-export function runPacingSink(kind: string, runId: string): PacingSink {
+/**
+ * Upserts the run's `run_pacing` row (a one-process run: no lease, it alone
+ * judges); `budgetRatio`: the budget the run is held to.
+ */
+export function runPacingSink(
+  kind: string,
+  runId: string,
+  budgetRatio: number | null = null
+): PacingSink {
   return async (s) => {
     await db.rawQuery(
       `${BACKGROUND_TAG} INSERT INTO run_pacing
-         (run_kind, run_id, mode, duty, p99_ms, baseline_p99_ms, baseline_at, judged_at)
-       VALUES (?, ?, 'latency-budget', ?, ?, ?,
+         (run_kind, run_id, mode, duty, p99_ms, baseline_p99_ms, budget_ratio, baseline_at,
+          judged_at)
+       VALUES (?, ?, 'latency-budget', ?, ?, ?, ?,
                now() - make_interval(secs => ?::double precision), now())
        ON CONFLICT (run_kind, run_id) DO UPDATE SET mode = excluded.mode, duty = excluded.duty,
          p99_ms = excluded.p99_ms, baseline_p99_ms = excluded.baseline_p99_ms,
-         baseline_at = excluded.baseline_at, judged_at = excluded.judged_at`,
-      [kind, runId, s.duty, s.p99Ms, s.baselineP99Ms, secondsOf(s.baselineAgeMs)]
+         budget_ratio = excluded.budget_ratio, baseline_at = excluded.baseline_at,
+         judged_at = excluded.judged_at`,
+      [kind, runId, s.duty, s.p99Ms, s.baselineP99Ms, budgetRatio, secondsOf(s.baselineAgeMs)]
     )
   }
 }
@@ -100,7 +109,9 @@ function rowOf(r: Record<string, any>): PacingRow {
 export class DatabasePacingRows implements RunPacingRows {
   constructor(
     private kind: string,
-    private runId: string
+    private runId: string,
+    /** The budget the run is held to, kept with each judgement (the run views show it). */
+    private budgetRatio: number | null = null
   ) {}
 
   /** See RunPacingRows.read. */
@@ -141,10 +152,17 @@ export class DatabasePacingRows implements RunPacingRows {
   async judge(judgeId: string, leaseMs: number, s: PacingSnapshot): Promise<boolean> {
     return this.#asJudge(
       judgeId,
-      `mode = 'latency-budget', duty = ?, p99_ms = ?, baseline_p99_ms = ?,
+      `mode = 'latency-budget', duty = ?, p99_ms = ?, baseline_p99_ms = ?, budget_ratio = ?,
        baseline_at = now() - make_interval(secs => ?::double precision), judged_at = now(),
        judge_until = now() + make_interval(secs => ?)`,
-      [s.duty, s.p99Ms, s.baselineP99Ms, secondsOf(s.baselineAgeMs), leaseMs / 1000]
+      [
+        s.duty,
+        s.p99Ms,
+        s.baselineP99Ms,
+        this.budgetRatio,
+        secondsOf(s.baselineAgeMs),
+        leaseMs / 1000,
+      ]
     )
   }
 
@@ -177,29 +195,4 @@ export class DatabasePacingRows implements RunPacingRows {
     )
     return rows.length > 0
   }
-}
-
-/** The pacing of a running rotation, as /metrics shows it. */
-export interface RunningPacing {
-  kek: string
-  runId: string
-  duty: number
-  p99Ms: number | null
-  baselineP99Ms: number | null
-}
-
-/** The `run_pacing` rows of the running rotations (one-process and distributed alike). */
-export async function runningRotationPacing(): Promise<RunningPacing[]> {
-  const { rows } = await db.rawQuery(
-    `SELECT k.kek_name, p.run_id::text AS run_id, p.duty, p.p99_ms, p.baseline_p99_ms
-       FROM run_pacing p JOIN key_rotations k ON p.run_kind = 'rotation' AND k.id = p.run_id
-      WHERE k.status = 'running'`
-  )
-  return rows.map((r: Record<string, any>) => ({
-    kek: r.kek_name,
-    runId: r.run_id,
-    duty: Number(r.duty),
-    p99Ms: r.p99_ms === null ? null : Number(r.p99_ms),
-    baselineP99Ms: r.baseline_p99_ms === null ? null : Number(r.baseline_p99_ms),
-  }))
 }

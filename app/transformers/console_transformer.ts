@@ -64,8 +64,13 @@ export interface ConsoleRun {
   total: number
   rowsPerSecond: number
   etaSeconds: number | null
-  /** `paced` when a sleep, rate cap or nice ratio slows it, else `full speed`. */
+  /**
+   * `paced` when a sleep, rate cap or nice ratio slows it, else `full speed`;
+   * `paced · duty 37 %` while the latency budget holds a running run to a duty.
+   */
   pacing: string
+  /** A running run's duty under its latency budget (0–1, its last judgement), else null. */
+  duty: number | null
   failed: number
   lastError: string | null
   cancelRequested: boolean
@@ -123,6 +128,7 @@ export function consoleKek(kek: KekStatus, now: Date): ConsoleKek {
 export function consoleRun(run: RotationRunView): ConsoleRun {
   const { sleepMs, maxRate, niceRatio } = run.options
   const paced = (sleepMs ?? 0) > 0 || (maxRate ?? 0) > 0 || (niceRatio ?? 0) > 0
+  const duty = run.pacing?.duty ?? null
   return {
     id: run.id,
     kekName: run.kekName,
@@ -135,7 +141,9 @@ export function consoleRun(run: RotationRunView): ConsoleRun {
     total: run.progress.total,
     rowsPerSecond: run.progress.rowsPerSecond,
     etaSeconds: run.progress.etaSeconds,
-    pacing: paced ? 'paced' : 'full speed',
+    pacing:
+      duty !== null ? `paced · duty ${Math.round(duty * 100)} %` : paced ? 'paced' : 'full speed',
+    duty,
     failed: run.failed,
     lastError: run.lastError,
     cancelRequested: run.cancelRequested,

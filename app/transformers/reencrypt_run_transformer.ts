@@ -9,6 +9,7 @@
 |
 */
 import type { ReencryptRun } from '#services/reencrypt_store'
+import type { RunPacingView } from '#services/run_pacing'
 import { runView, type RunViewCommon } from '#transformers/run_view'
 
 /** A re-encrypt run as the API shows it. */
@@ -26,8 +27,15 @@ const OPTIONS = ['batchSize', 'sleepMs', 'niceRatio'] as const
  * Shapes re-encrypt runs for the API.
  */
 export class ReencryptRunTransformer {
-  /** A run as the API shows it; `live`: whether a process holds its lock. */
-  static transform(run: ReencryptRun, live = true): ReencryptRunView {
+  /**
+   * A run as the API shows it; `live`: whether a process holds its lock;
+   * `pacing`: its row of `run_pacing`, if any.
+   */
+  static transform(
+    run: ReencryptRun,
+    live = true,
+    pacing: RunPacingView | null = null
+  ): ReencryptRunView {
     return runView(run, {
       live,
       done: run.reencrypted + run.skipped + run.failed,
@@ -36,11 +44,25 @@ export class ReencryptRunTransformer {
       moved: { reencrypted: run.reencrypted },
       extra: {},
       options: OPTIONS,
+      pacing,
     })
   }
 
-  /** Runs as the API shows them; `liveSources`: source KEKs whose re-encrypt lock is held. */
-  static transformMany(runs: ReencryptRun[], liveSources: Set<string>): ReencryptRunView[] {
-    return runs.map((run) => ReencryptRunTransformer.transform(run, liveSources.has(run.fromKek)))
+  /**
+   * Runs as the API shows them; `liveSources`: source KEKs whose re-encrypt
+   * lock is held; `pacing` by run id.
+   */
+  static transformMany(
+    runs: ReencryptRun[],
+    liveSources: Set<string>,
+    pacing: Map<string, RunPacingView> = new Map()
+  ): ReencryptRunView[] {
+    return runs.map((run) =>
+      ReencryptRunTransformer.transform(
+        run,
+        liveSources.has(run.fromKek),
+        pacing.get(run.id) ?? null
+      )
+    )
   }
 }

@@ -13,6 +13,7 @@
 */
 import type { ChunkStats } from '#services/chunk_store'
 import type { RotationRun } from '#services/rotation_store'
+import type { RunPacingView } from '#services/run_pacing'
 import {
   iso,
   numberOrNull,
@@ -61,12 +62,14 @@ const OPTIONS = ['batchSize', 'sleepMs', 'maxRate', 'niceRatio'] as const
 export class RunTransformer {
   /**
    * A run row as the API shows it, with its progress. `live`: whether a
-   * process holds the run's lock (false marks a `running` run as stalled).
+   * process holds the run's lock (false marks a `running` run as stalled);
+   * `pacing`: its row of `run_pacing`, if any.
    */
   static transform(
     run: RotationRun,
     live = true,
-    chunks: ChunkStats | null = null
+    chunks: ChunkStats | null = null,
+    pacing: RunPacingView | null = null
   ): RotationRunView {
     const distributed = run.options.distributed === true
     return runView(run, {
@@ -88,20 +91,27 @@ export class RunTransformer {
           : null,
       },
       options: OPTIONS,
+      pacing,
     })
   }
 
   /**
    * Runs as the API shows them; `liveKeks`: KEKs whose rotation lock a
-   * process holds.
+   * process holds; `chunks` and `pacing` by run id.
    */
   static transformMany(
     runs: RotationRun[],
     liveKeks: Set<string>,
-    chunks: Map<string, ChunkStats> = new Map()
+    chunks: Map<string, ChunkStats> = new Map(),
+    pacing: Map<string, RunPacingView> = new Map()
   ): RotationRunView[] {
     return runs.map((run) =>
-      RunTransformer.transform(run, liveKeks.has(run.kekName), chunks.get(run.id) ?? null)
+      RunTransformer.transform(
+        run,
+        liveKeks.has(run.kekName),
+        chunks.get(run.id) ?? null,
+        pacing.get(run.id) ?? null
+      )
     )
   }
 

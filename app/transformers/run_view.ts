@@ -4,7 +4,7 @@
 |--------------------------------------------------------------------------
 |
 | The API shape every run kind shares (status, counters, cancel fields,
-| timestamps, progress), used by the rotation and re-encrypt transformers:
+| timestamps, progress, pacing), used by the rotation and re-encrypt transformers:
 | each passes only its own fields, which `runView` puts at their places,
 | so a kind's JSON keeps its keys in the order it always had.
 |
@@ -12,6 +12,7 @@
 import type { RunProgress } from '#services/run_progress'
 import type { CancelledBy } from '#services/run_engine'
 import type { RunRowFields } from '#services/run_row_store'
+import type { RunPacingView } from '#services/run_pacing'
 
 /**
  * A run's progress as the API shows it: the fields of {@link RunProgress}
@@ -54,6 +55,13 @@ export interface RunViewCommon {
    * in; `etaSeconds` null while unknown.
    */
   progress: RunViewProgress
+  /**
+   * Why a `running` run goes at its speed: its last pacing judgement (the
+   * latency budget's duty, foreground and baseline p99). Null when it has
+   * none (full speed, a fixed nice ratio, not judged yet) and for any run
+   * that is not running.
+   */
+  pacing: RunPacingView | null
 }
 
 /** An ISO 8601 string, null for no date. */
@@ -103,6 +111,8 @@ export interface RunViewParts<Names, About, Moved, Extra, Option extends string>
   extra: Extra
   /** The number options shown (each null when unset), in order. */
   options: readonly Option[]
+  /** The run's row of `run_pacing` (shown only while it runs); null or absent: none. */
+  pacing?: RunPacingView | null
 }
 
 /** A run as the API shows it: the common fields with the kind's own (`parts`) at their places. */
@@ -132,5 +142,6 @@ export function runView<Names, About, Moved, Extra, Option extends string>(
     heartbeatAt: iso(run.heartbeatAt)!,
     finishedAt: iso(run.finishedAt),
     progress: progressOf(run, parts.done),
+    pacing: run.status === 'running' ? (parts.pacing ?? null) : null,
   }
 }

@@ -241,6 +241,14 @@ test.group('console in a browser', (group) => {
     assert,
     cleanup,
   }) => {
+    // A real pending request (ApprovalService, as approval:request makes one), made at a time
+    // after every request other specs of the suite made (they move their clocks forward), so it
+    // is the newest the panel lists. The clock moves before sign-in: a sign-in lasts 12 h of the
+    // app's clock, and the audit trail may be days ahead of the wall clock by now.
+    const clock = new ShiftedClock()
+    await clockAheadOfAuditTrail(clock)
+    app.container.swap(Clock, () => clock)
+    cleanup(() => app.container.restore(Clock))
     const token = await createToken(['rotation:read'])
     const page = await visit('/console/sign-in')
     await signIn(page, token)
@@ -250,13 +258,6 @@ test.group('console in a browser', (group) => {
     const policies = await page.locator('#policies').innerText()
     assert.match(policies, /rotate\s+cto \+ security_officer/)
 
-    // A real pending request (ApprovalService, as approval:request makes one), made at a time
-    // after every request other specs of the suite made (they move their clocks forward), so it
-    // is the newest the panel lists.
-    const clock = new ShiftedClock()
-    await clockAheadOfAuditTrail(clock)
-    app.container.swap(Clock, () => clock)
-    cleanup(() => app.container.restore(Clock))
     const approvals = await app.container.make(ApprovalService)
     const request = await approvals.create({
       action: 'rotate',

@@ -16,6 +16,9 @@ import db from '@adonisjs/lucid/services/db'
 import { Clock } from '#services/clock'
 import { SIGN_IN_LIFETIME_MS } from '#services/console_sign_ins'
 import { ShiftedClock } from '#tests/helpers/clock'
+import { runPacingSink } from '#services/run_pacing_rows'
+import { RotationStore } from '#services/rotation_store'
+import { createKek, kekName } from '#tests/helpers/rotation'
 
 const base = () => `http://${process.env.HOST}:${process.env.PORT}`
 
@@ -200,6 +203,47 @@ test.group('console over HTTP', () => {
     assert.equal(response.status, 200)
     assert.deepEqual(response.headers.getSetCookie(), [])
     assert.include(response.headers.get('content-security-policy') ?? '', "form-action 'none'")
+  })
+
+  test('a running run paced by its latency budget shows its duty next to its progress (page and live poll)', async ({
+    assert,
+  }) => {
+    const token = await createToken(['rotation:read'])
+    const kek = kekName('console-duty')
+    await createKek(kek)
+    const store = new RotationStore()
+    const run = await store.createRun({
+      kekName: kek,
+      baseVersion: 1,
+      targetVersion: null,
+      rotateKek: true,
+      options: {},
+      trigger: 'api',
+      requestedBy: 'test',
+    })
+    try {
+      await runPacingSink(
+        'rotation',
+        run.id,
+        1.2
+      )({ duty: 0.375, p99Ms: 6, baselineP99Ms: 5, baselineAgeMs: 0, judgement: 'slower' })
+      const client = new Client()
+      const signedIn = await client.signIn(token)
+      assert.equal(signedIn.status, 303)
+      const live = await client.fetch('/console/live', { headers: { accept: 'application/json' } })
+      assert.equal(live.status, 200)
+      const body = (await live.json()) as { running: Array<Record<string, unknown>> }
+      const shown = body.running.find((r) => r.id === run.id)
+      assert.exists(shown)
+      assert.equal(shown!.duty, 0.375)
+      assert.equal(shown!.pacing, 'paced · duty 38 %')
+      const pageResponse = await client.fetch('/console')
+      const page = await pageResponse.text()
+      const card = page.slice(page.indexOf(`data-run-id="${run.id}"`))
+      assert.include(card.slice(0, 2_000), '<span data-field="pacing">paced · duty 38 %</span>')
+    } finally {
+      await store.update(run.id, { status: 'failed', finished_at: new Date() })
+    }
   })
 
   test('assets are served by the app; nothing else under /console/assets', async ({ assert }) => {

@@ -50,6 +50,7 @@ const RUN_KEYS = [
   'heartbeatAt',
   'finishedAt',
   'progress',
+  'pacing',
 ].sort()
 
 function assertError(assert: any, response: ApiResponse, status: number, code: string) {

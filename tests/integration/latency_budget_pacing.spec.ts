@@ -104,6 +104,11 @@ test.group('rewrap pacing by the latency budget (real rotation)', (group) => {
       assert.equal(run.status, 'completed')
       assert.equal(run.rewrapped, 16_000)
       assert.deepEqual(await versionCounts(kek), { 2: 16_000 })
+      const { rows: kept } = await db.rawQuery(
+        `SELECT budget_ratio FROM run_pacing WHERE run_kind = 'rotation' AND run_id = ?`,
+        [runId]
+      )
+      assert.equal(kept[0].budget_ratio, run.options.latencyBudget, 'the ratio the pacer used')
 
       const within = trace.filter((t) => !t.over && t.duty !== null)
       const duties = within.map((t) => t.duty!)
@@ -120,12 +125,20 @@ test.group('rewrap pacing by the latency budget (real rotation)', (group) => {
       )
 
       const overDuties = trace.filter((t) => t.over && t.duty !== null).map((t) => t.duty!)
-      assert.isAtMost(Math.min(...overDuties), peak / 2 + 1e-9, 'backed off over budget')
+      const log = runLog(runId)
+      // What the pacer saw, for a failure's message: its baselines and switches.
+      const story = log
+        .filter((e) => /rewrap pacing/.test(e.msg))
+        .map(
+          (e) =>
+            `${e.msg} (duty ${e.duty}, p99 ${e.p99Ms}, baseline ${e.baselineP99Ms}, n ${e.samples})`
+        )
+        .join('; ')
+      assert.isAtMost(Math.min(...overDuties), peak / 2 + 1e-9, `backed off over budget: ${story}`)
       assert.isTrue(
         overDuties.every((d, i) => i === 0 || d <= overDuties[i - 1]),
-        `never sped up over budget: ${overDuties.join(', ')}`
+        `never sped up over budget: ${overDuties.join(', ')}; ${story}`
       )
-      const log = runLog(runId)
       assert.isTrue(log.some((e) => /idle baseline/.test(e.msg)))
       assert.isTrue(log.some((e) => /over its latency budget; backing off/.test(e.msg)))
       // Switches only: far fewer log lines than judgements.
