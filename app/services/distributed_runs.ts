@@ -22,6 +22,7 @@
 |    once whoever calls it.
 |
 */
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
@@ -41,6 +42,7 @@ import {
 import { Clock } from '#services/clock'
 import { rowsPerVersionOf } from '#services/entry_counts'
 import { ForegroundDetector } from '#services/foreground_detector'
+import { DatabaseLatencySignal } from '#services/latency_signal'
 import { passDecision, shareOfRate } from '#services/run_budget'
 import {
   RunEngine,
@@ -51,6 +53,8 @@ import {
 } from '#services/run_engine'
 import type { RunProgress } from '#services/run_progress'
 import { runProgress } from '#services/run_progress'
+import { RunDuties, type RunDuty } from '#services/run_duty'
+import { DatabasePacingRows } from '#services/run_pacing_rows'
 import { ReencryptStore, type ReencryptRun } from '#services/reencrypt_store'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
 import { RowReencrypter } from '#services/row_reencrypter'
@@ -77,6 +81,19 @@ export const workerContext: { id: string; signal: AbortSignal | undefined } = {
   id: `${hostname()}:${process.pid}`,
   signal: undefined,
 }
+
+/**
+ * The run-wide duties of the runs this process works chunks of (the judge's
+ * id: this worker, and a random part, so a restarted process with the same
+ * pid is not taken for the one before it).
+ */
+export const runDuties = new RunDuties(
+  `${workerContext.id}:${randomBytes(4).toString('hex')}`,
+  (kind, runId, budgetRatio) => ({
+    rows: new DatabasePacingRows(kind, runId, budgetRatio),
+    signal: () => new DatabaseLatencySignal(),
+  })
+)
 
 /** A run row as the distributed runs read it. */
 type AnyRun = EngineRun & { cancelRequested: boolean; options: Record<string, unknown> }
@@ -219,8 +236,11 @@ export class DistributedRuns {
     )
     const context = { kind: payload.kind, run: run.id, chunk: chunk.id, worker: workerContext.id }
     logger.info({ ...context, from: chunk.cursorId, until: chunk.untilId }, 'chunk taken')
+    const duty = this.#duty(engineKind.label, run.id, pacing)
     let result
     try {
+      // The run may be resting (its judge measures the baseline): no batch before it ends.
+      await duty?.rest(0)
       result = await engine.driveRange(
         engineKind,
         run,
@@ -228,7 +248,8 @@ export class DistributedRuns {
         { version: kind.scanVersion(chunk), untilId: chunk.untilId },
         pacing,
         { signal: workerContext.signal },
-        { lost: false, fence: { chunkId: chunk.id, token: chunk.leaseToken, leaseMs } }
+        { lost: false, fence: { chunkId: chunk.id, token: chunk.leaseToken, leaseMs } },
+        duty
       )
     } catch (error) {
       if (errorCode(error) === 'E_LOCK_LOST') {
@@ -239,6 +260,8 @@ export class DistributedRuns {
       await this.chunks.release(chunk).catch(() => {})
       logger.warn({ ...context, err: safeMessage(error) }, 'chunk stopped; given back')
       throw error
+    } finally {
+      if (duty) await runDuties.release(duty, workerContext.signal?.aborted === true)
     }
     if (result.stop === 'shutdown') {
       await this.chunks.release(chunk)
@@ -338,6 +361,20 @@ export class DistributedRuns {
       if (run.status !== 'running') return run as unknown as Run
       await this.clock.sleep(hooks.intervalMs ?? 500)
     }
+  }
+
+  /**
+   * The run-wide duty a chunk is paced by under the latency budget (its
+   * run's row in `run_pacing`, judged by one of the workers); null when
+   * paced by the fixed nice ratio.
+   */
+  #duty(label: string, runId: string, pacing: EnginePacing): RunDuty | null {
+    if (!pacing.latencyBudget) return null
+    return runDuties.acquire(this.clock, label, runId, pacing.latencyBudget, {
+      kind: label,
+      run: runId,
+      worker: workerContext.id,
+    })
   }
 
   /** Takes the job's chunk, waiting while another worker's lease on it is live. */

@@ -21,18 +21,27 @@ export interface ForegroundSignal {
   active(): Promise<boolean>
 }
 
-/** The latency budget's share of wall time for the loop (LatencyPacer implements it). */
-export interface DutySignal {
+/**
+ * Gives the loop its duty while other sessions use the database: a run's
+ * own LatencyPacer, or a distributed run's worker following the run-wide
+ * duty (app/services/run_duty.ts).
+ */
+export interface DutyPacer {
   /** The share of wall time the loop may work now (1 = no rest). */
   readonly duty: number
-  /** After a batch while there is foreground work: judges the latency and returns the duty. */
+  /** After a batch while other sessions use the database: the duty now. */
   afterBatch(): Promise<number>
+  /**
+   * Waits `ms` (0: none) after every batch instead of a plain sleep, and
+   * longer while the run as a whole rests (optional).
+   */
+  rest?(ms: number): Promise<void>
 }
 
 /**
  * Paces the rewrap loop after every batch: the fixed sleep, the rows/s
  * ceiling and, while there is foreground work, either the latency budget
- * (a DutySignal's duty: rest `busy × (1/duty − 1)`) or the fixed nice
+ * (a DutyPacer's duty: rest `busy × (1/duty − 1)`) or the fixed nice
  * ratio — whichever asks for the longest wait.
  */
 export class Throttle {
@@ -46,7 +55,7 @@ export class Throttle {
     private clock: Clock,
     private limits: ThrottleLimits,
     private foreground: ForegroundSignal | null = null,
-    private pacer: DutySignal | null = null
+    private pacer: DutyPacer | null = null
   ) {
     this.#startedAt = clock.now().getTime()
     this.#lastWake = this.#startedAt
@@ -97,7 +106,8 @@ export class Throttle {
       this.paced = foreground
       delay = this.delayAfter(rows, busyMs, this.paced)
     }
-    if (delay > 0) await this.clock.sleep(delay)
+    if (this.pacer?.rest) await this.pacer.rest(delay)
+    else if (delay > 0) await this.clock.sleep(delay)
     this.#lastWake = this.clock.now().getTime()
   }
 }
