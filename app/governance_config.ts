@@ -5,7 +5,9 @@
 |
 | Validates the roles and the roles each governed act requires once, when
 | the config file loads: a bad value stops the boot with E_CONFIG_INVALID
-| naming the key.
+| naming the key. It names no implementation: the config file names the
+| role verifier (a lazily imported class), so the services that read this
+| config's types are never imported back from here.
 |
 */
 import { E_CONFIG_INVALID } from '#app/errors'
@@ -41,10 +43,11 @@ export interface GovernanceConfigInput {
    */
   dualControl?: boolean
   /**
-   * Who answers "does this AID hold this role" (app/governance/role_verifier.ts);
-   * default the built-in verifier over the registered credentials.
+   * Who answers "does this AID hold this role" (app/governance/role_verifier.ts):
+   * the built-in verifier over the registered credentials is
+   * `() => import('#services/stored_role_verifier')`.
    */
-  roleVerifier?: RoleVerifierLoader
+  roleVerifier: RoleVerifierLoader
 }
 
 /** Validated governance settings. */
@@ -99,13 +102,13 @@ export function defineConfig(input: GovernanceConfigInput): GovernanceConfig {
   if (input.dualControl !== undefined && typeof input.dualControl !== 'boolean') {
     invalid('dualControl', 'must be true or false')
   }
-  if (input.roleVerifier !== undefined && typeof input.roleVerifier !== 'function') {
+  if (typeof input.roleVerifier !== 'function') {
     invalid('roleVerifier', "must be a loader, e.g. () => import('#services/stored_role_verifier')")
   }
   return {
     roles: [...input.roles],
     required,
     dualControl: input.dualControl ?? true,
-    roleVerifier: input.roleVerifier ?? (() => import('#services/stored_role_verifier')),
+    roleVerifier: input.roleVerifier,
   }
 }

@@ -3,9 +3,9 @@ import type { CommandOptions } from '@adonisjs/core/types/ace'
 import { Locator, QueueManager, Worker } from '@adonisjs/queue'
 import type { RewrapConfig } from '#config/rewrap'
 import { RewrapCommand } from '#app/commands/rewrap_command'
-import RewrapChunkJob, { CHUNK_QUEUE } from '#app/jobs/rewrap_chunk_job'
+import RewrapChunkJob from '#app/jobs/rewrap_chunk_job'
 import { enterBackgroundPriority } from '#services/cpu_priority'
-import { workerContext } from '#services/distributed_runs'
+import { CHUNK_JOB, CHUNK_QUEUE, workerContext } from '#services/distributed_runs'
 import { rewrapWorkerValidator } from '#validators/rotation'
 
 /**
@@ -53,7 +53,7 @@ export default class RewrapWorker extends RewrapCommand {
     workerContext.signal = controller.signal
     const config = this.app.config.get<any>('queue')
     const queueManager = await this.app.container.make('queue.manager')
-    Locator.register('RewrapChunkJob', RewrapChunkJob)
+    Locator.register(CHUNK_JOB, RewrapChunkJob)
     const logger = await this.app.container.make('logger')
     const worker = new Worker({
       ...config,

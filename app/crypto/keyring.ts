@@ -116,10 +116,6 @@ export function rotateKeyring(ring: Keyring, key: Buffer, now: number): Keyring 
   }
 }
 
-// Policy changes (config, trim) live in keyring_policy.ts; re-exported so
-// callers keep one import. The cycle is safe: only function declarations.
-export { configureKeyring, trimKeyring, type KeyringConfig } from '#crypto/keyring_policy'
-
 /**
  * The public view Vault's GET keys/:name answers with.
  */

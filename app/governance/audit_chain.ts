@@ -13,7 +13,8 @@
 */
 import { serialize, verifySaid, parseVersion } from './said.js'
 import { verifyGroup } from './signatures.js'
-import { replayKel, type KelEntry, type KeyState } from './key_state.js'
+import { replayKel, type KelEntry } from './key_events.js'
+import type { KeyState } from './key_state.js'
 import { approvalBindingMismatch, consumesApproval } from './approval_binding.js'
 import { evaluateApproval } from './approvals.js'
 import type { SignedCredential, SignedRevocation } from './credentials.js'

@@ -12,7 +12,7 @@
 import { verifyAuditChain, type AuditChainVerdict } from './audit_chain.js'
 import type { SignedAuditRecord } from './audit_record.js'
 import type { SignedCredential, SignedRevocation } from './credentials.js'
-import type { KelEntry } from './key_state.js'
+import type { KelEntry } from './key_events.js'
 
 /** Format tag of an export file. */
 export const AUDIT_EXPORT_FORMAT = 'rewrap-audit-export/1'

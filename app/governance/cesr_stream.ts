@@ -12,7 +12,7 @@
 */
 import { Counter, CtrDex, Siger } from './signify.js'
 import { parseVersion, serialize, type Sad } from './said.js'
-import type { KelEntry } from './key_state.js'
+import type { KelEntry } from './key_events.js'
 
 /** Thrown on a stream that is not a sequence of signed KERI JSON messages. */
 export class CesrStreamError extends Error {}

@@ -1,6 +1,6 @@
 /*
 |--------------------------------------------------------------------------
-| KERI key events: inception and rotation
+| KERI key events: inception, rotation, key event log replay
 |--------------------------------------------------------------------------
 |
 | Approvers, the role authority and the service are transferable,
@@ -12,7 +12,8 @@
 | signify-ts builds the events (`incept`, `rotate`, in
 | app/governance/key_event_builders.ts); the checks are written here because
 | its `Prefixer.verify` tests the wrong field in 0.3.0 and it has no event
-| validator.
+| validator. The key state they establish (and its lookups) is in
+| key_state.ts.
 |
 */
 import { Diger, b } from './signify.js'
@@ -20,6 +21,9 @@ import { deriveSaid, parseVersion, serialize, verifySaid, SAID_RE, type Sad } fr
 import { parseSig, parseThreshold, verifyIndexed } from './signatures.js'
 import { fail, type Verdict } from './verdict.js'
 import type { Establishment, KeyState } from './key_state.js'
+
+/** A key event with its controller's indexed signatures (qb64 Siger). */
+export type KelEntry = { event: Sad; sigs: string[] }
 
 const ICP_FIELDS = ['v', 't', 'd', 'i', 's', 'kt', 'k', 'nt', 'n', 'bt', 'b', 'c', 'a']
 const ROT_FIELDS = ['v', 't', 'd', 'i', 's', 'p', 'kt', 'k', 'nt', 'n', 'bt', 'br', 'ba', 'a']
@@ -191,4 +195,22 @@ export function verifyRotation(
 /** The SAID an inception event must carry in both `i` and `d`. */
 export function inceptionSaid(event: Sad): string {
   return deriveSaid(event, ['i', 'd'])
+}
+
+/**
+ * Replays a key event log (inception first, then rotations in order) and
+ * returns the resulting key state, or the first event that does not verify
+ * (`reason` names its sequence number).
+ */
+export function replayKel(entries: readonly KelEntry[]): Verdict<{ state: KeyState }> {
+  if (entries.length === 0) return fail('E_KEY_EVENT_INVALID', 'empty key event log')
+  const first = verifyInception(entries[0].event, entries[0].sigs)
+  if (!first.ok) return { ...first, reason: `event 0: ${first.reason}` }
+  let state = first.state
+  for (let index = 1; index < entries.length; index++) {
+    const next = verifyRotation(state, entries[index].event, entries[index].sigs)
+    if (!next.ok) return { ...next, reason: `event ${index}: ${next.reason}` }
+    state = next.state
+  }
+  return { ok: true, state }
 }

@@ -1,17 +1,15 @@
 /*
 |--------------------------------------------------------------------------
-| Key state and key-state replay
+| Key state
 |--------------------------------------------------------------------------
 |
 | The key state of an AID is what its key event log (KEL) proves: the
 | current signing keys and threshold, the committed next-key digests, and
 | every establishment event so far (so a signature made under an earlier
-| key set can be checked against the keys of its time).
+| key set can be checked against the keys of its time). Plain data and
+| lookups: key_events.ts verifies events and replays a KEL into it.
 |
 */
-import type { Sad } from './said.js'
-import { fail, type Verdict } from './verdict.js'
-import { verifyInception, verifyRotation } from './key_events.js'
 
 /** One establishment event (inception or rotation) as it shaped the key state. */
 export type Establishment = {
@@ -47,27 +45,6 @@ export type KeyState = {
   lastSaid: string
   /** Every establishment event, oldest first (the last one is current). */
   establishments: Establishment[]
-}
-
-/** A key event with its controller's indexed signatures (qb64 Siger). */
-export type KelEntry = { event: Sad; sigs: string[] }
-
-/**
- * Replays a key event log (inception first, then rotations in order) and
- * returns the resulting key state, or the first event that does not verify
- * (`reason` names its sequence number).
- */
-export function replayKel(entries: readonly KelEntry[]): Verdict<{ state: KeyState }> {
-  if (entries.length === 0) return fail('E_KEY_EVENT_INVALID', 'empty key event log')
-  const first = verifyInception(entries[0].event, entries[0].sigs)
-  if (!first.ok) return { ...first, reason: `event 0: ${first.reason}` }
-  let state = first.state
-  for (let index = 1; index < entries.length; index++) {
-    const next = verifyRotation(state, entries[index].event, entries[index].sigs)
-    if (!next.ok) return { ...next, reason: `event ${index}: ${next.reason}` }
-    state = next.state
-  }
-  return { ok: true, state }
 }
 
 /**

@@ -18,8 +18,13 @@ import { ready } from '#app/governance/signify'
 import { E_APPROVER_EXISTS, E_APPROVER_UNKNOWN, E_KEY_EVENT_INVALID } from '#app/errors'
 import { CesrStreamError, parseStream } from '#app/governance/cesr_stream'
 import { governanceError } from '#app/governance/errors'
-import { verifyInception, verifyRotation } from '#app/governance/key_events'
-import { replayKel, type KelEntry, type KeyState } from '#app/governance/key_state'
+import {
+  replayKel,
+  verifyInception,
+  verifyRotation,
+  type KelEntry,
+} from '#app/governance/key_events'
+import type { KeyState } from '#app/governance/key_state'
 import { serialize } from '#app/governance/said'
 import { AuditService } from '#services/audit_service'
 import { RegistryGate, type RegistryChange } from '#services/registry_gate'

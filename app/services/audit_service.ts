@@ -23,7 +23,7 @@ import {
   type AuditRecord,
 } from '#app/governance/audit_record'
 import type { SignedAuditRecord } from '#app/governance/audit_record'
-import type { KelEntry } from '#app/governance/key_state'
+import type { KelEntry } from '#app/governance/key_events'
 import { Clock } from '#services/clock'
 import {
   currentServiceKey,

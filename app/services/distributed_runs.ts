@@ -22,15 +22,15 @@
 |    once whoever calls it.
 |
 */
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { inject } from '@adonisjs/core'
 import app from '@adonisjs/core/services/app'
 import logger from '@adonisjs/core/services/logger'
 import db from '@adonisjs/lucid/services/db'
+import { JobBatchDispatcher } from '@adonisjs/queue'
 import { errorCode, safeMessage } from '#app/errors'
 import type { RewrapConfig } from '#config/rewrap'
-import RewrapChunkJob from '#app/jobs/rewrap_chunk_job'
-import type { RewrapChunkPayload } from '#app/jobs/rewrap_chunk_job'
 import {
   ChunkStore,
   percentileBounds,
@@ -42,6 +42,7 @@ import {
 import { Clock } from '#services/clock'
 import { rowsPerVersionOf } from '#services/entry_counts'
 import { ForegroundDetector } from '#services/foreground_detector'
+import { DatabaseLatencySignal } from '#services/latency_signal'
 import { passDecision, shareOfRate } from '#services/run_budget'
 import {
   RunEngine,
@@ -52,15 +53,47 @@ import {
 } from '#services/run_engine'
 import type { RunProgress } from '#services/run_progress'
 import { runProgress } from '#services/run_progress'
+import { RunDuties, type RunDuty } from '#services/run_duty'
+import { DatabasePacingRows } from '#services/run_pacing_rows'
 import { ReencryptStore, type ReencryptRun } from '#services/reencrypt_store'
 import { RotationStore, type RotationRun } from '#services/rotation_store'
+import { RowReencrypter } from '#services/row_reencrypter'
 import { StaleRowRewrapper } from '#services/stale_row_rewrapper'
+
+/** What a chunk job carries (ids only; never a secret). */
+export interface RewrapChunkPayload {
+  kind: ChunkRunKind
+  runId: string
+  chunkId: string
+}
+
+/** The queue chunk jobs go to. */
+export const CHUNK_QUEUE = 'rewrap-chunks'
+
+/**
+ * The name chunk jobs are dispatched by; app/jobs/rewrap_chunk_job.ts is
+ * the job of that name (rewrap:worker registers it).
+ */
+export const CHUNK_JOB = 'RewrapChunkJob'
 
 /** This worker process: its id (in `rewrap_chunks.worker_id`) and its stop signal. */
 export const workerContext: { id: string; signal: AbortSignal | undefined } = {
   id: `${hostname()}:${process.pid}`,
   signal: undefined,
 }
+
+/**
+ * The run-wide duties of the runs this process works chunks of (the judge's
+ * id: this worker, and a random part, so a restarted process with the same
+ * pid is not taken for the one before it).
+ */
+export const runDuties = new RunDuties(
+  `${workerContext.id}:${randomBytes(4).toString('hex')}`,
+  (kind, runId, budgetRatio) => ({
+    rows: new DatabasePacingRows(kind, runId, budgetRatio),
+    signal: () => new DatabaseLatencySignal(),
+  })
+)
 
 /** A run row as the distributed runs read it. */
 type AnyRun = EngineRun & { cancelRequested: boolean; options: Record<string, unknown> }
@@ -93,6 +126,7 @@ export class DistributedRuns {
     private rotations: RotationStore,
     private reencrypts: ReencryptStore,
     private rewrapper: StaleRowRewrapper,
+    private reencrypter: RowReencrypter,
     private clock: Clock
   ) {}
 
@@ -129,19 +163,17 @@ export class DistributedRuns {
           `${remaining} rows still below version ${(run as unknown as RotationRun).targetVersion}; see key_rotation_failures`,
       }
     }
-    const { ReencryptService } = await import('#services/reencrypt_service')
-    const service = await app.container.make(ReencryptService)
     return {
       label: 're-encrypt',
       store: this.reencrypts as unknown as DistributedKind['store'],
       ready: () => true,
       kind: async (run) =>
-        (await service.kind(run as unknown as ReencryptRun)) as unknown as RunKind<
+        (await this.reencrypter.kind(run as unknown as ReencryptRun)) as unknown as RunKind<
           AnyRun,
           unknown,
           unknown
         >,
-      pacing: (run) => service.pacing(run as unknown as ReencryptRun, {}),
+      pacing: (run) => this.reencrypter.pacing(run as unknown as ReencryptRun, {}),
       ranges: async (run, chunkRows) => {
         const from = (run as unknown as ReencryptRun).fromKek
         const rows = await this.reencrypts.countRemaining({ fromKek: from })
@@ -204,8 +236,11 @@ export class DistributedRuns {
     )
     const context = { kind: payload.kind, run: run.id, chunk: chunk.id, worker: workerContext.id }
     logger.info({ ...context, from: chunk.cursorId, until: chunk.untilId }, 'chunk taken')
+    const duty = this.#duty(engineKind.label, run.id, pacing)
     let result
     try {
+      // The run may be resting (its judge measures the baseline): no batch before it ends.
+      await duty?.rest(0)
       result = await engine.driveRange(
         engineKind,
         run,
@@ -213,7 +248,8 @@ export class DistributedRuns {
         { version: kind.scanVersion(chunk), untilId: chunk.untilId },
         pacing,
         { signal: workerContext.signal },
-        { lost: false, fence: { chunkId: chunk.id, token: chunk.leaseToken, leaseMs } }
+        { lost: false, fence: { chunkId: chunk.id, token: chunk.leaseToken, leaseMs } },
+        duty
       )
     } catch (error) {
       if (errorCode(error) === 'E_LOCK_LOST') {
@@ -224,6 +260,8 @@ export class DistributedRuns {
       await this.chunks.release(chunk).catch(() => {})
       logger.warn({ ...context, err: safeMessage(error) }, 'chunk stopped; given back')
       throw error
+    } finally {
+      if (duty) await runDuties.release(duty, workerContext.signal?.aborted === true)
     }
     if (result.stop === 'shutdown') {
       await this.chunks.release(chunk)
@@ -325,6 +363,20 @@ export class DistributedRuns {
     }
   }
 
+  /**
+   * The run-wide duty a chunk is paced by under the latency budget (its
+   * run's row in `run_pacing`, judged by one of the workers); null when
+   * paced by the fixed nice ratio.
+   */
+  #duty(label: string, runId: string, pacing: EnginePacing): RunDuty | null {
+    if (!pacing.latencyBudget) return null
+    return runDuties.acquire(this.clock, label, runId, pacing.latencyBudget, {
+      kind: label,
+      run: runId,
+      worker: workerContext.id,
+    })
+  }
+
   /** Takes the job's chunk, waiting while another worker's lease on it is live. */
   async #take(
     kind: DistributedKind,
@@ -367,6 +419,6 @@ export class DistributedRuns {
   async #dispatch(payloads: RewrapChunkPayload[]): Promise<void> {
     if (payloads.length === 0) return
     await app.container.make('queue.manager')
-    await RewrapChunkJob.dispatchMany(payloads)
+    await new JobBatchDispatcher<RewrapChunkPayload>(CHUNK_JOB, payloads).toQueue(CHUNK_QUEUE)
   }
 }

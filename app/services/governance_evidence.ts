@@ -17,7 +17,8 @@ import { E_APPROVAL_NOT_FOUND } from '#app/errors'
 import type { ApprovalRequest } from '#app/governance/approval_request'
 import type { SignedCredential, SignedRevocation } from '#app/governance/credentials'
 import { governanceError } from '#app/governance/errors'
-import { replayKel, type KelEntry, type KeyState } from '#app/governance/key_state'
+import { replayKel, type KelEntry } from '#app/governance/key_events'
+import type { KeyState } from '#app/governance/key_state'
 import type { SignatureGroup } from '#app/governance/signatures'
 
 /** A client that runs raw SQL (the `db` service or a transaction). */

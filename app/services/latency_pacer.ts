@@ -14,18 +14,16 @@
 | every `rebaselineMs` (a foreground
 | whose own latency drifts during a long run moves the budget with it);
 | the loop does no work during that rest. Each judgement is written to
-| `run_pacing` (one row per run): what /metrics shows, and the seam for
-| several workers of one run to share one duty (they read the row
-| instead of judging each on their own).
+| `run_pacing` (one row per run): what /metrics shows, and how several
+| workers of one distributed run share one duty: one of them judges, with
+| this class, the others read the row (app/services/run_duty.ts).
 |
 | The clock is injected; the rest of a baseline is a bounded number of
 | `pollMs` sleeps, so a test clock whose sleeps return at once never spins.
 |
 */
 import logger from '@adonisjs/core/services/logger'
-import db from '@adonisjs/lucid/services/db'
 import type { Clock } from '#services/clock'
-import { BACKGROUND_TAG } from '#services/foreground_detector'
 import {
   observeLatencies,
   percentile,
@@ -33,6 +31,7 @@ import {
   type LatencyBudgetOptions,
   type LatencyBudgetState,
 } from '#services/latency_budget'
+import type { DutyPacer } from '#services/throttle'
 
 /** Foreground request durations, as the loop observes them. */
 export interface LatencySignal {
@@ -45,49 +44,6 @@ export interface LatencySignal {
    * Optional.
    */
   recent?(ms: number, endedMsAgo: number): Promise<number[] | null>
-}
-
-/** Reads `foreground_latencies` rows past the last one seen. */
-export class DatabaseLatencySignal implements LatencySignal {
-  #lastId: string | null = null
-
-  /** New samples of every HTTP server sharing this database. */
-  async read(): Promise<number[]> {
-    if (this.#lastId === null) {
-      const { rows } = await db.rawQuery(
-        `${BACKGROUND_TAG} SELECT coalesce(max(id), 0)::text AS id FROM foreground_latencies`
-      )
-      this.#lastId = rows[0].id
-      return []
-    }
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT id::text AS id, samples FROM foreground_latencies
-        WHERE id > ? ORDER BY id LIMIT 200`,
-      [this.#lastId]
-    )
-    if (rows.length === 0) return []
-    this.#lastId = rows[rows.length - 1].id
-    return rows.flatMap((row: { samples: number[] }) => row.samples.map(Number))
-  }
-
-  /** The servers' timings of `ms` ending `endedMsAgo` ago, unless a paced run judged meanwhile. */
-  async recent(ms: number, endedMsAgo: number): Promise<number[] | null> {
-    const from = (ms + endedMsAgo) / 1000
-    const to = endedMsAgo / 1000
-    const { rows: busy } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT 1 FROM run_pacing
-        WHERE judged_at > now() - make_interval(secs => ?) LIMIT 1`,
-      [from]
-    )
-    if (busy.length > 0) return null
-    const { rows } = await db.rawQuery(
-      `${BACKGROUND_TAG} SELECT samples FROM foreground_latencies
-        WHERE recorded_at > now() - make_interval(secs => ?)
-          AND recorded_at <= now() - make_interval(secs => ?) ORDER BY id`,
-      [from, to]
-    )
-    return rows.flatMap((row: { samples: number[] }) => row.samples.map(Number))
-  }
 }
 
 /** Judged windows in a row at the floor duty before the baseline is measured again. */
@@ -110,35 +66,42 @@ export interface PacingSnapshot {
   p99Ms: number | null
   /** The idle baseline's p99, ms (null until measured). */
   baselineP99Ms: number | null
+  /** How long ago the baseline was measured, ms (null until measured). */
+  baselineAgeMs: number | null
   judgement: LatencyBudgetState['last']
 }
 
 /** Keeps a run's pacing state where other processes read it. */
 export type PacingSink = (snapshot: PacingSnapshot) => Promise<void>
 
-/** Upserts the run's `run_pacing` row; `budgetRatio`: the budget the run is held to. */
-export function runPacingSink(
-  kind: string,
-  runId: string,
-  budgetRatio: number | null = null
-): PacingSink {
-  return async (s) => {
-    await db.rawQuery(
-      `${BACKGROUND_TAG} INSERT INTO run_pacing
-         (run_kind, run_id, mode, duty, p99_ms, baseline_p99_ms, budget_ratio, judged_at)
-       VALUES (?, ?, 'latency-budget', ?, ?, ?, ?, now())
-       ON CONFLICT (run_kind, run_id) DO UPDATE SET mode = excluded.mode, duty = excluded.duty,
-         p99_ms = excluded.p99_ms, baseline_p99_ms = excluded.baseline_p99_ms,
-         budget_ratio = excluded.budget_ratio, judged_at = excluded.judged_at`,
-      [kind, runId, s.duty, s.p99Ms, s.baselineP99Ms, budgetRatio]
-    )
-  }
+/**
+ * What a judge of a run shared by several workers does around its baseline
+ * rest (app/services/run_duty.ts): the other workers must rest with it.
+ */
+export interface RestHooks {
+  /** Before the rest: every worker of the run rests for the next `ms`. */
+  announce(ms: number): Promise<void>
+  /** After each sleep of the rest (the judge renews its lease). */
+  step(): Promise<void>
+  /**
+   * Extra time dropped at the start of the rest, ms: the other workers see
+   * the announcement at their next poll and finish the batch in flight.
+   */
+  settleMs: number
+}
+
+/** A judge's state carried over from the run's row (another process judged before). */
+export interface ResumedPacing {
+  duty: number
+  baselineP99Ms: number | null
+  /** How long ago that baseline was measured, ms. */
+  baselineAgeMs: number | null
 }
 
 /**
  * The duty of one run, judged from the foreground latency.
  */
-export class LatencyPacer {
+export class LatencyPacer implements DutyPacer {
   #state: LatencyBudgetState
   #baseline: number | null = null
   #baselineAt: number
@@ -153,7 +116,8 @@ export class LatencyPacer {
     private signal: LatencySignal,
     private options: LatencyPacerOptions,
     private sink: PacingSink | null = null,
-    private logContext: Record<string, unknown> = {}
+    private logContext: Record<string, unknown> = {},
+    private restHooks: RestHooks | null = null
   ) {
     this.#startedAt = clock.now().getTime()
     this.#state = startBudget(this.#startedAt, options)
@@ -172,8 +136,24 @@ export class LatencyPacer {
       duty: this.#state.duty,
       p99Ms: this.#state.lastP99,
       baselineP99Ms: this.#baseline,
+      baselineAgeMs:
+        this.#baseline === null ? null : Math.max(0, this.clock.now().getTime() - this.#baselineAt),
       judgement: this.#state.last,
     }
+  }
+
+  /**
+   * Continues where another judge of the run left off (its row): its duty
+   * and, when known, its baseline and that baseline's age (measured again
+   * once `rebaselineMs` old). The horizon starts empty.
+   */
+  resume(from: ResumedPacing): void {
+    const duty = Math.min(this.options.maxDuty, Math.max(this.options.minDuty, from.duty))
+    this.#state = { ...this.#state, duty }
+    if (from.baselineP99Ms === null) return
+    this.#baseline = from.baselineP99Ms
+    this.#baselineAt = this.clock.now().getTime() - Math.max(0, from.baselineAgeMs ?? 0)
+    this.#triedHistory = true
   }
 
   /**
@@ -228,15 +208,26 @@ export class LatencyPacer {
     )
   }
 
-  /** Rests one baseline window and keeps the p99 of the requests served meanwhile. */
+  /**
+   * Rests one baseline window and keeps the p99 of the requests served
+   * meanwhile. Shared by several workers (`restHooks`): announced first, so
+   * every worker rests with it, and the first `settleMs` more dropped.
+   */
   async #measureBaseline() {
-    const steps = Math.max(1, Math.ceil(this.options.baselineMs / this.options.pollMs))
-    // Rows flushed in the first poll interval hold requests served while the loop worked.
-    await this.clock.sleep(this.options.pollMs)
+    const { pollMs } = this.options
+    const steps = Math.max(1, Math.ceil(this.options.baselineMs / pollMs))
+    const settleSteps = 1 + Math.ceil((this.restHooks?.settleMs ?? 0) / pollMs)
+    await this.#hook(() => this.restHooks?.announce((settleSteps + steps) * pollMs))
+    // Rows flushed in the first poll interval(s) hold requests served while the run worked.
+    for (let i = 0; i < settleSteps; i++) {
+      await this.clock.sleep(pollMs)
+      await this.#hook(() => this.restHooks?.step())
+    }
     await this.#read()
     const samples: number[] = []
     for (let i = 0; i < steps; i++) {
-      await this.clock.sleep(this.options.pollMs)
+      await this.clock.sleep(pollMs)
+      await this.#hook(() => this.restHooks?.step())
       samples.push(...(await this.#read()))
     }
     const now = this.clock.now().getTime()
@@ -251,6 +242,15 @@ export class LatencyPacer {
     }
     // The rest is not a window to judge, and the horizon's counts were against the old threshold.
     this.#state = { ...this.#state, windowStartedAt: now, samples: [], horizon: [] }
+  }
+
+  /** A rest hook's failure costs the other workers' rest at most; the run goes on. */
+  async #hook(call: () => Promise<void> | undefined) {
+    try {
+      await call()
+    } catch {
+      // Nothing to do: the next poll or judgement writes the row again.
+    }
   }
 
   async #read(): Promise<number[]> {

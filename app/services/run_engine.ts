@@ -38,14 +38,10 @@ import type { HeldLock } from '#services/advisory_lock'
 import type { Clock } from '#services/clock'
 import { passDecision } from '#services/run_budget'
 import { runProgress, type RunProgress } from '#services/run_progress'
-import { Throttle, type ForegroundSignal } from '#services/throttle'
-import {
-  DatabaseLatencySignal,
-  LatencyPacer,
-  runPacingSink,
-  type LatencyPacerOptions,
-  type LatencySignal,
-} from '#services/latency_pacer'
+import { Throttle, type DutyPacer, type ForegroundSignal } from '#services/throttle'
+import { LatencyPacer, type LatencyPacerOptions, type LatencySignal } from '#services/latency_pacer'
+import { DatabaseLatencySignal } from '#services/latency_signal'
+import { runPacingSink } from '#services/run_pacing_rows'
 
 /** Who stopped a run: an `operator` (API cancel, Ctrl-C) or a `shutdown` (SIGTERM). */
 export type CancelledBy = 'operator' | 'shutdown'
@@ -311,7 +307,9 @@ export class RunEngine {
    * `fence` (the chunk's lease). Unlike `drive` it never ends the run: the
    * remaining-rows decision is taken once all chunks are done. Returns the
    * run as last seen and, when it stopped early, who stopped it (an abort
-   * signal, or a cancel requested in the run row).
+   * signal, or a cancel requested in the run row). Paced by the run-wide
+   * duty `pacer` (app/services/run_duty.ts) under a latency budget, else by
+   * the fixed nice ratio.
    */
   async driveRange<Run extends EngineRun, Row, Prepared>(
     kind: RunKind<Run, Row, Prepared>,
@@ -320,13 +318,12 @@ export class RunEngine {
     range: IdRange,
     pacing: EnginePacing,
     hooks: EngineHooks<Run>,
-    fence: RunFence
+    fence: RunFence,
+    pacer: DutyPacer | null = null
   ): Promise<{ run: Run; moved: number; stop: CancelledBy | null }> {
-    // A chunk's worker paces by the fixed nice ratio: a latency budget is judged
-    // against an idle baseline measured while the run rests, which one worker of many
-    // cannot see (the others keep working); the run-wide duty is the seam in
-    // docs/architecture.md (Pacing).
-    const throttle = this.#throttle(pacing, null)
+    // Not this process's own LatencyPacer: one worker of many cannot measure an idle
+    // baseline while the others work. The run's judge does, for all (run_duty.ts).
+    const throttle = this.#throttle(pacing, pacing.latencyBudget ? pacer : null)
     const startedAt = this.clock.now().getTime()
     const pass = await this.#pass(kind, run, cursor, range, pacing, hooks, fence, throttle, {
       startedAt,
@@ -413,7 +410,7 @@ export class RunEngine {
   }
 
   /** The pacing of one run or chunk: `pacing`'s limits, the foreground signal, `pacer` (if any). */
-  #throttle(pacing: EnginePacing, pacer: LatencyPacer | null): Throttle {
+  #throttle(pacing: EnginePacing, pacer: DutyPacer | null): Throttle {
     return new Throttle(
       this.clock,
       { sleepMs: pacing.sleepMs, maxRate: pacing.maxRate, niceRatio: pacing.niceRatio },

@@ -5,7 +5,7 @@
 |
 | Why a running run goes at the speed it does, as the run views and
 | /metrics show it: its row of `run_pacing` (upserted by the process that
-| paces it after each judgement, latency_pacer.ts `runPacingSink`). Only
+| paces it after each judgement, run_pacing_rows.ts). Only
 | `running` runs are asked for: a finished run's row is history, not its
 | pacing. One query for all the runs of a response (no query per run).
 |
@@ -29,8 +29,8 @@ export interface RunPacingView {
   baselineP99Ms: number | null
   /** The budget: foreground p99 ≤ budgetRatio × baseline (null in rows from before it was kept). */
   budgetRatio: number | null
-  /** When the run was last judged (ISO 8601). */
-  judgedAt: string
+  /** When the run was last judged (ISO 8601; null: a judge has claimed it, not judged yet). */
+  judgedAt: string | null
 }
 
 /** A running re-encrypt run's pacing (/metrics). */
@@ -52,7 +52,7 @@ function toView(row: Record<string, any>): RunPacingView {
     foregroundP99Ms: numberOrNull(row.p99_ms),
     baselineP99Ms: numberOrNull(row.baseline_p99_ms),
     budgetRatio: numberOrNull(row.budget_ratio),
-    judgedAt: new Date(row.judged_at).toISOString(),
+    judgedAt: row.judged_at === null ? null : new Date(row.judged_at).toISOString(),
   }
 }
 

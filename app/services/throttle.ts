@@ -1,6 +1,5 @@
 import type { Clock } from '#services/clock'
 import { restAfter } from '#services/latency_budget'
-import type { LatencyPacer } from '#services/latency_pacer'
 
 /** Limits of the rewrap loop's pacing (each 0 = off). */
 export interface ThrottleLimits {
@@ -23,9 +22,26 @@ export interface ForegroundSignal {
 }
 
 /**
+ * Gives the loop its duty while other sessions use the database: a run's
+ * own LatencyPacer, or a distributed run's worker following the run-wide
+ * duty (app/services/run_duty.ts).
+ */
+export interface DutyPacer {
+  /** The share of wall time the loop may work now (1 = no rest). */
+  readonly duty: number
+  /** After a batch while other sessions use the database: the duty now. */
+  afterBatch(): Promise<number>
+  /**
+   * Waits `ms` (0: none) after every batch instead of a plain sleep, and
+   * longer while the run as a whole rests (optional).
+   */
+  rest?(ms: number): Promise<void>
+}
+
+/**
  * Paces the rewrap loop after every batch: the fixed sleep, the rows/s
  * ceiling and, while there is foreground work, either the latency budget
- * (a LatencyPacer's duty: rest `busy × (1/duty − 1)`) or the fixed nice
+ * (a DutyPacer's duty: rest `busy × (1/duty − 1)`) or the fixed nice
  * ratio — whichever asks for the longest wait.
  */
 export class Throttle {
@@ -39,7 +55,7 @@ export class Throttle {
     private clock: Clock,
     private limits: ThrottleLimits,
     private foreground: ForegroundSignal | null = null,
-    private pacer: LatencyPacer | null = null
+    private pacer: DutyPacer | null = null
   ) {
     this.#startedAt = clock.now().getTime()
     this.#lastWake = this.#startedAt
@@ -90,7 +106,8 @@ export class Throttle {
       this.paced = foreground
       delay = this.delayAfter(rows, busyMs, this.paced)
     }
-    if (delay > 0) await this.clock.sleep(delay)
+    if (this.pacer?.rest) await this.pacer.rest(delay)
+    else if (delay > 0) await this.clock.sleep(delay)
     this.#lastWake = this.clock.now().getTime()
   }
 }

@@ -350,10 +350,10 @@ test.group('console in a browser', (group) => {
     assert,
     cleanup,
   }) => {
-    // A real pending request (ApprovalService, as approval:request makes one) is made below at a
-    // time after every request other specs of the suite made (they move their clocks forward,
-    // days at times), so it is the newest the panel lists. The clock moves before the sign-in:
-    // a sign-in made at the real time would have ended (12 h) by the moved clock.
+    // A real pending request (ApprovalService, as approval:request makes one), made at a time
+    // after every request other specs of the suite made (they move their clocks forward), so it
+    // is the newest the panel lists. The clock moves before sign-in: a sign-in lasts 12 h of the
+    // app's clock, and the audit trail may be days ahead of the wall clock by now.
     const clock = new ShiftedClock()
     await clockAheadOfAuditTrail(clock)
     app.container.swap(Clock, () => clock)

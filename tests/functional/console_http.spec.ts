@@ -16,7 +16,7 @@ import db from '@adonisjs/lucid/services/db'
 import { Clock } from '#services/clock'
 import { SIGN_IN_LIFETIME_MS } from '#services/console_sign_ins'
 import { ShiftedClock } from '#tests/helpers/clock'
-import { runPacingSink } from '#services/latency_pacer'
+import { runPacingSink } from '#services/run_pacing_rows'
 import { RotationStore } from '#services/rotation_store'
 import { createKek, kekName, seed } from '#tests/helpers/rotation'
 import { ReencryptService } from '#services/reencrypt_service'
@@ -280,7 +280,7 @@ test.group('console over HTTP', () => {
         'rotation',
         run.id,
         1.2
-      )({ duty: 0.375, p99Ms: 6, baselineP99Ms: 5, judgement: 'slower' })
+      )({ duty: 0.375, p99Ms: 6, baselineP99Ms: 5, baselineAgeMs: 0, judgement: 'slower' })
       const client = new Client()
       const signedIn = await client.signIn(token)
       assert.equal(signedIn.status, 303)
@@ -315,7 +315,7 @@ test.group('console over HTTP', () => {
         're-encrypt',
         run.id,
         1.2
-      )({ duty: 0.375, p99Ms: 6, baselineP99Ms: 5, judgement: 'slower' })
+      )({ duty: 0.375, p99Ms: 6, baselineP99Ms: 5, baselineAgeMs: 0, judgement: 'slower' })
       const client = new Client()
       await client.signIn(await createToken(['rotation:read']))
       const live = await client.fetch('/console/live', { headers: { accept: 'application/json' } })

@@ -59,11 +59,17 @@ test.group('dual control: visible when off', (group) => {
     assert,
   }) => {
     const { defineConfig } = await import('#app/governance_config')
-    const config = defineConfig({ roles: ['cto'], defaultRequired: ['cto'] })
+    const roleVerifier = () => import('#services/stored_role_verifier')
+    const config = defineConfig({ roles: ['cto'], defaultRequired: ['cto'], roleVerifier })
     assert.isTrue(config.dualControl)
     const bad = (() => {
       try {
-        defineConfig({ roles: ['cto'], defaultRequired: ['cto'], dualControl: 'off' as any })
+        defineConfig({
+          roles: ['cto'],
+          defaultRequired: ['cto'],
+          roleVerifier,
+          dualControl: 'off' as any,
+        })
       } catch (error) {
         return error as { code: string; message: string }
       }

@@ -4,7 +4,7 @@ import { test } from '@japa/runner'
 import type { ApiClient } from '@japa/api-client'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import { runPacingSink } from '#services/latency_pacer'
+import { runPacingSink } from '#services/run_pacing_rows'
 import { ReencryptService } from '#services/reencrypt_service'
 import { ReencryptStore } from '#services/reencrypt_store'
 import { RotationStore } from '#services/rotation_store'
@@ -36,6 +36,7 @@ async function judged(
     duty: pacing.duty,
     p99Ms: pacing.p99Ms,
     baselineP99Ms: pacing.baselineP99Ms,
+    baselineAgeMs: 0,
     judgement: 'slower',
   })
 }

@@ -1,7 +1,7 @@
 import { Signer } from 'signify-ts'
 import { makeInception, makeRotation } from '#app/governance/key_event_builders'
-import { nextKeyDigest } from '#app/governance/key_events'
-import { replayKel, type KelEntry, type KeyState } from '#app/governance/key_state'
+import { nextKeyDigest, replayKel, type KelEntry } from '#app/governance/key_events'
+import type { KeyState } from '#app/governance/key_state'
 import { serialize } from '#app/governance/said'
 import { signIndexed, type SigningEstablishment } from '#app/governance/signatures'
 

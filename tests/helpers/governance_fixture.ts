@@ -30,8 +30,8 @@ import {
   type SignedCredential,
 } from '#app/governance/credentials'
 import { makeInception, makeRotation } from '#app/governance/key_event_builders'
-import { nextKeyDigest } from '#app/governance/key_events'
-import { replayKel, type KeyState } from '#app/governance/key_state'
+import { nextKeyDigest, replayKel } from '#app/governance/key_events'
+import type { KeyState } from '#app/governance/key_state'
 import { serialize } from '#app/governance/said'
 import { signIndexed, type SigningEstablishment } from '#app/governance/signatures'
 import { ApprovalService, type ApprovalStatus } from '#services/approval_service'

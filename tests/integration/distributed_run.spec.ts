@@ -287,6 +287,16 @@ test.group('distributed runs: commands', () => {
     const stats = allStats.get(run.id)!
     assert.equal(stats.pending + stats.running, 0)
     assert.isAtLeast(stats.done, 1)
+    // Paced by the latency budget (the default): one of the workers judged the run's duty.
+    const pacing = await db
+      .from('run_pacing')
+      .where({ run_kind: 'rotation', run_id: run.id })
+      .firstOrFail()
+    const judge = String(pacing.judge_id).replace(/:[0-9a-f]{8}$/, '')
+    assert.include(
+      stats.workers.map((w) => w.workerId),
+      judge
+    )
   }).timeout(120_000)
 
   test('reencrypt --workers 2 that fails after starting its workers stops them before exiting', async ({

@@ -94,7 +94,11 @@ test.group('dual control: the switch', () => {
   test('the product default is on: no dualControl in config, no DUAL_CONTROL in the environment', async ({
     assert,
   }) => {
-    const config = defineConfig({ roles: ['cto'], defaultRequired: ['cto'] })
+    const config = defineConfig({
+      roles: ['cto'],
+      defaultRequired: ['cto'],
+      roleVerifier: () => import('#services/stored_role_verifier'),
+    })
     assert.isTrue(config.dualControl)
     // A real `node ace` process started without DUAL_CONTROL refuses an act without approval.
     const kek = await kekWithRows(1)

@@ -1,6 +1,5 @@
 import { test } from '@japa/runner'
 import {
-  configureKeyring,
   createKeyring,
   decrypt,
   encrypt,
@@ -9,9 +8,9 @@ import {
   KeyringError,
   rewrap,
   rotateKeyring,
-  trimKeyring,
   type Keyring,
 } from '#crypto/keyring'
+import { configureKeyring, trimKeyring } from '#crypto/keyring_policy'
 
 /** Key bytes 0x00..0x1f. */
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i))

@@ -30,6 +30,7 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-kms'
 import * as keyring from '#crypto/keyring'
+import { configureKeyring, trimKeyring } from '#crypto/keyring_policy'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { classifyKmsError, kmsError, type KmsErrorCode } from '#kms/error_codes'
 import { TokenBucket } from '#kms/rate_limiter'
@@ -108,7 +109,7 @@ export class AwsKmsDriver implements KmsDriver {
 
   async configureKey(name: string, config: KekConfig): Promise<KekInfo> {
     const state = await this.#reader.mustRead(name)
-    const next = this.#policy(name, () => keyring.configureKeyring(policyRing(state.info), config))
+    const next = this.#policy(name, () => configureKeyring(policyRing(state.info), config))
     await this.#reader.each(
       [...state.states].filter(([, s]) => s === 'Enabled' || s === 'Disabled'),
       async ([version, current]) => {
@@ -135,7 +136,7 @@ export class AwsKmsDriver implements KmsDriver {
 
   async trimKey(name: string, minAvailableVersion: number): Promise<KekInfo> {
     const state = await this.#reader.mustRead(name)
-    this.#policy(name, () => keyring.trimKeyring(policyRing(state.info), minAvailableVersion))
+    this.#policy(name, () => trimKeyring(policyRing(state.info), minAvailableVersion))
     await this.#reader.each(
       [...state.states].filter(
         ([v, s]) => v < minAvailableVersion && s !== 'PendingDeletion' && s !== 'Missing'

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { E_KEK_EXISTS, E_KEK_NOT_FOUND } from '#app/errors'
 import { KEY_BYTES, type RandomBytes } from '#crypto/aead'
 import * as keyring from '#crypto/keyring'
+import { configureKeyring, trimKeyring } from '#crypto/keyring_policy'
 import type { DataKey, KekConfig, KekInfo, KmsDriver, RewrapResult } from '#kms/contract'
 import { classifyKmsError, kmsError } from '#kms/error_codes'
 import type { LocalKeyringStore } from '#kms/local_keyring_store'
@@ -67,11 +68,11 @@ export class LocalKmsDriver implements KmsDriver {
   }
 
   async configureKey(name: string, config: KekConfig): Promise<KekInfo> {
-    return this.#change(name, (ring) => keyring.configureKeyring(ring, config))
+    return this.#change(name, (ring) => configureKeyring(ring, config))
   }
 
   async trimKey(name: string, minAvailableVersion: number): Promise<KekInfo> {
-    return this.#change(name, (ring) => keyring.trimKeyring(ring, minAvailableVersion))
+    return this.#change(name, (ring) => trimKeyring(ring, minAvailableVersion))
   }
 
   async generateDataKey(name: string): Promise<DataKey> {

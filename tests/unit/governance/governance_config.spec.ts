@@ -2,6 +2,9 @@ import { test } from '@japa/runner'
 import { defineConfig, GOVERNED_ACTS } from '#app/governance_config'
 import governanceConfig from '#config/governance'
 
+/** The built-in role verifier, as config/governance.ts names it. */
+const roleVerifier = () => import('#services/stored_role_verifier')
+
 test.group('governance config (defineConfig)', () => {
   test('the shipped config: cto and security_officer, both required for every governed act', ({
     assert,
@@ -17,13 +20,15 @@ test.group('governance config (defineConfig)', () => {
       roles: ['cto', 'security_officer', 'auditor'],
       defaultRequired: ['cto'],
       required: { trim: ['cto', 'security_officer', 'security_officer'] },
+      roleVerifier,
     })
     assert.deepEqual(config.required.trim, ['cto', 'security_officer', 'security_officer'])
     assert.deepEqual(config.required.rotate, ['cto'])
   })
 
   test('bad settings stop the boot with E_CONFIG_INVALID naming the key', ({ assert }) => {
-    const bad: Array<[Parameters<typeof defineConfig>[0], RegExp]> = [
+    type Input = Omit<Parameters<typeof defineConfig>[0], 'roleVerifier'>
+    const bad: Array<[Input & { roleVerifier?: unknown }, RegExp]> = [
       [{ roles: [], defaultRequired: ['cto'] }, /roles must list/],
       [{ roles: ['CTO'], defaultRequired: ['CTO'] }, /roles has a bad role name "CTO"/],
       [{ roles: ['cto', 'cto'], defaultRequired: ['cto'] }, /roles names a role twice/],
@@ -37,11 +42,13 @@ test.group('governance config (defineConfig)', () => {
         { roles: ['cto'], defaultRequired: ['cto'], required: { launch: ['cto'] } as any },
         /required.launch is not a governed act/,
       ],
+      [{ roles: ['cto'], defaultRequired: ['cto'], roleVerifier: undefined }, /roleVerifier must/],
+      [{ roles: ['cto'], defaultRequired: ['cto'], roleVerifier: 'builtin' }, /roleVerifier must/],
     ]
     for (const [input, message] of bad) {
       const error = (() => {
         try {
-          defineConfig(input)
+          defineConfig({ roleVerifier, ...input } as Parameters<typeof defineConfig>[0])
         } catch (caught) {
           return caught as { code: string; message: string }
         }

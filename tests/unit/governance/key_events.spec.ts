@@ -1,8 +1,12 @@
 import { test } from '@japa/runner'
 import { ready, Signer } from 'signify-ts'
 import { makeInception, makeRotation } from '#app/governance/key_event_builders'
-import { nextKeyDigest, verifyInception, verifyRotation } from '#app/governance/key_events'
-import { replayKel } from '#app/governance/key_state'
+import {
+  nextKeyDigest,
+  replayKel,
+  verifyInception,
+  verifyRotation,
+} from '#app/governance/key_events'
 import { encodeStream, parseStream, CesrStreamError } from '#app/governance/cesr_stream'
 import { saidify, serialize, type Sad } from '#app/governance/said'
 import { signIndexed } from '#app/governance/signatures'

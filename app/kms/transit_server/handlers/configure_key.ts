@@ -1,4 +1,4 @@
-import { configureKeyring } from '#crypto/keyring'
+import { configureKeyring } from '#crypto/keyring_policy'
 import { badRequest } from '#kms/transit_server/http_error'
 import { changeKey, keyView } from '#kms/transit_server/key_access'
 import { boolField, intField } from '#kms/transit_server/params'

@@ -1,4 +1,4 @@
-import { trimKeyring } from '#crypto/keyring'
+import { trimKeyring } from '#crypto/keyring_policy'
 import { badRequest } from '#kms/transit_server/http_error'
 import { changeKey, keyView } from '#kms/transit_server/key_access'
 import { intField } from '#kms/transit_server/params'
