@@ -189,5 +189,15 @@ router
         middleware.consoleShield(),
       ])
       .where('id', /^[0-9]+$/)
+    router
+      .post('/reencrypts/:id/cancel', [ConsoleController, 'cancelReencrypt'])
+      .use([
+        middleware.session(),
+        middleware.consoleAuth({ ability: 'rotation:admin' }),
+        reencryptId(),
+        middleware.form(),
+        middleware.consoleShield(),
+      ])
+      .where('id', /^[0-9]+$/)
   })
   .prefix('/console')

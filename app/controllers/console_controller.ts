@@ -3,17 +3,20 @@ import type { HttpContext } from '@adonisjs/core/http'
 import app from '@adonisjs/core/services/app'
 import { ConsoleService } from '#services/console_service'
 import { KeyRotationService } from '#services/key_rotation_service'
+import { ReencryptService } from '#services/reencrypt_service'
 import { humanSeconds } from '#transformers/console_transformer'
 
 /**
  * The operator console: the page (rotation:read), its live poll, and the
- * one act it offers, cancelling a run (rotation:admin).
+ * one act it offers, cancelling a run — a rotation or a re-encrypt
+ * (rotation:admin), through the service the JSON API's cancel uses.
  */
 @inject()
 export default class ConsoleController {
   constructor(
     private console: ConsoleService,
-    private rotations: KeyRotationService
+    private rotations: KeyRotationService,
+    private reencrypts: ReencryptService
   ) {}
 
   /**
@@ -34,7 +37,8 @@ export default class ConsoleController {
   }
 
   /**
-   * GET /console/live → `{ generatedAt, running: [run, …] }` (the page polls it)
+   * GET /console/live → `{ generatedAt, running: [run, …], runningReencrypts: [run, …] }`
+   * (the page polls it)
    */
   live() {
     return this.console.live()
@@ -46,6 +50,19 @@ export default class ConsoleController {
   async cancel({ params, response, session }: HttpContext) {
     const run = await this.rotations.cancel(String(params.id))
     session.flash('notice', `Cancel requested for run #${run.id} (${run.kekName}).`)
+    return response.redirect().status(303).toPath('/console')
+  }
+
+  /**
+   * POST /console/reencrypts/:id/cancel (_csrf) → 303 /console (the run stops after its
+   * batch, resumable: `POST /reencrypts/:id/cancel`'s act)
+   */
+  async cancelReencrypt({ params, response, session }: HttpContext) {
+    const run = await this.reencrypts.cancel(String(params.id))
+    session.flash(
+      'notice',
+      `Cancel requested for re-encrypt #${run.id} (${run.fromKek} → ${run.toKek}).`
+    )
     return response.redirect().status(303).toPath('/console')
   }
 }

@@ -4,10 +4,11 @@
 |--------------------------------------------------------------------------
 |
 | Everything GET /console shows, from the services that already answer it:
-| the rotation status report (KEKs, running runs), the run list, the audit
-| trail and its verification, the readiness report, the approvals view and
-| the scheduler's settings. It only reads; the page's one act (cancel) goes
-| through KeyRotationService.
+| the rotation status report (KEKs, running runs), the run lists (rotations
+| and re-encrypts), the audit trail and its verification, the readiness
+| report, the approvals view and the scheduler's settings. It only reads;
+| the page's one act (cancel a run) goes through KeyRotationService or
+| ReencryptService, as the JSON API's cancel does.
 |
 | The audit chain is verified once per head: verification reads every
 | record, so its verdict is kept until a record is appended.
@@ -24,19 +25,26 @@ import { ConsoleApprovals, type ConsoleApprovalsView } from '#services/console_a
 import { HealthService, type ReadinessReport } from '#services/health_service'
 import { KekPolicies } from '#services/kek_policies'
 import { KeyRotationService } from '#services/key_rotation_service'
+import { ReencryptService } from '#services/reencrypt_service'
 import { RotationStatusService } from '#services/rotation_status_service'
+import { ReencryptRunTransformer } from '#transformers/reencrypt_run_transformer'
 import { RunTransformer } from '#transformers/run_transformer'
 import {
   consoleAuditLine,
   consoleKek,
+  consoleReencrypt,
   consoleRun,
   type ConsoleAuditLine,
   type ConsoleKek,
+  type ConsoleReencrypt,
   type ConsoleRun,
 } from '#transformers/console_transformer'
 
 /** Recent runs the Runs panel lists. */
 export const RECENT_RUNS = 20
+
+/** Recent re-encrypt runs the Re-encrypts panel lists. */
+export const RECENT_REENCRYPTS = 10
 
 /** Audit records the Audit panel lists. */
 export const LATEST_AUDIT_RECORDS = 10
@@ -91,6 +99,8 @@ export interface ConsolePage {
   keks: ConsoleKek[]
   running: ConsoleRun[]
   recent: ConsoleRun[]
+  /** Re-encrypt runs: the running ones (stalled included) and the recent ones. */
+  reencrypts: { running: ConsoleReencrypt[]; recent: ConsoleReencrypt[] }
   /** The latest records; the chain verdict and the head (`seq:SAID`) it covered. */
   audit: { lines: ConsoleAuditLine[]; verdict: AuditChainVerdict; verifiedHead: string }
   health: ReadinessReport
@@ -98,10 +108,11 @@ export interface ConsolePage {
   approvals: ConsoleApprovalsView
 }
 
-/** The live part the page polls: running runs only. */
+/** The live part the page polls: running runs only (rotations, re-encrypts). */
 export interface ConsoleLive {
   generatedAt: string
   running: ConsoleRun[]
+  runningReencrypts: ConsoleReencrypt[]
 }
 
 /**
@@ -112,6 +123,7 @@ export class ConsoleService {
   constructor(
     private status: RotationStatusService,
     private rotations: KeyRotationService,
+    private reencrypts: ReencryptService,
     private audit: AuditService,
     private audits: AuditExportService,
     private verdicts: AuditVerdictCache,
@@ -124,9 +136,10 @@ export class ConsoleService {
   /** The whole page. */
   async page(): Promise<ConsolePage> {
     const now = this.clock.now()
-    const [report, recent, audit, health, approvals] = await Promise.all([
+    const [report, recent, reencrypts, audit, health, approvals] = await Promise.all([
       this.status.status(),
       this.#recentRuns(),
+      this.#recentReencrypts(),
       this.#audit(),
       this.health.latest(),
       this.approvals.view(),
@@ -139,6 +152,7 @@ export class ConsoleService {
       keks: report.keks.map((kek) => consoleKek(kek, now)),
       running,
       recent,
+      reencrypts: { running: reencrypts.filter(isRunning), recent: reencrypts },
       audit,
       health,
       scheduler: {
@@ -150,12 +164,13 @@ export class ConsoleService {
     }
   }
 
-  /** Running runs (and those that just stopped, among the recent ones) for the live poll. */
+  /** Running runs of both kinds, among the recent ones, for the live poll. */
   async live(): Promise<ConsoleLive> {
-    const recent = await this.#recentRuns()
+    const [recent, reencrypts] = await Promise.all([this.#recentRuns(), this.#recentReencrypts()])
     return {
       generatedAt: this.clock.now().toISOString(),
-      running: recent.filter((run) => run.status === 'running'),
+      running: recent.filter(isRunning),
+      runningReencrypts: reencrypts.filter(isRunning),
     }
   }
 
@@ -168,6 +183,16 @@ export class ConsoleService {
     return RunTransformer.transformMany(runs, live, new Map(), pacing).map(consoleRun)
   }
 
+  /** As GET /reencrypts shows them (live locks, last pacing), shaped for the panel. */
+  async #recentReencrypts(): Promise<ConsoleReencrypt[]> {
+    const runs = await this.reencrypts.list({ limit: RECENT_REENCRYPTS })
+    const [live, pacing] = await Promise.all([
+      this.reencrypts.liveSources(runs),
+      this.reencrypts.lastPacing(runs),
+    ])
+    return ReencryptRunTransformer.transformMany(runs, live, pacing).map(consoleReencrypt)
+  }
+
   async #audit(): Promise<ConsolePage['audit']> {
     const latest = await this.audit.latest(LATEST_AUDIT_RECORDS)
     const head = latest[0] ? `${latest[0].seq}:${latest[0].record.d}` : 'empty'
@@ -178,4 +203,8 @@ export class ConsoleService {
       verifiedHead: covered.head,
     }
   }
+}
+
+function isRunning(run: { status: string }): boolean {
+  return run.status === 'running'
 }

@@ -4,12 +4,15 @@
 |--------------------------------------------------------------------------
 |
 | Shapes what the services report into what the console's templates show:
-| a KEK's due state and version bars, a run's outcome and pacing, an audit
-| record's line. Pure functions (no I/O, time passed in).
+| a KEK's due state and version bars, a run's (rotation or re-encrypt)
+| outcome and pacing, an audit record's line. Pure functions (no I/O,
+| time passed in).
 |
 */
 import type { KekStatus } from '#services/rotation_status_service'
+import type { ReencryptRunView } from '#transformers/reencrypt_run_transformer'
 import type { RotationRunView } from '#transformers/run_transformer'
+import type { RunViewCommon } from '#transformers/run_view'
 import type { StoredAuditRecord } from '#services/audit_service'
 
 const DAY_MS = 86_400_000
@@ -50,15 +53,12 @@ export interface ConsoleKek {
   kmsError: string | null
 }
 
-/** A run as the Runs panel shows it. */
-export interface ConsoleRun {
+/** What a run of either kind (rotation, re-encrypt) shows: its outcome, progress and pacing. */
+export interface ConsoleRunCommon {
   id: string
-  kekName: string
   status: string
   /** One word for the outcome column (running, stalled, completed …). */
   outcome: string
-  trigger: string
-  requestedBy: string | null
   percent: number
   done: number
   total: number
@@ -71,11 +71,25 @@ export interface ConsoleRun {
   pacing: string
   /** A running run's duty under its latency budget (0–1, its last judgement), else null. */
   duty: number | null
+  /** Rows it could not handle (left in place). */
   failed: number
   lastError: string | null
   cancelRequested: boolean
   startedAt: string
   finishedAt: string | null
+}
+
+/** A rotation run as the Runs panel shows it. */
+export interface ConsoleRun extends ConsoleRunCommon {
+  kekName: string
+  trigger: string
+  requestedBy: string | null
+}
+
+/** A re-encrypt run as the Re-encrypts panel shows it: moving rows from one KEK to another. */
+export interface ConsoleReencrypt extends ConsoleRunCommon {
+  fromKek: string
+  toKek: string
 }
 
 /** A line of the Audit panel. */
@@ -124,18 +138,18 @@ export function consoleKek(kek: KekStatus, now: Date): ConsoleKek {
   }
 }
 
-/** A run shaped for the Runs panel. */
-export function consoleRun(run: RotationRunView): ConsoleRun {
+/** The pacing options a run view may show (a re-encrypt run has no rate cap). */
+type PacingOptions = { sleepMs?: number | null; maxRate?: number | null; niceRatio?: number | null }
+
+/** The fields of a run view of either kind that the console shows. */
+function consoleRunCommon(run: RunViewCommon & { options: PacingOptions }): ConsoleRunCommon {
   const { sleepMs, maxRate, niceRatio } = run.options
   const paced = (sleepMs ?? 0) > 0 || (maxRate ?? 0) > 0 || (niceRatio ?? 0) > 0
   const duty = run.pacing?.duty ?? null
   return {
     id: run.id,
-    kekName: run.kekName,
     status: run.status,
     outcome: run.stalled ? 'stalled' : run.status.replaceAll('_', ' '),
-    trigger: run.trigger,
-    requestedBy: run.requestedBy,
     percent: run.progress.percent,
     done: run.progress.done,
     total: run.progress.total,
@@ -150,6 +164,21 @@ export function consoleRun(run: RotationRunView): ConsoleRun {
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
   }
+}
+
+/** A rotation run shaped for the Runs panel. */
+export function consoleRun(run: RotationRunView): ConsoleRun {
+  return {
+    ...consoleRunCommon(run),
+    kekName: run.kekName,
+    trigger: run.trigger,
+    requestedBy: run.requestedBy,
+  }
+}
+
+/** A re-encrypt run shaped for the Re-encrypts panel. */
+export function consoleReencrypt(run: ReencryptRunView): ConsoleReencrypt {
+  return { ...consoleRunCommon(run), fromKek: run.fromKek, toKek: run.toKek }
 }
 
 /** An audit record's line: what, who, when (never its data or signatures). */

@@ -1,6 +1,7 @@
 // Rewrap console: live updates by polling /console/live (same-origin, session cookie).
-// While a run is running its bar, rate and ETA follow it; when the set of running runs
-// changes (one finished, was cancelled, or a new one started) the panels are reloaded.
+// While a run (rotation or re-encrypt) is running its bar, rate and ETA follow it; when the
+// set of running runs changes (one finished, was cancelled, or a new one started) the panels
+// are reloaded.
 ;(function () {
   'use strict'
   const interval = Number(document.body.dataset.pollMs) || 1000
@@ -17,9 +18,22 @@
     return Math.floor(s / 86400) + 'd ' + Math.floor((s % 86400) / 3600) + 'h'
   }
 
+  // Rotation and re-encrypt runs number apart: a run is its kind and id.
   function shownRunning() {
-    return Array.from(document.querySelectorAll('#running [data-run-id]'))
-      .map((el) => el.dataset.runId)
+    const rotations = Array.from(document.querySelectorAll('#running [data-run-id]'))
+    const reencrypts = Array.from(
+      document.querySelectorAll('#running-reencrypts [data-reencrypt-id]')
+    )
+    return runKeys(
+      rotations.map((el) => el.dataset.runId),
+      reencrypts.map((el) => el.dataset.reencryptId)
+    )
+  }
+
+  function runKeys(rotationIds, reencryptIds) {
+    return rotationIds
+      .map((id) => 'rotation:' + id)
+      .concat(reencryptIds.map((id) => 'reencrypt:' + id))
       .sort()
       .join(',')
   }
@@ -30,7 +44,10 @@
   }
 
   async function reloadPanels() {
-    const res = await fetch('/console', { credentials: 'same-origin', headers: { accept: 'text/html' } })
+    const res = await fetch('/console', {
+      credentials: 'same-origin',
+      headers: { accept: 'text/html' },
+    })
     if (res.redirected || !res.ok) return (window.location.href = res.url || '/console')
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html')
     const fresh = doc.getElementById('main')
@@ -40,29 +57,51 @@
     }
   }
 
+  // One running run's card follows the live figures.
+  function follow(el, run) {
+    if (!el) return
+    const bar = el.querySelector('progress')
+    if (bar) {
+      bar.value = run.percent
+      bar.textContent = run.percent + '%'
+    }
+    setText(el, 'rows', run.done + ' / ' + run.total + ' rows (' + run.percent + '%)')
+    setText(el, 'rate', run.rowsPerSecond + ' rows/s')
+    setText(el, 'eta', humanSeconds(run.etaSeconds))
+    setText(el, 'pacing', run.pacing)
+    setText(el, 'outcome', run.outcome)
+    const failed = el.querySelector('[data-field="failed"]')
+    if (failed) {
+      setText(el, 'failed', run.failed + ' failed')
+      failed.classList.toggle('bad', run.failed > 0)
+    }
+  }
+
   async function poll() {
     try {
-      const res = await fetch('/console/live', { credentials: 'same-origin', headers: { accept: 'application/json' } })
+      const res = await fetch('/console/live', {
+        credentials: 'same-origin',
+        headers: { accept: 'application/json' },
+      })
       if (res.redirected) return (window.location.href = '/console/sign-in')
       if (res.ok) {
         const live = await res.json()
-        const ids = live.running.map((run) => run.id).sort().join(',')
+        const reencrypts = live.runningReencrypts || []
+        const ids = runKeys(
+          live.running.map((run) => run.id),
+          reencrypts.map((run) => run.id)
+        )
         if (ids !== shownRunning()) {
           await reloadPanels()
         } else {
           for (const run of live.running) {
-            const el = document.querySelector('#running [data-run-id="' + run.id + '"]')
-            if (!el) continue
-            const bar = el.querySelector('progress')
-            if (bar) {
-              bar.value = run.percent
-              bar.textContent = run.percent + '%'
-            }
-            setText(el, 'rows', run.done + ' / ' + run.total + ' rows (' + run.percent + '%)')
-            setText(el, 'rate', run.rowsPerSecond + ' rows/s')
-            setText(el, 'eta', humanSeconds(run.etaSeconds))
-            setText(el, 'pacing', run.pacing)
-            setText(el, 'outcome', run.outcome)
+            follow(document.querySelector('#running [data-run-id="' + run.id + '"]'), run)
+          }
+          for (const run of reencrypts) {
+            follow(
+              document.querySelector('#running-reencrypts [data-reencrypt-id="' + run.id + '"]'),
+              run
+            )
           }
         }
       }

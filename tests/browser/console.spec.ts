@@ -3,8 +3,9 @@
 | The operator console in a real browser (chromium via Playwright)
 |--------------------------------------------------------------------------
 |
-| Runs are parked mid-way by a held row (SELECT … FOR UPDATE): the page is
-| looked at while the run waits at that batch, then the row is let go.
+| Runs (rotations, re-encrypts) are parked mid-way by a held row (SELECT …
+| FOR UPDATE): the page is looked at while the run waits at that batch,
+| then the row is let go.
 | Every state is screenshotted under tmp/console-screenshots/.
 |
 */
@@ -17,6 +18,7 @@ import { holdRows, advisoryLocksReleased } from '#tests/helpers/pg_sessions'
 import { createKek, kekName, seed } from '#tests/helpers/rotation'
 import { waitFor } from '#tests/helpers/wait'
 import { KeyRotationService } from '#services/key_rotation_service'
+import { ReencryptService } from '#services/reencrypt_service'
 import { ApprovalService } from '#services/approval_service'
 import { Clock } from '#services/clock'
 import { ShiftedClock } from '#tests/helpers/clock'
@@ -48,6 +50,26 @@ async function parkedRotation(options: { fullSpeed?: boolean } = {}) {
   const run = await rotations.start(kek, { batchSize: 50, ...pacing })
   await hold.blocked()
   return { kek, run, hold, rotations }
+}
+
+/**
+ * A re-encrypt of a KEK with 1000 rows to another, in batches of 50 at full
+ * speed, parked at the batch holding row #720 (its promise settles when it stops).
+ */
+async function parkedReencrypt() {
+  const from = kekName('ui-re')
+  const to = kekName('ui-re-to')
+  await createKek(from)
+  await createKek(to)
+  const seeded = await seed(from, 1000)
+  const ids = [...seeded.keys()]
+  const hold = await holdRows([ids[720]])
+  const service = await app.container.make(ReencryptService)
+  const running = service.reencrypt(from, to, { batchSize: 50, sleepMs: 0, niceRatio: 0 })
+  running.catch(() => {})
+  await hold.blocked()
+  const run = (await service.findUnfinished(from))!
+  return { from, to, run, hold, running, service }
 }
 
 /** Resolves once the run is no longer running (its row says so). */
@@ -232,6 +254,93 @@ test.group('console in a browser', (group) => {
 
     await hold.release()
     const finished = await runEnded(rotations, run.id)
+    assert.equal(finished.status, 'completed')
+    await advisoryLocksReleased()
+  }).timeout(120_000)
+
+  test('watch a running re-encrypt and cancel it from the page (keyboard)', async ({
+    visit,
+    assert,
+    cleanup,
+  }) => {
+    const token = await createToken(['rotation:read', 'rotation:admin'])
+    const { from, to, run, hold, running } = await parkedReencrypt()
+    cleanup(() => hold.release())
+    const page = await visit('/console/sign-in')
+    await signIn(page, token)
+
+    const card = page.locator(`#running-reencrypts [data-reencrypt-id="${run.id}"]`)
+    await card.waitFor()
+    assert.include(await card.locator('h3').innerText(), `Re-encrypt #${run.id} · ${from} → ${to}`)
+    assert.include(await card.locator('[data-field="rows"]').innerText(), '700 / 1000 rows (70%)')
+    assert.equal(await card.getByLabel('Progress').getAttribute('value'), '70')
+    assert.equal(await card.locator('[data-field="pacing"]').innerText(), 'full speed')
+    assert.equal(await card.locator('[data-field="failed"]').innerText(), '0 failed')
+    assert.include(
+      await page.locator(`#recent-reencrypts tr[data-reencrypt-id="${run.id}"]`).innerText(),
+      'running'
+    )
+    await page.locator('#reencrypts').screenshot({ path: screenshotPath('09-reencrypt-running') })
+
+    // By keyboard: focus the button, press Enter.
+    const cancel = page.getByRole('button', { name: `Cancel re-encrypt #${run.id}` })
+    await cancel.focus()
+    await page.keyboard.press('Enter')
+    await page
+      .locator('main [role=status]', { hasText: `Cancel requested for re-encrypt #${run.id}` })
+      .waitFor()
+    await card.locator('[data-field="cancel-state"]').waitFor()
+    await page.locator('#reencrypts').screenshot({ path: screenshotPath('10-reencrypt-cancel') })
+
+    await hold.release()
+    // The page follows by itself (its poll): the card goes, the recent row says cancelled.
+    const row = page.locator(`#recent-reencrypts tr[data-reencrypt-id="${run.id}"]`)
+    await row.filter({ hasText: 'cancelled' }).waitFor({ timeout: 60_000 })
+    assert.equal(await card.count(), 0, 'no longer shown as running')
+    assert.include(await row.innerText(), '750 / 1000')
+    const stopped = await running
+    assert.equal(stopped.status, 'cancelled')
+    assert.equal(stopped.cancelledBy, 'operator')
+    assert.equal(stopped.reencrypted, 750, 'stopped after the parked batch')
+    await page.locator('#reencrypts').screenshot({ path: screenshotPath('11-reencrypt-cancelled') })
+    await advisoryLocksReleased()
+  }).timeout(120_000)
+
+  test('a rotation:read token sees a running re-encrypt but no cancel, and cannot cancel it', async ({
+    visit,
+    assert,
+    cleanup,
+  }) => {
+    const token = await createToken(['rotation:read'])
+    const { run, hold, running, service } = await parkedReencrypt()
+    cleanup(() => hold.release())
+    const page = await visit('/console/sign-in')
+    await signIn(page, token)
+
+    await page.locator(`#running-reencrypts [data-reencrypt-id="${run.id}"]`).waitFor()
+    assert.equal(await page.getByRole('button', { name: /Cancel/ }).count(), 0)
+    assert.equal(await page.locator('form[action*="/cancel"]').count(), 0)
+
+    const csrf = await page.locator('input[name=_csrf]').first().inputValue()
+    const answer = await page.evaluate(
+      async ({ id, csrf: field }) => {
+        const res = await fetch(`/console/reencrypts/${id}/cancel`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ _csrf: field }),
+          redirect: 'manual',
+        })
+        return { status: res.status, body: await res.text() }
+      },
+      { id: run.id, csrf }
+    )
+    assert.equal(answer.status, 403)
+    assert.include(answer.body, 'E_FORBIDDEN')
+    const after = await service.find(run.id)
+    assert.isFalse(after.cancelRequested)
+
+    await hold.release()
+    const finished = await running
     assert.equal(finished.status, 'completed')
     await advisoryLocksReleased()
   }).timeout(120_000)

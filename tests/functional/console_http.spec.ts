@@ -18,7 +18,11 @@ import { SIGN_IN_LIFETIME_MS } from '#services/console_sign_ins'
 import { ShiftedClock } from '#tests/helpers/clock'
 import { runPacingSink } from '#services/run_pacing_rows'
 import { RotationStore } from '#services/rotation_store'
-import { createKek, kekName } from '#tests/helpers/rotation'
+import { createKek, kekName, seed } from '#tests/helpers/rotation'
+import { ReencryptService } from '#services/reencrypt_service'
+import { ReencryptStore } from '#services/reencrypt_store'
+import type { AuditRecord } from '#app/governance/audit_record'
+import { advisoryLocksReleased, holdRows } from '#tests/helpers/pg_sessions'
 
 const base = () => `http://${process.env.HOST}:${process.env.PORT}`
 
@@ -58,6 +62,55 @@ class Client {
   }
 }
 
+/** The CSRF field of a console page. */
+function csrfOf(html: string): string {
+  return /name='_csrf' value='([^']+)'/.exec(html)![1]
+}
+
+/** The console page's HTML as `client` sees it. */
+async function pageOf(client: Client): Promise<string> {
+  const response = await client.fetch('/console')
+  return response.text()
+}
+
+/** Posts a console form (its CSRF field from a fresh page) to `path`. */
+async function postForm(client: Client, path: string) {
+  const csrf = csrfOf(await pageOf(client))
+  return client.fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _csrf: csrf }),
+  })
+}
+
+/**
+ * A re-encrypt of 1000 rows in batches of 50, at full speed, parked at the
+ * batch holding row #720 (its process, this one, holds the source KEK's lock).
+ */
+async function parkedReencrypt(label: string) {
+  const from = kekName(`${label}-from`)
+  const to = kekName(`${label}-to`)
+  await createKek(from)
+  await createKek(to)
+  const seeded = await seed(from, 1000)
+  const ids = [...seeded.keys()]
+  const hold = await holdRows([ids[720]])
+  const service = await app.container.make(ReencryptService)
+  const running = service.reencrypt(from, to, { batchSize: 50, sleepMs: 0, niceRatio: 0 })
+  running.catch(() => {})
+  await hold.blocked()
+  const run = (await service.findUnfinished(from))!
+  return { from, to, run, hold, running, service }
+}
+
+/** The audit records of `act` about run `id`. */
+async function auditOf(act: string, id: string): Promise<AuditRecord[]> {
+  const { rows } = await db.rawQuery('SELECT record FROM audit_events ORDER BY seq')
+  return rows
+    .map((r: { record: string }) => JSON.parse(r.record) as AuditRecord)
+    .filter((r: AuditRecord) => r.a.act === act && (r.a.data as { run?: string })?.run === id)
+}
+
 test.group('console over HTTP', () => {
   test('no session: the page, the live poll and a form post redirect to sign-in', async ({
     assert,
@@ -67,6 +120,7 @@ test.group('console over HTTP', () => {
       ['GET', '/console'],
       ['GET', '/console/live'],
       ['POST', '/console/runs/1/cancel'],
+      ['POST', '/console/reencrypts/1/cancel'],
     ]) {
       const response = await client.fetch(path, { method })
       assert.equal(response.status, 302, `${method} ${path}`)
@@ -244,6 +298,170 @@ test.group('console over HTTP', () => {
     } finally {
       await store.update(run.id, { status: 'failed', finished_at: new Date() })
     }
+  })
+
+  test('a re-encrypt paced by its latency budget shows its duty; one whose process died shows stalled', async ({
+    assert,
+  }) => {
+    const from = kekName('console-re-duty')
+    const to = kekName('console-re-duty-to')
+    await createKek(from)
+    await createKek(to)
+    // What a killed process leaves behind: a `running` row and no holder of its lock.
+    const store = new ReencryptStore()
+    const run = await store.createRun({ fromKek: from, toKek: to, totalRows: 300, options: {} })
+    try {
+      await runPacingSink(
+        're-encrypt',
+        run.id,
+        1.2
+      )({ duty: 0.375, p99Ms: 6, baselineP99Ms: 5, baselineAgeMs: 0, judgement: 'slower' })
+      const client = new Client()
+      await client.signIn(await createToken(['rotation:read']))
+      const live = await client.fetch('/console/live', { headers: { accept: 'application/json' } })
+      const body = (await live.json()) as { runningReencrypts: Array<Record<string, unknown>> }
+      const shown = body.runningReencrypts.find((r) => r.id === run.id)
+      assert.include(shown!, {
+        outcome: 'stalled',
+        duty: 0.375,
+        pacing: 'paced · duty 38 %',
+        etaSeconds: null,
+      })
+      const page = await pageOf(client)
+      const card = page.slice(page.indexOf(`data-reencrypt-id="${run.id}"`)).slice(0, 3_000)
+      assert.include(card, '<span data-field="pacing">paced · duty 38 %</span>')
+      assert.match(card, /class="badge bad" data-field="outcome">stalled</)
+    } finally {
+      await store.update(run.id, { status: 'failed', finished_at: new Date() })
+    }
+  })
+
+  test('a running re-encrypt is on the page and in the live poll; rotation:read sees no cancel and a posted one is 403', async ({
+    assert,
+    cleanup,
+  }) => {
+    const { from, to, run, hold, running, service } = await parkedReencrypt('console-re')
+    cleanup(() => hold.release())
+    const reader = new Client()
+    const signedIn = await reader.signIn(await createToken(['rotation:read']))
+    assert.equal(signedIn.status, 303)
+
+    const live = await reader.fetch('/console/live', { headers: { accept: 'application/json' } })
+    assert.equal(live.status, 200)
+    const body = (await live.json()) as { runningReencrypts: Array<Record<string, unknown>> }
+    const shown = body.runningReencrypts.find((r) => r.id === run.id)
+    assert.exists(shown, 'the running re-encrypt is in the live poll')
+    assert.include(shown!, {
+      fromKek: from,
+      toKek: to,
+      status: 'running',
+      outcome: 'running',
+      done: 700,
+      total: 1000,
+      percent: 70,
+      pacing: 'full speed',
+      failed: 0,
+      cancelRequested: false,
+    })
+    assert.isNumber(shown!.rowsPerSecond)
+
+    const html = await pageOf(reader)
+    const card = html.slice(html.indexOf(`data-reencrypt-id="${run.id}"`)).slice(0, 3_000)
+    assert.include(card, `Re-encrypt #${run.id} · ${from} → ${to}`)
+    assert.include(card, '<span data-field="rows">700 / 1000 rows (70%)</span>')
+    assert.notInclude(html, `/console/reencrypts/${run.id}/cancel`, 'no cancel form for a reader')
+    assert.include(html, `<tr data-reencrypt-id="${run.id}">`, 'listed among the recent ones')
+
+    const refused = await postForm(reader, `/console/reencrypts/${run.id}/cancel`)
+    assert.equal(refused.status, 403)
+    const error = (await refused.json()) as { errors: Array<{ code: string }> }
+    assert.equal(error.errors[0].code, 'E_FORBIDDEN')
+    const untouched = await service.find(run.id)
+    assert.isFalse(untouched.cancelRequested)
+
+    await hold.release()
+    const finished = await running
+    assert.equal(finished.status, 'completed')
+    await advisoryLocksReleased()
+  }).timeout(120_000)
+
+  test('an admin cancels a running re-encrypt from the page: the JSON API cancel, audited the same', async ({
+    assert,
+    cleanup,
+  }) => {
+    // Two parked runs: one cancelled from the console, one through POST /reencrypts/:id/cancel.
+    const viaConsole = await parkedReencrypt('console-re-cancel')
+    cleanup(() => viaConsole.hold.release())
+    const viaApi = await parkedReencrypt('api-re-cancel')
+    cleanup(() => viaApi.hold.release())
+    const admin = new Client()
+    const signedIn = await admin.signIn(await createToken(['rotation:read', 'rotation:admin']))
+    assert.equal(signedIn.status, 303)
+
+    const before = await pageOf(admin)
+    assert.include(before, `action="/console/reencrypts/${viaConsole.run.id}/cancel"`)
+    assert.include(before, `Cancel re-encrypt #${viaConsole.run.id}</button>`)
+
+    const posted = await postForm(admin, `/console/reencrypts/${viaConsole.run.id}/cancel`)
+    assert.equal(posted.status, 303)
+    assert.equal(posted.headers.get('location'), '/console')
+    const after = await pageOf(admin)
+    assert.include(
+      after,
+      `Cancel requested for re-encrypt #${viaConsole.run.id} (${viaConsole.from} → ${viaConsole.to}).`
+    )
+    const card = after.slice(after.indexOf(`data-reencrypt-id="${viaConsole.run.id}"`))
+    assert.include(card.slice(0, 3_000), 'data-field="cancel-state"')
+    const liveResponse = await admin.fetch('/console/live')
+    const live = (await liveResponse.json()) as {
+      runningReencrypts: Array<{ id: string; cancelRequested: boolean }>
+    }
+    assert.isTrue(live.runningReencrypts.find((r) => r.id === viaConsole.run.id)!.cancelRequested)
+
+    const apiToken = await createToken(['rotation:admin'])
+    const api = await fetch(`${base()}/reencrypts/${viaApi.run.id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiToken}` },
+    })
+    assert.equal(api.status, 202)
+
+    await viaConsole.hold.release()
+    await viaApi.hold.release()
+    for (const { running } of [viaConsole, viaApi]) {
+      const stopped = await running
+      assert.equal(stopped.status, 'cancelled')
+      assert.equal(stopped.cancelledBy, 'operator')
+      assert.equal(stopped.reencrypted, 750, 'stopped after the parked batch')
+    }
+    const [fromConsole] = await auditOf('reencrypt.cancelled', viaConsole.run.id)
+    const [fromApi] = await auditOf('reencrypt.cancelled', viaApi.run.id)
+    assert.exists(fromConsole, 'the console cancel is audited')
+    assert.exists(fromApi)
+    const shape = (r: AuditRecord) => ({
+      act: r.a.act,
+      actor: r.a.actor,
+      outcome: r.a.outcome,
+      dataKeys: Object.keys(r.a.data ?? {}).sort(),
+    })
+    assert.deepEqual(shape(fromConsole), shape(fromApi))
+    assert.include(fromConsole.a.data as Record<string, unknown>, {
+      run: viaConsole.run.id,
+      from: viaConsole.from,
+      to: viaConsole.to,
+      reencrypted: 750,
+    })
+    await advisoryLocksReleased()
+  }).timeout(120_000)
+
+  test('cancelling an unknown re-encrypt from the console is 404 E_REENCRYPT_NOT_FOUND', async ({
+    assert,
+  }) => {
+    const admin = new Client()
+    await admin.signIn(await createToken(['rotation:read', 'rotation:admin']))
+    const response = await postForm(admin, '/console/reencrypts/987654321012/cancel')
+    assert.equal(response.status, 404)
+    const body = (await response.json()) as { errors: Array<{ code: string }> }
+    assert.equal(body.errors[0].code, 'E_REENCRYPT_NOT_FOUND')
   })
 
   test('assets are served by the app; nothing else under /console/assets', async ({ assert }) => {
