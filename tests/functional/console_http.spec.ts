@@ -18,7 +18,7 @@ import { SIGN_IN_LIFETIME_MS } from '#services/console_sign_ins'
 import { ShiftedClock } from '#tests/helpers/clock'
 import { runPacingSink } from '#services/run_pacing_rows'
 import { RotationStore } from '#services/rotation_store'
-import { createKek, kekName, seed } from '#tests/helpers/rotation'
+import { createKek, kekName, seed, runningRotationRow } from '#tests/helpers/rotation'
 import { ReencryptService } from '#services/reencrypt_service'
 import { ReencryptStore } from '#services/reencrypt_store'
 import type { AuditRecord } from '#app/governance/audit_record'
@@ -266,15 +266,7 @@ test.group('console over HTTP', () => {
     const kek = kekName('console-duty')
     await createKek(kek)
     const store = new RotationStore()
-    const run = await store.createRun({
-      kekName: kek,
-      baseVersion: 1,
-      targetVersion: null,
-      rotateKek: true,
-      options: {},
-      trigger: 'api',
-      requestedBy: 'test',
-    })
+    const run = await runningRotationRow(kek)
     try {
       await runPacingSink(
         'rotation',

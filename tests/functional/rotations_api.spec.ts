@@ -6,7 +6,6 @@ import app from '@adonisjs/core/services/app'
 import type { Ability } from '#app/abilities'
 import { KmsManager } from '#kms/kms_manager'
 import { AdvisoryLock, lockKeys } from '#services/advisory_lock'
-import { RotationStore } from '#services/rotation_store'
 import { createToken } from '#tests/helpers/auth'
 import {
   createKek,
@@ -15,6 +14,7 @@ import {
   rotateInKms,
   seed,
   versionCounts,
+  runningRotationRow,
 } from '#tests/helpers/rotation'
 import { freePort, vaultDriverFor } from '#tests/helpers/transit'
 import { waitFor } from '#tests/helpers/wait'
@@ -610,15 +610,7 @@ test.group('rotations API / start, list, show, cancel', (group) => {
     await createKek(kek)
     await seed(kek, 300)
     // What a killed process leaves behind: a `running` row and no lock holder.
-    const orphan = await new RotationStore().createRun({
-      kekName: kek,
-      baseVersion: 1,
-      targetVersion: null,
-      rotateKek: true,
-      options: {},
-      trigger: 'api',
-      requestedBy: 'test',
-    })
+    const orphan = await runningRotationRow(kek)
     const shown = await client.get(`/rotations/${orphan.id}`).bearerToken(read)
     shown.assertStatus(200)
     assert.isTrue(shown.body().stalled)

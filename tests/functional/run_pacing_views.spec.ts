@@ -9,7 +9,13 @@ import { ReencryptService } from '#services/reencrypt_service'
 import { ReencryptStore } from '#services/reencrypt_store'
 import { RotationStore } from '#services/rotation_store'
 import { createToken } from '#tests/helpers/auth'
-import { createKek, kekName, seed, versionCounts } from '#tests/helpers/rotation'
+import {
+  createKek,
+  kekName,
+  seed,
+  versionCounts,
+  runningRotationRow,
+} from '#tests/helpers/rotation'
 import { waitFor } from '#tests/helpers/wait'
 
 /*
@@ -106,15 +112,7 @@ test.group('run pacing in the run views and /metrics', (group) => {
     const kek = kekName('fn-pacing-rot')
     await createKek(kek)
     await seed(kek, 200)
-    const run = await new RotationStore().createRun({
-      kekName: kek,
-      baseVersion: 1,
-      targetVersion: null,
-      rotateKek: true,
-      options: {},
-      trigger: 'api',
-      requestedBy: 'test',
-    })
+    const run = await runningRotationRow(kek)
 
     // Running, not judged yet (full speed, or the first window not over): null.
     const unjudged = await client.get(`/rotations/${run.id}`).bearerToken(read)
@@ -194,15 +192,7 @@ test.group('run pacing in the run views and /metrics', (group) => {
       options: {},
     })
     // A rotation of the source KEK paced at the same time: its own duty, its own series.
-    const rotationRun = await new RotationStore().createRun({
-      kekName: from,
-      baseVersion: 1,
-      targetVersion: null,
-      rotateKek: true,
-      options: {},
-      trigger: 'api',
-      requestedBy: 'test',
-    })
+    const rotationRun = await runningRotationRow(from)
     await judged('re-encrypt', reencryptRun.id, {
       duty: 0.625,
       p99Ms: 12,
@@ -289,15 +279,7 @@ test.group('run pacing in the run views and /metrics', (group) => {
     const kek = kekName('fn-pacing-secret')
     await createKek(kek)
     await seed(kek, 5)
-    const run = await new RotationStore().createRun({
-      kekName: kek,
-      baseVersion: 1,
-      targetVersion: null,
-      rotateKek: true,
-      options: {},
-      trigger: 'api',
-      requestedBy: 'test',
-    })
+    const run = await runningRotationRow(kek)
     await judged('rotation', run.id, { duty: 0.25, p99Ms: 5, baselineP99Ms: 4, ratio: 1.2 })
     for (const path of ['/rotations/status', `/rotations/${run.id}`, '/reencrypts', '/metrics']) {
       const response = await client.get(path).bearerToken(read)

@@ -8,6 +8,7 @@ import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
 import { KmsManager } from '#kms/kms_manager'
 import { EntryService } from '#services/entry_service'
+import { RotationStore } from '#services/rotation_store'
 import { rememberSecret } from '#tests/helpers/secrets'
 
 /** A unique KEK name for one test. */
@@ -102,4 +103,21 @@ export async function assertAllDecrypt(
     const entry = await entries.find(id)
     assert.deepEqual(entry.data, data, `entry ${id}`)
   }
+}
+
+/**
+ * A `running` rotation row of `kek` with no process behind it (what a killed
+ * `rotate:kek` leaves, or a run a test holds by hand): base version 1, step A
+ * still to do, started over the API.
+ */
+export function runningRotationRow(kek: string) {
+  return new RotationStore().createRun({
+    kekName: kek,
+    baseVersion: 1,
+    targetVersion: null,
+    rotateKek: true,
+    options: {},
+    trigger: 'api',
+    requestedBy: 'test',
+  })
 }
