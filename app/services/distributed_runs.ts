@@ -31,34 +31,18 @@ import db from '@adonisjs/lucid/services/db'
 import { JobBatchDispatcher } from '@adonisjs/queue'
 import { errorCode, safeMessage } from '#app/errors'
 import type { RewrapConfig } from '#config/rewrap'
-import {
-  ChunkStore,
-  percentileBounds,
-  rangesFrom,
-  type Chunk,
-  type ChunkRange,
-  type ChunkRunKind,
-} from '#services/chunk_store'
+import { ChunkStore, type Chunk, type ChunkRunKind } from '#services/chunk_store'
 import { Clock } from '#services/clock'
-import { rowsPerVersionOf } from '#services/entry_counts'
 import { ForegroundDetector } from '#services/foreground_detector'
 import { DatabaseLatencySignal } from '#services/latency_signal'
 import { passDecision, shareOfRate } from '#services/run_budget'
-import {
-  RunEngine,
-  type EnginePacing,
-  type EngineRun,
-  type RunKind,
-  type RunStore,
-} from '#services/run_engine'
+import { RunEngine, type EnginePacing, type EngineRun } from '#services/run_engine'
 import type { RunProgress } from '#services/run_progress'
 import { runProgress } from '#services/run_progress'
 import { RunDuties, type RunDuty } from '#services/run_duty'
 import { DatabasePacingRows } from '#services/run_pacing_rows'
-import { ReencryptStore, type ReencryptRun } from '#services/reencrypt_store'
-import { RotationStore, type RotationRun } from '#services/rotation_store'
-import { RowReencrypter } from '#services/row_reencrypter'
-import { StaleRowRewrapper } from '#services/stale_row_rewrapper'
+import type { RotationRun } from '#services/rotation_store'
+import { DistributedKinds, type AnyRun, type DistributedKind } from '#services/distributed_kinds'
 
 /** What a chunk job carries (ids only; never a secret). */
 export interface RewrapChunkPayload {
@@ -95,27 +79,6 @@ export const runDuties = new RunDuties(
   })
 )
 
-/** A run row as the distributed runs read it. */
-type AnyRun = EngineRun & { cancelRequested: boolean; options: Record<string, unknown> }
-
-/** What differs between the kinds of a distributed run. */
-interface DistributedKind {
-  label: string
-  store: Pick<
-    RunStore<AnyRun, unknown, unknown>,
-    'find' | 'update' | 'countRemaining' | 'doneOf'
-  > & { requestCancel(id: string): Promise<boolean> }
-  /** Step A done (rotation: the target version is known). */
-  ready(run: AnyRun): boolean
-  kind(run: AnyRun): Promise<RunKind<AnyRun, unknown, unknown>>
-  pacing(run: AnyRun): EnginePacing
-  /** The chunks of a pass: id ranges (per stale version for rotation). */
-  ranges(run: AnyRun, chunkRows: number): Promise<ChunkRange[]>
-  /** A chunk's scan range: rotation stays on the chunk's version. */
-  scanVersion(chunk: Chunk): number | undefined
-  leftoverMessage(run: AnyRun, remaining: number): string
-}
-
 /**
  * Chunks of distributed runs: planning, working, settling.
  */
@@ -123,66 +86,12 @@ interface DistributedKind {
 export class DistributedRuns {
   constructor(
     private chunks: ChunkStore,
-    private rotations: RotationStore,
-    private reencrypts: ReencryptStore,
-    private rewrapper: StaleRowRewrapper,
-    private reencrypter: RowReencrypter,
+    private kinds: DistributedKinds,
     private clock: Clock
   ) {}
 
   #config(): RewrapConfig {
     return app.config.get<RewrapConfig>('rewrap')
-  }
-
-  /** The kind adapter of `kind`. */
-  async #kind(kind: ChunkRunKind): Promise<DistributedKind> {
-    if (kind === 'rotation') {
-      return {
-        label: 'rotation',
-        store: this.rotations as unknown as DistributedKind['store'],
-        ready: (run) => (run as unknown as RotationRun).targetVersion !== null,
-        kind: async (run) =>
-          (await this.rewrapper.kind(run as unknown as RotationRun)) as unknown as RunKind<
-            AnyRun,
-            unknown,
-            unknown
-          >,
-        pacing: (run) => this.rewrapper.pacing(run as unknown as RotationRun, {}),
-        ranges: async (run, chunkRows) => {
-          const r = run as unknown as RotationRun
-          const ranges: ChunkRange[] = []
-          for (const { version, rows } of await rowsPerVersionOf(r.kekName, r.targetVersion!)) {
-            const where = 'kek_name = ? AND kek_version = ?'
-            const bounds = await percentileBounds(where, [r.kekName, version], rows, chunkRows)
-            ranges.push(...rangesFrom(version, bounds))
-          }
-          return ranges
-        },
-        scanVersion: (chunk) => chunk.staleVersion,
-        leftoverMessage: (run, remaining) =>
-          `${remaining} rows still below version ${(run as unknown as RotationRun).targetVersion}; see key_rotation_failures`,
-      }
-    }
-    return {
-      label: 're-encrypt',
-      store: this.reencrypts as unknown as DistributedKind['store'],
-      ready: () => true,
-      kind: async (run) =>
-        (await this.reencrypter.kind(run as unknown as ReencryptRun)) as unknown as RunKind<
-          AnyRun,
-          unknown,
-          unknown
-        >,
-      pacing: (run) => this.reencrypter.pacing(run as unknown as ReencryptRun, {}),
-      ranges: async (run, chunkRows) => {
-        const from = (run as unknown as ReencryptRun).fromKek
-        const rows = await this.reencrypts.countRemaining({ fromKek: from })
-        return rangesFrom(0, await percentileBounds('kek_name = ?', [from], rows, chunkRows))
-      },
-      scanVersion: () => undefined,
-      leftoverMessage: (run, remaining) =>
-        `${remaining} rows still under "${(run as unknown as ReencryptRun).fromKek}"; see reencrypt_failures`,
-    }
   }
 
   /**
@@ -191,7 +100,7 @@ export class DistributedRuns {
    * run (still `running`; the workers move it).
    */
   async enqueue<Run extends EngineRun>(kindName: ChunkRunKind, run: Run): Promise<Run> {
-    const kind = await this.#kind(kindName)
+    const kind = this.kinds.of(kindName)
     let current = run as unknown as AnyRun
     const state = await this.chunks.passState(kindName, current.id, current.pass)
     if (state.chunks === 0) {
@@ -219,7 +128,7 @@ export class DistributedRuns {
    */
   async runChunk(payload: RewrapChunkPayload): Promise<void> {
     const leaseMs = this.#config().distributed.leaseMs
-    const kind = await this.#kind(payload.kind)
+    const kind = this.kinds.of(payload.kind)
     const chunk = await this.#take(kind, payload, leaseMs)
     if (!chunk) return
     const run = await kind.store.find(chunk.runId)
@@ -281,7 +190,7 @@ export class DistributedRuns {
    * `cancelled` (resumable). Safe to call from anywhere, any time.
    */
   async settle(kindName: ChunkRunKind, runId: string): Promise<void> {
-    const kind = await this.#kind(kindName)
+    const kind = this.kinds.of(kindName)
     await db.transaction(async (trx) => {
       await trx.rawQuery(`SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, [
         `rewrap:settle:${kindName}:${runId}`,
@@ -343,7 +252,7 @@ export class DistributedRuns {
       intervalMs?: number
     } = {}
   ): Promise<Run> {
-    const kind = await this.#kind(kindName)
+    const kind = this.kinds.of(kindName)
     const startedAt = this.clock.now().getTime()
     let cancelled = false
     let first: number | null = null
