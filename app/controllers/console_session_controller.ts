@@ -55,9 +55,14 @@ export default class ConsoleSessionController {
       if (!token) await this.throttle.recordFailure(ip, tokenId)
       return refuse(401, new E_CONSOLE_SIGN_IN_REFUSED())
     }
-    // A fresh session id on sign-in: a session fixed before it is worth nothing.
+    // A sign-in over a live one ends it first (regenerate keeps the session's data: the old
+    // handle would stay valid for every copy of the old cookie), then a fresh session id: a
+    // session fixed before sign-in is worth nothing.
+    await this.signIns.end(session.get(CONSOLE_SIGN_IN_KEY))
+    const handle = await this.signIns.start(String(token.identifier))
+    if (handle === null) return refuse(401, new E_CONSOLE_SIGN_IN_REFUSED())
     session.regenerate()
-    session.put(CONSOLE_SIGN_IN_KEY, await this.signIns.start(String(token.identifier)))
+    session.put(CONSOLE_SIGN_IN_KEY, handle)
     return response.redirect().status(303).toPath('/console')
   }
 

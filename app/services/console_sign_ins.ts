@@ -31,18 +31,25 @@ export class ConsoleSignIns {
 
   /**
    * Records a sign-in of `tokenId` and returns the handle the session keeps
-   * (32 random bytes, base64url). Ended sign-ins are swept on the way.
+   * (32 random bytes, base64url), or null when the token is gone (revoked
+   * since it was verified). Ended sign-ins are swept on the way.
    */
-  async start(tokenId: string): Promise<string> {
+  async start(tokenId: string): Promise<string | null> {
     const handle = this.random(32).toString('base64url')
     const now = this.clock.now()
     await db.from(TABLE).where('expires_at', '<=', now).delete()
-    await db.table(TABLE).insert({
-      handle_hash: handleHash(handle),
-      token_id: Number(tokenId),
-      signed_in_at: now,
-      expires_at: new Date(now.getTime() + SIGN_IN_LIFETIME_MS),
-    })
+    try {
+      await db.table(TABLE).insert({
+        handle_hash: handleHash(handle),
+        token_id: Number(tokenId),
+        signed_in_at: now,
+        expires_at: new Date(now.getTime() + SIGN_IN_LIFETIME_MS),
+      })
+    } catch (error) {
+      // 23503: the token's row is gone (foreign key): no sign-in, not a 500.
+      if ((error as { code?: string }).code === '23503') return null
+      throw error
+    }
     return handle
   }
 

@@ -14,7 +14,7 @@ import { TokenService } from '#services/token_service'
 import { parseAccessToken } from '#services/access_token_grammar'
 import db from '@adonisjs/lucid/services/db'
 import { Clock } from '#services/clock'
-import { SIGN_IN_LIFETIME_MS } from '#services/console_sign_ins'
+import { ConsoleSignIns, SIGN_IN_LIFETIME_MS, handleHash } from '#services/console_sign_ins'
 import { ShiftedClock } from '#tests/helpers/clock'
 import { runPacingSink } from '#services/run_pacing_rows'
 import { RotationStore } from '#services/rotation_store'
@@ -228,8 +228,16 @@ test.group('console over HTTP', () => {
     cleanup,
   }) => {
     const clock = new ShiftedClock()
+    // A known handle: the row must hold its SHA-256, never the handle itself.
+    const signIns = new ConsoleSignIns(clock)
+    const handleBytes = Buffer.alloc(32, 7)
+    signIns.random = () => Buffer.from(handleBytes)
     app.container.swap(Clock, () => clock)
-    cleanup(() => app.container.restore(Clock))
+    app.container.swap(ConsoleSignIns, () => signIns)
+    cleanup(() => {
+      app.container.restore(Clock)
+      app.container.restore(ConsoleSignIns)
+    })
     const token = await createToken(['rotation:read'])
     const client = new Client()
     await client.signIn(token)
@@ -237,8 +245,12 @@ test.group('console over HTTP', () => {
       .from('console_sign_ins')
       .where('token_id', Number(parseAccessToken(token)!.id))
     assert.lengthOf(rows, 1)
-    assert.lengthOf(rows[0].handle_hash, 32, 'a SHA-256, not the handle')
-    assert.notInclude(JSON.stringify(rows[0]), parseAccessToken(token)!.secret)
+    const handle = handleBytes.toString('base64url')
+    assert.deepEqual(rows[0].handle_hash, handleHash(handle), 'the SHA-256 of the handle')
+    const stored = JSON.stringify(rows[0])
+    assert.notInclude(stored, handle)
+    assert.notInclude(stored, parseAccessToken(token)!.secret)
+    assert.notInclude([...client.jar.values()].join(';'), handle, 'the cookie is encrypted')
 
     clock.offsetMs = SIGN_IN_LIFETIME_MS - 60_000
     const within = await client.fetch('/console')
@@ -247,6 +259,36 @@ test.group('console over HTTP', () => {
     const late = await client.fetch('/console')
     assert.equal(late.status, 302, 'past its lifetime')
     assert.equal(late.headers.get('location'), '/console/sign-in')
+  })
+
+  test('signing in again over a live sign-in ends the first: its cookie no longer signs in', async ({
+    assert,
+  }) => {
+    const reader = await createToken(['rotation:read'])
+    const admin = await createToken(['rotation:read', 'rotation:admin'])
+    const client = new Client()
+    await client.signIn(reader)
+    const first = new Map(client.jar)
+    const again = await client.signIn(admin)
+    assert.equal(again.status, 303)
+    const page = await client.fetch('/console')
+    assert.equal(page.status, 200, 'the second sign-in holds')
+
+    const replay = new Client()
+    replay.jar = first
+    const old = await replay.fetch('/console')
+    assert.equal(old.status, 302, 'the cookie of the first sign-in is worth nothing')
+    const rows = await db
+      .from('console_sign_ins')
+      .where('token_id', Number(parseAccessToken(reader)!.id))
+    assert.lengthOf(rows, 0, "the first sign-in's row is gone")
+  })
+
+  test('a sign-in for a token deleted since it was verified is refused, not a 500', async ({
+    assert,
+  }) => {
+    const signIns = await app.container.make(ConsoleSignIns)
+    assert.isNull(await signIns.start('999999999'))
   })
 
   test('the JSON API sets no cookie and keeps its policy', async ({ assert }) => {
