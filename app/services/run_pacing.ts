@@ -7,7 +7,9 @@
 | /metrics show it: its row of `run_pacing` (upserted by the process that
 | paces it after each judgement, run_pacing_rows.ts). Only
 | `running` runs are asked for: a finished run's row is history, not its
-| pacing. One query for all the runs of a response (no query per run).
+| pacing; a row a distributed run's judge has claimed but not judged yet
+| holds only the starting duty, and is not shown either. One query for all
+| the runs of a response (no query per run).
 |
 */
 import db from '@adonisjs/lucid/services/db'
@@ -29,8 +31,8 @@ export interface RunPacingView {
   baselineP99Ms: number | null
   /** The budget: foreground p99 ≤ budgetRatio × baseline (null in rows from before it was kept). */
   budgetRatio: number | null
-  /** When the run was last judged (ISO 8601; null: a judge has claimed it, not judged yet). */
-  judgedAt: string | null
+  /** When the run was last judged (ISO 8601). */
+  judgedAt: string
 }
 
 /** A running re-encrypt run's pacing (/metrics). */
@@ -52,7 +54,7 @@ function toView(row: Record<string, any>): RunPacingView {
     foregroundP99Ms: numberOrNull(row.p99_ms),
     baselineP99Ms: numberOrNull(row.baseline_p99_ms),
     budgetRatio: numberOrNull(row.budget_ratio),
-    judgedAt: row.judged_at === null ? null : new Date(row.judged_at).toISOString(),
+    judgedAt: new Date(row.judged_at).toISOString(),
   }
 }
 
@@ -71,7 +73,8 @@ export class RunPacingStore {
     const { rows } = await db.rawQuery(
       `${BACKGROUND_TAG} SELECT run_id::text AS run_id, mode, duty, p99_ms, baseline_p99_ms,
               budget_ratio, judged_at
-         FROM run_pacing WHERE run_kind = ? AND run_id = ANY(?::bigint[])`,
+         FROM run_pacing
+        WHERE run_kind = ? AND run_id = ANY(?::bigint[]) AND judged_at IS NOT NULL`,
       [kind, `{${ids.join(',')}}`]
     )
     for (const row of rows) result.set(row.run_id, toView(row))
@@ -84,6 +87,7 @@ export class RunPacingStore {
       `${BACKGROUND_TAG} SELECT r.id::text AS run_id, r.from_kek, r.to_kek, p.mode, p.duty,
               p.p99_ms, p.baseline_p99_ms, p.budget_ratio, p.judged_at
          FROM run_pacing p JOIN reencrypt_runs r ON p.run_kind = 're-encrypt' AND r.id = p.run_id
+                        AND p.judged_at IS NOT NULL
         WHERE r.status = 'running' ORDER BY r.id`
     )
     return rows.map((row: Record<string, any>) => ({

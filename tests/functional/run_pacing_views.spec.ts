@@ -4,7 +4,7 @@ import { test } from '@japa/runner'
 import type { ApiClient } from '@japa/api-client'
 import app from '@adonisjs/core/services/app'
 import db from '@adonisjs/lucid/services/db'
-import { runPacingSink } from '#services/run_pacing_rows'
+import { DatabasePacingRows, runPacingSink } from '#services/run_pacing_rows'
 import { ReencryptService } from '#services/reencrypt_service'
 import { ReencryptStore } from '#services/reencrypt_store'
 import { RotationStore } from '#services/rotation_store'
@@ -118,6 +118,11 @@ test.group('run pacing in the run views and /metrics', (group) => {
     const unjudged = await client.get(`/rotations/${run.id}`).bearerToken(read)
     unjudged.assertStatus(200)
     assert.isNull(unjudged.body().pacing)
+    assert.isNull(await metric(client, read, 'rewrap_pacing_duty', { kek }))
+    // A distributed run's judge has claimed the row but not judged: still nothing to show.
+    assert.isNotNull(await new DatabasePacingRows('rotation', run.id).claim('judge-1', 5_000, 0.2))
+    const claimed = await client.get(`/rotations/${run.id}`).bearerToken(read)
+    assert.isNull(claimed.body().pacing, 'a claimed, unjudged row is not a judgement')
     assert.isNull(await metric(client, read, 'rewrap_pacing_duty', { kek }))
 
     await judged('rotation', run.id, { duty: 0.375, p99Ms: 6.5, baselineP99Ms: 4.25, ratio: 1.2 })
