@@ -79,9 +79,13 @@ test.group('rewrap pacing by the latency budget (real rotation)', (group) => {
     const busy = setInterval(() => other.query('SELECT 1').catch(() => {}), 20)
     try {
       const rotations = await app.container.make(KeyRotationService)
-      let over = false
+      // up: within budget until the duty reaches 0.5; over: 4× the idle latency until the duty is
+      // at its floor; after: idle again. The over phase ends at the floor on purpose: held there,
+      // the pacer measures its baseline again (by design), and a new baseline may move the budget.
+      type Phase = 'up' | 'over' | 'after'
+      let phase = 'up' as Phase
       let peak = 0
-      const trace: Array<{ over: boolean; duty: number | null; batch: number }> = []
+      const trace: Array<{ phase: Phase; duty: number | null; batch: number }> = []
       let done = 0
       let runId = ''
       const run = await rotations.rotate(kek, {
@@ -89,16 +93,17 @@ test.group('rewrap pacing by the latency budget (real rotation)', (group) => {
         onProgress: async (p) => {
           runId = p.run.id
           // The foreground's latency while the loop worked this batch: 10 ms (= idle) or 40 ms.
-          await serverFlush(over ? 40 : 10)
+          await serverFlush(phase === 'over' ? 40 : 10)
           const { rows } = await db.rawQuery(
             `SELECT duty FROM run_pacing WHERE run_kind = 'rotation' AND run_id = ?`,
             [runId]
           )
           const duty = rows[0] ? Number(rows[0].duty) : null
-          trace.push({ over, duty, batch: p.done - done })
+          trace.push({ phase, duty, batch: p.done - done })
           done = p.done
           if (duty !== null) peak = Math.max(peak, duty)
-          if (!over && duty !== null && duty >= 0.5) over = true
+          if (phase === 'up' && duty !== null && duty >= 0.5) phase = 'over'
+          else if (phase === 'over' && duty !== null && duty <= 0.05 + 1e-9) phase = 'after'
         },
       })
       assert.equal(run.status, 'completed')
@@ -110,7 +115,7 @@ test.group('rewrap pacing by the latency budget (real rotation)', (group) => {
       )
       assert.equal(kept[0].budget_ratio, run.options.latencyBudget, 'the ratio the pacer used')
 
-      const within = trace.filter((t) => !t.over && t.duty !== null)
+      const within = trace.filter((t) => t.phase === 'up' && t.duty !== null)
       const duties = within.map((t) => t.duty!)
       assert.isTrue(
         duties.every((d, i) => i === 0 || d >= duties[i - 1]),
@@ -124,7 +129,9 @@ test.group('rewrap pacing by the latency budget (real rotation)', (group) => {
         'longer batches as the duty grew (paced batches start at 100 + 900 × 0.2)'
       )
 
-      const overDuties = trace.filter((t) => t.over && t.duty !== null).map((t) => t.duty!)
+      const overDuties = trace
+        .filter((t) => t.phase === 'over' && t.duty !== null)
+        .map((t) => t.duty!)
       const log = runLog(runId)
       // What the pacer saw, for a failure's message: its baselines and switches.
       const story = log
