@@ -191,6 +191,9 @@ test.group('run-wide duty (judge lease on run_pacing, fake clock)', () => {
     clock.t += OPTIONS.pollMs
     await other.rest(0)
     assert.isTrue(other.judging, 'taken over at the next poll, not after the lease')
-    assert.notStrictEqual(here.acquire(clock, 'rotation', '8', OPTIONS), first)
+    // Run 7 has no chunk here any more: taking up another run forgets it, so a later chunk of
+    // run 7 starts from the row again, not from this process's stale state.
+    here.acquire(clock, 'rotation', '8', OPTIONS)
+    assert.notStrictEqual(here.acquire(clock, 'rotation', '7', OPTIONS), first, 'run 7 forgotten')
   })
 })
